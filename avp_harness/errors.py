@@ -3,7 +3,9 @@
     AvpError                      anything the CLI reports as one line on stderr (exit code 2)
     ├── ConfigError               avp.toml / environment: names the file, the key and the reason
     ├── StoreError                runs.db cannot be opened or used
-    │   └── SchemaVersionError    the store was written by a newer avp-harness
+    │   ├── SchemaVersionError    the store was written by a newer avp-harness
+    │   └── StoreWriteError       a commit failed mid-run (disk full, read-only, connection lost):
+    │                             the collector stops at once (exit code 4)
     ├── DataError                 benchmark data missing or not in the official format
     ├── ProviderError             a model call failed; carries the provider's RetryDecision
     ├── SandboxError              the code sandbox itself failed (never a wrong answer)
@@ -40,6 +42,12 @@ class StoreError(AvpError):
 
 class SchemaVersionError(StoreError):
     pass
+
+
+class StoreWriteError(StoreError):
+    """A write to the store failed: nothing more may be paid for (exit code 4)."""
+
+    exit_code = 4
 
 
 class DataError(AvpError):

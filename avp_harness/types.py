@@ -113,6 +113,7 @@ class Status(StrEnum):
     """What happened to a cell. Only OK cells carry a grade; the others are retried next run."""
 
     OK = "ok"
+    ANSWERED = "answered"  # the answer is stored (and paid for), its grade is not yet: no new call
     ERROR = "error"  # non-retryable provider error (400/401/403/404, quota) or retries exhausted
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"

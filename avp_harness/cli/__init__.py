@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from avp_harness import __version__
 from avp_harness.errors import AvpError
+from avp_harness.redact import redact
 
 # Command modules, in the order their commands appear in `avp --help`.
 COMMAND_MODULES = [
@@ -80,13 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AvpError as exc:
-        print(f"avp: error: {exc}", file=sys.stderr)
+        print(f"avp: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("avp: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a database failure met mid-command: one line, not a traceback
+        from avp_harness.store import describe_failure
+
+        line = describe_failure(exc)
+        if line is None:
+            raise
+        print(f"avp: error: {redact(line)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
 from avp_harness.errors import ConfigError
+from avp_harness.redact import redact_url
 
 RUN_EPILOG = """\
 examples:
@@ -138,7 +139,7 @@ def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any
     from avp_harness.store import Store
 
     check_runnable(config)
-    store = Store.open(db)
+    store = Store.open(db, check=True)
     try:
         collector = Collector(config, store, reporter=_reporter(progress), budget=budget)
 
@@ -201,18 +202,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(summary)
 
 
-def print_matrix(db: str, as_json: bool = False) -> None:
+def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from avp_harness.store import Store
 
-    with Store.open(db, create=False) as store:
+    with Store.open(db, create=False, check=check) as store:
         rows = store.matrix()
     if as_json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
-    table = Table(title=f"{db}: accuracy by model and benchmark", title_justify="left")
+    table = Table(title=f"{redact_url(db)}: accuracy by model and benchmark",
+                  title_justify="left")
     for column in ("benchmark", "model", "done", "accuracy", "unparsed", "failed", "dollars",
                    "$/cell", "latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
@@ -237,7 +239,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         from avp_harness.config import load_config
 
         config_db = load_config(args.config).db
-    print_matrix(resolve_db(args.db, config_db), as_json=args.json)
+    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True)
     return 0
 
 

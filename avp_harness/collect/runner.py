@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -34,7 +35,7 @@ from avp_harness.collect.limits import ProviderLimits
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
-from avp_harness.errors import ProviderError, SandboxError
+from avp_harness.errors import ProviderError, SandboxError, StoreError, StoreWriteError
 from avp_harness.providers.client import ModelClient, classify
 from avp_harness.store import Store
 from avp_harness.store.tables import ModelRecord
@@ -95,22 +96,51 @@ class RunSummary:
 
 
 class _Writer:
-    """The single writer: collects results and commits them in small batches off the loop."""
+    """The single writer: collects results and commits them in small batches off the loop.
 
-    def __init__(self, store: Store, interval_s: float = 0.1, max_batch: int = 500) -> None:
+    The first failed commit (disk full, read-only store, connection lost) is final: `broken` is
+    set from the writer's thread at once, so no new call starts, and `on_failure` stops the run.
+    An answer and its grade that meet in one batch are written as one row.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        interval_s: float = 0.1,
+        max_batch: int = 500,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.max_batch = max_batch
-        self._pending: list[CellResult] = []
+        self.on_failure = on_failure
+        self._pending: dict[CellKey, CellResult] = {}
         self._wake = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avp-writer")
         self.written = 0
+        self.failure: StoreError | None = None
+        self.broken = threading.Event()
+        self.lost = 0  # results that could not be kept after the failure
 
     def put(self, result: CellResult) -> None:
-        self._pending.append(result)
+        if self.failure is not None:
+            self.lost += 1
+            return
+        earlier = self._pending.get(result.key)
+        if earlier is not None and earlier.status is Status.ANSWERED:  # one row, attempts kept
+            result = replace(result, attempts=earlier.attempts + result.attempts,
+                             rate_limits=earlier.rate_limits + result.rate_limits)
+        self._pending[result.key] = result
         if len(self._pending) >= self.max_batch:
             self._wake.set()
+
+    def _commit(self, batch: list[CellResult]) -> None:
+        try:
+            self.store.record_results(batch)
+        except BaseException:
+            self.broken.set()  # seen by the workers before their next call, not a loop turn later
+            raise
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,9 +148,19 @@ class _Writer:
             with contextlib.suppress(TimeoutError):  # wake up at least every interval
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
-            batch, self._pending = self._pending, []
+            batch, self._pending = list(self._pending.values()), {}
             if batch:
-                await loop.run_in_executor(self._executor, self.store.record_results, batch)
+                try:
+                    await loop.run_in_executor(self._executor, self._commit, batch)
+                except Exception as exc:
+                    self.failure = exc if isinstance(exc, StoreError) else StoreWriteError(
+                        f"cannot write to store {self.store.display_url}: "
+                        f"{type(exc).__name__}: {exc}")
+                    self.lost += len(batch) + len(self._pending)
+                    self._pending = {}
+                    if self.on_failure is not None:
+                        self.on_failure()
+                    return
                 self.written += len(batch)
             if self._closing and not self._pending:
                 return
@@ -130,6 +170,10 @@ class _Writer:
         self._wake.set()
         await task
         self._executor.shutdown(wait=True)
+
+
+class _StoreBroken(Exception):
+    """Raised instead of making a call whose result could not be kept."""
 
 
 class Collector:
@@ -167,6 +211,10 @@ class Collector:
         self._graders: dict[str, Grader] = {}
         self._inflight: dict[CellKey, PlannedCell] = {}
         self._failed: list[PlannedCell] = []
+        self._writer: _Writer | None = None
+        self._store_failed = False
+        # answers stored by an earlier run but not graded yet: graded without calling again
+        self._answered: dict[tuple[str, int], Completion] = {}
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -177,6 +225,11 @@ class Collector:
         self._running.set()
         for task in self._workers:
             task.cancel()
+
+    def _on_store_failure(self) -> None:
+        """The first failed commit: stop scheduling and cancel the calls in flight."""
+        self._store_failed = True
+        self.request_stop()
 
     def pause(self) -> None:
         self._running.clear()
@@ -214,8 +267,10 @@ class Collector:
             plan = await loop.run_in_executor(None, partial(build_plan, self.config, judge=judge))
         self._graders = {bench.name: bench.grader for bench in plan.benchmarks}
         await loop.run_in_executor(None, self._prepare_store, plan)
-        done = await loop.run_in_executor(None, self.store.ok_cells, list(plan.hashes.values()))
+        hashes = list(plan.hashes.values())
+        done = await loop.run_in_executor(None, self.store.ok_cells, hashes)
         pending_cells = [c for c in plan.cells() if (c.key.fingerprint, c.key.sample) not in done]
+        self._answered = await loop.run_in_executor(None, self.store.answered_completions, hashes)
         self.budget.seed(self.store.mean_costs(list(plan.hashes.values())))
         run_id = self.store.start_run(
             plan.entries, budget=self.budget.budget, config=self._config_snapshot()
@@ -232,7 +287,9 @@ class Collector:
         for limits in self.limits.values():
             self.reporter.provider(limits)
 
-        writer = _Writer(self.store, self.writer_interval_s)
+        writer = self._writer = _Writer(
+            self.store, self.writer_interval_s, on_failure=self._on_store_failure
+        )
         writer_task = asyncio.create_task(writer.run(), name="avp-writer")
         self._workers = [
             asyncio.create_task(self._worker(queues[name], writer, summary), name=f"avp-{name}")
@@ -248,6 +305,13 @@ class Collector:
         finally:
             await writer.close(writer_task)
             await self.close_clients()
+        if writer.failure is not None:
+            with contextlib.suppress(StoreError):
+                self.store.finish_run(run_id, "failed", self.budget.spent)
+            raise StoreWriteError(
+                f"{writer.failure}; stopped at once: {writer.lost} received answers could not "
+                f"be kept and no further call was made"
+            )
         remaining = [cell for queue in queues.values() for cell in queue]
         remaining += list(self._inflight.values()) + self._failed
         summary.remaining = len(remaining)
@@ -300,7 +364,8 @@ class Collector:
                 await self._running.wait()
                 continue
             cell = queue[0]
-            reserved = self.budget.try_reserve(cell)
+            stored = (cell.key.fingerprint, cell.key.sample) in self._answered
+            reserved = 0.0 if stored else self.budget.try_reserve(cell)
             if reserved is None:
                 self._budget_stop = True
                 self.reporter.message(
@@ -310,9 +375,16 @@ class Collector:
                 return
             queue.popleft()
             self._inflight[cell.key] = cell
-            result = await self._process(cell, summary.run_id)
+            try:
+                result = await self._process(cell, summary.run_id, writer)
+            except _StoreBroken:
+                return
             self._inflight.pop(cell.key, None)
-            self.budget.settle(cell, reserved, _dollars(result), result.completion is not None)
+            if stored:  # the call was paid for by an earlier run; only a judge's dollars are new
+                judge = result.grade.judge_cost if result.grade else None
+                self.budget.settle(cell, reserved, judge, answered=False)
+            else:
+                self.budget.settle(cell, reserved, _dollars(result), result.completion is not None)
             summary.attempted += 1
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
@@ -322,27 +394,37 @@ class Collector:
             writer.put(result)
             self.reporter.result(result)
 
-    async def _process(self, cell: PlannedCell, run_id: int | None) -> CellResult:
+    async def _process(self, cell: PlannedCell, run_id: int | None, writer: _Writer) -> CellResult:
+        """Call (unless an earlier run stored the answer), store the answer at once as
+        `answered`, then grade it: a crash or a stop while grading never loses a paid answer."""
         started = time.time()
-        messages = [m.as_dict() for m in cell.item.messages]
-        seed = cell.key.sample if cell.key.sample > 0 else None
-        call = await self.call_with_retries(cell.model, messages, seed)
-        attempts, rate_limits, completion = call.attempts, call.rate_limits, call.completion
+        completion = self._answered.get((cell.key.fingerprint, cell.key.sample))
+        attempts = rate_limits = 0
         if completion is None:
-            assert call.decision is not None
-            return self._result(cell, run_id, call.decision.status, attempts, started,
-                                error=call.decision.message, rate_limits=rate_limits)
+            messages = [m.as_dict() for m in cell.item.messages]
+            seed = cell.key.sample if cell.key.sample > 0 else None
+            call = await self.call_with_retries(cell.model, messages, seed)
+            attempts, rate_limits, completion = call.attempts, call.rate_limits, call.completion
+            if completion is None:
+                assert call.decision is not None
+                return self._result(cell, run_id, call.decision.status, attempts, started,
+                                    error=call.decision.message, rate_limits=rate_limits)
+            writer.put(self._result(cell, run_id, Status.ANSWERED, attempts, started,
+                                    completion=completion, rate_limits=rate_limits))
+        # the answer's attempts are written with it: its grade adds none
         try:
             grade = await self._grade(cell, completion)
-        except (ProviderError, SandboxError) as exc:
-            return self._result(cell, run_id, Status.ERROR, attempts, started,
+        except _StoreBroken:
+            raise
+        except (ProviderError, SandboxError) as exc:  # kept as answered: graded again next run
+            return self._result(cell, run_id, Status.ANSWERED, 0, started,
                                 error=f"grading failed: {exc}", completion=completion)
         except Exception as exc:  # a grader bug is not a wrong answer either
-            return self._result(cell, run_id, Status.ERROR, attempts, started,
+            return self._result(cell, run_id, Status.ANSWERED, 0, started,
                                 error=f"grader crashed: {type(exc).__name__}: {exc}",
                                 completion=completion)
-        return self._result(cell, run_id, Status.OK, attempts, started,
-                            completion=completion, grade=grade, rate_limits=rate_limits)
+        return self._result(cell, run_id, Status.OK, 0, started,
+                            completion=completion, grade=grade)
 
     async def call_with_retries(
         self, model: ModelConfig, messages: Sequence[dict[str, str]], seed: int | None = None
@@ -388,8 +470,10 @@ class Collector:
     ) -> Completion:
         await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
         try:
+            if self._writer is not None and self._writer.broken.is_set():
+                raise _StoreBroken  # its result could not be kept: do not pay for it
             completion = await client.complete(model, messages, seed)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, _StoreBroken):
             raise
         except Exception as exc:
             decision = classify(exc)

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, case, create_engine, event, func, inspect, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel
 
-from avp_harness.errors import SchemaVersionError, StoreError
+from avp_harness.errors import SchemaVersionError, StoreError, StoreWriteError
+from avp_harness.redact import redact, redact_url
 from avp_harness.store.tables import (
     SCHEMA_VERSION,
     CellRecord,
@@ -31,7 +32,15 @@ from avp_harness.store.tables import (
     PlanRecord,
     RunRecord,
 )
-from avp_harness.types import CellResult, Item, Status, canonical_json
+from avp_harness.types import (
+    CellResult,
+    Completion,
+    CostSource,
+    Item,
+    Status,
+    Usage,
+    canonical_json,
+)
 
 
 def database_url(url_or_path: str) -> str:
@@ -68,14 +77,37 @@ def _setup_lock(url: str) -> Iterator[None]:
         os.close(folder)  # releases the flock
 
 
-def make_engine(url_or_path: str) -> Engine:
-    """Engine factory: WAL and a generous busy timeout for SQLite; the URL as-is otherwise."""
+def _sqlite_read_only(url: str) -> bool:
+    """An existing SQLite store that this process cannot write (file or folder read-only)."""
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url.removeprefix("sqlite:///"))
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def make_engine(url_or_path: str, *, read_only: bool = False) -> Engine:
+    """Engine factory: WAL and a generous busy timeout for SQLite; the URL as-is otherwise.
+
+    `read_only` (SQLite): open the file with `mode=ro`, or as immutable when its folder holds no
+    WAL index and cannot hold one (a read-only mount: nobody can be writing it)."""
     url = database_url(url_or_path)
+    if url.startswith("sqlite") and read_only:
+        path = Path(url.removeprefix("sqlite:///"))
+        shm = Path(f"{path}-shm")
+        mode = "mode=ro" if shm.exists() or os.access(path.parent, os.W_OK) else "immutable=1"
+        engine = create_engine(f"sqlite:///file:{path}?{mode}&uri=true",
+                               connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_busy_timeout)
+        return engine
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
 
 @dataclass(frozen=True)
@@ -116,15 +148,44 @@ class MatrixRow:
 class Store:
     """Typed methods over runs.db. Create with `Store.open(path_or_url)`."""
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, *, read_only: bool = False) -> None:
         self.engine = engine
         self.url = url
+        self.read_only = read_only
+
+    @property
+    def display_url(self) -> str:
+        """Where the store is, as it may be shown (a SQLite path, or the URL without password)."""
+        return redact_url(self.url.removeprefix("sqlite:///"))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write (disk full, read-only, connection lost) into one StoreWriteError
+        line that says what failed and where."""
+        try:
+            yield
+        except (DatabaseError, OperationalError) as exc:
+            raise StoreWriteError(
+                f"cannot write to store {self.display_url}: {_db_reason(exc)}"
+            ) from exc
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def open(cls, url_or_path: str, *, create: bool = True) -> Store:
-        """Open (and create, unless `create=False`) a store, checking its schema version."""
+    def open(cls, url_or_path: str, *, create: bool = True, check: bool = False) -> Store:
+        """Open (and create, unless `create=False`) a store, checking its schema version.
+
+        `create=True` means the caller will write: a read-only SQLite store is refused then
+        (StoreWriteError, before any call is paid for) and opened read-only otherwise.
+        `check` runs SQLite's `PRAGMA quick_check` and refuses a corrupt store in one line.
+        """
         url = database_url(url_or_path)
+        shown = redact_url(url_or_path)
+        read_only = _sqlite_read_only(url)
+        if read_only and create:
+            raise StoreWriteError(
+                f"store {shown} is read-only: this command writes to it (read commands such as "
+                f"`avp status` open it read-only)"
+            )
         if url.startswith("sqlite:///") and not create:
             path = Path(url.removeprefix("sqlite:///"))
             if not path.exists():
@@ -133,22 +194,36 @@ class Store:
             parent = Path(url.removeprefix("sqlite:///")).parent
             if not parent.is_dir():
                 raise StoreError(
-                    f"cannot create store {url_or_path}: folder {parent} does not exist"
+                    f"cannot create store {shown}: folder {parent} does not exist"
                 )
         with _setup_lock(url):
-            engine = make_engine(url_or_path)
-            store = cls(engine, url)
+            engine = make_engine(url_or_path, read_only=read_only)
+            store = cls(engine, url, read_only=read_only)
             try:
+                if check:
+                    store._quick_check()
                 store._check_schema()
-                store._create_missing_tables()
-            except SchemaVersionError:
+                if not read_only:
+                    store._create_missing_tables()
+            except StoreError:
                 engine.dispose()
                 raise
             except (DatabaseError, OperationalError) as exc:
                 engine.dispose()
-                reason = str(exc.orig) if exc.orig is not None else str(exc)
-                raise StoreError(f"cannot open store {url_or_path}: {reason}") from exc
+                raise StoreError(f"cannot open store {shown}: {_db_reason(exc)}") from exc
         return store
+
+    def _quick_check(self) -> None:
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            found = [str(row[0]) for row in connection.execute(text("PRAGMA quick_check"))]
+        if found != ["ok"]:
+            raise StoreError(
+                f"store {self.display_url} is corrupt (PRAGMA quick_check: {found[0]}"
+                f"{f' and {len(found) - 1} more problems' if len(found) > 1 else ''}): "
+                f"restore a backup, or save what is readable with `sqlite3 FILE .recover`"
+            )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -197,7 +272,7 @@ class Store:
     # ------------------------------------------------------------------ models, runs, items
     def upsert_models(self, models: Iterable[ModelRecord]) -> None:
         now = time.time()
-        with Session(self.engine) as session:
+        with self._writing(), Session(self.engine) as session:
             for model in models:
                 model.updated_at = now
                 session.merge(model)
@@ -216,7 +291,7 @@ class Store:
         config: dict[str, Any] | None = None,
         note: str = "",
     ) -> int:
-        with Session(self.engine) as session:
+        with self._writing(), Session(self.engine) as session:
             run = RunRecord(
                 kind=kind,
                 started_at=time.time(),
@@ -233,7 +308,7 @@ class Store:
             return run.id
 
     def finish_run(self, run_id: int, status: str, spent: float) -> None:
-        with Session(self.engine) as session:
+        with self._writing(), Session(self.engine) as session:
             run = session.get(RunRecord, run_id)
             if run is None:
                 raise StoreError(f"no run {run_id}")
@@ -268,7 +343,7 @@ class Store:
         statement = self._insert(ItemRecord).on_conflict_do_nothing(
             index_elements=["benchmark", "item_id", "content_hash"]
         )
-        with self.engine.begin() as connection:
+        with self._writing(), self.engine.begin() as connection:
             connection.execute(statement, rows)
         return len(rows)
 
@@ -306,6 +381,30 @@ class Store:
                 done.update((fp, sample) for fp, sample in connection.execute(query))
         return done
 
+    def answered_completions(
+        self, config_hashes: Collection[str]
+    ) -> dict[tuple[str, int], Completion]:
+        """The stored, not yet graded answers of these configurations, by (fingerprint, sample):
+        the collector grades them without calling the model again."""
+        found: dict[tuple[str, int], Completion] = {}
+        hashes = list(config_hashes)
+        c = CellRecord.__table__.c  # type: ignore[attr-defined]
+        with self.engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                query = select(
+                    c.fingerprint, c.sample, c.response, c.prompt_tokens, c.completion_tokens,
+                    c.reasoning_tokens, c.cached_tokens, c.cost, c.cost_source, c.latency_s,
+                    c.finish_reason, c.price_version,
+                ).where(c.status == Status.ANSWERED.value,
+                        c.config_hash.in_(hashes[start : start + 500]))
+                for (fp, sample, response, ptok, ctok, rtok, cached, cost, source, latency,
+                     finish, price_version) in connection.execute(query):
+                    found[(fp, sample)] = Completion(
+                        response or "", Usage(ptok, ctok, rtok, cached), cost,
+                        CostSource(source), latency or 0.0, finish, price_version,
+                    )
+        return found
+
     def record_results(self, results: Sequence[CellResult]) -> None:
         """Write a batch of cell outcomes in one transaction.
 
@@ -326,7 +425,7 @@ class Store:
             set_=updates,
             where=CellRecord.__table__.c.status != Status.OK.value,  # type: ignore[attr-defined]
         )
-        with self.engine.begin() as connection:
+        with self._writing(), self.engine.begin() as connection:
             connection.execute(statement, rows)
 
     def mean_costs(
@@ -418,7 +517,7 @@ class Store:
                         row.accuracy = total / row.graded
                     row.unparsed += int(unparsed or 0)
                     row.unknown_cost += int(unknown or 0)
-                else:
+                elif status != Status.ANSWERED.value:  # answered: paid for, grade pending
                     row.errors += n
                 row.rate_limited += int(rl or 0)
                 row.dollars += float(dollars or 0.0)
@@ -464,6 +563,25 @@ class Store:
 _CELL_KEY = ("model", "benchmark", "item_id", "sample", "fingerprint")
 
 
+def describe_failure(exc: BaseException) -> str | None:
+    """One line for a database failure met outside the store's own checks (a corrupt page read
+    by a query, a lost connection), or None when `exc` is not one."""
+    if isinstance(exc, DatabaseError | OperationalError):
+        return f"the store failed: {_db_reason(exc)}"
+    return None
+
+
+def _db_reason(exc: DatabaseError | OperationalError) -> str:
+    """The driver's own words, first line only, secrets removed."""
+    reason = str(exc.orig) if exc.orig is not None else str(exc)
+    return redact(reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__)
+
+
+def _text(value: str | None) -> str | None:
+    """Text as it may be stored: no API key or URL password ever enters the store."""
+    return redact(value) if value else value
+
+
 def _cell_row(result: CellResult) -> dict[str, Any]:
     """Flatten a CellResult into a `cells` row (every column, so batches are uniform)."""
     key, completion, grade = result.key, result.completion, result.grade
@@ -482,10 +600,10 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "status": result.status.value,
         "attempts": result.attempts,
         "rate_limits": result.rate_limits,
-        "error": result.error,
+        "error": _text(result.error),
         "started_at": result.started_at,
         "finished_at": result.finished_at,
-        "response": completion.text if completion else None,
+        "response": _text(completion.text) if completion else None,
         "finish_reason": completion.finish_reason if completion else None,
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
@@ -497,12 +615,12 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "latency_s": completion.latency_s if completion else None,
         "score": grade.score if grade else None,
         "parsed": grade.parsed if grade else None,
-        "extracted": grade.extracted if grade else None,
+        "extracted": _text(grade.extracted) if grade else None,
         "grader": grade.grader if grade else None,
         "grader_version": grade.grader_version if grade else None,
-        "grade_explanation": grade.explanation if grade else None,
+        "grade_explanation": _text(grade.explanation) if grade else None,
         "judge_model": grade.judge_model if grade else None,
-        "judge_output": grade.judge_output if grade else None,
+        "judge_output": _text(grade.judge_output) if grade else None,
         "judge_cost": grade.judge_cost if grade else None,
         "judge_prompt_tokens": judge_usage.prompt_tokens if judge_usage else 0,
         "judge_completion_tokens": judge_usage.completion_tokens if judge_usage else 0,
