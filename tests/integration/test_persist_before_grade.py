@@ -93,7 +93,8 @@ def test_kill_9_while_answers_wait_for_grading_never_pays_twice(tmp_path: Path) 
         for row in rows:
             item = store.item(row.benchmark, row.item_id)
             assert item is not None
-            sha[(row.model, row.fingerprint)] = hashlib.sha256(item.prompt_text.encode()).hexdigest()
+            digest = hashlib.sha256(item.prompt_text.encode()).hexdigest()
+            sha[(row.model, row.fingerprint)] = digest
     assert {r.status for r in rows} == {"ok"} and len(rows) == ITEMS
     requests = [json.loads(line) for line in log.read_text().splitlines()]
     requests = [e for e in requests if e["endpoint"] == "chat"]
