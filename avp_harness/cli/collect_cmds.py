@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,8 +23,18 @@ examples:
   avp run --db postgresql+psycopg://user@host/avp   share one store between machines
 
 Interrupt it any way (Ctrl-C, SIGTERM, kill -9) and run it again: finished cells are never
-requested twice; failed cells are retried. Exit codes: 0 done, 3 stopped by the budget,
-130 interrupted, 2 bad input.
+requested twice, answers that arrived are kept (and graded on the next run if need be); failed
+cells are retried. Several `avp run` on one store (one SQLite file, or one PostgreSQL URL from
+several machines) share the work: each claims batches of cells, none is requested twice.
+
+exit codes:
+  0    every planned cell is ok
+  2    bad input (config, options, a store that cannot be opened or is corrupt)
+  3    stopped by the budget
+  4    the store stopped accepting writes (disk full, read-only, connection lost): stopped at
+       once, before paying for answers it could not keep
+  5    some planned cells failed (errors, timeouts, ...): `avp run` retries them
+  130  interrupted (Ctrl-C, SIGTERM)
 """
 
 
@@ -46,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         choices=["auto", "rich", "plain", "none"],
         default="auto",
         help="progress display (auto: bars on a terminal, plain lines otherwise)",
+    )
+    run.add_argument(
+        "--fail-on-error", type=_fail_on_error, default=None, metavar="N",
+        help="stop scheduling once more than N cells failed (N >= 1: a count; 0 < N < 1: a "
+        "share of the cells to run; 0: the first failure) and tolerate up to N failed cells "
+        "in the exit code (default: never stop early, exit 5 if any cell failed)",
     )
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
     run.add_argument("--tui", action="store_true",
@@ -91,6 +108,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     demo.set_defaults(func=cmd_demo)
 
 
+def _fail_on_error(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0 or (value >= 1 and not value.is_integer()):
+        raise argparse.ArgumentTypeError("expected a count >= 0 or a share between 0 and 1")
+    return value
+
+
 def _reporter(kind: str) -> Any:
     from avp_harness.collect.reporter import NullReporter, PlainReporter, RichReporter
 
@@ -133,7 +160,10 @@ def check_runnable(config: Any) -> None:
         config.provider_for(model).api_key()
 
 
-def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any:
+def collect(
+    config: Any, db: str, *, budget: float | None, progress: str,
+    fail_on_error: float | None = None,
+) -> Any:
     """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary."""
     from avp_harness.collect.runner import Collector
     from avp_harness.store import Store
@@ -141,7 +171,9 @@ def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any
     check_runnable(config)
     store = Store.open(db, check=True)
     try:
-        collector = Collector(config, store, reporter=_reporter(progress), budget=budget)
+        lease = float(os.environ.get("AVP_LEASE_S", "60"))
+        collector = Collector(config, store, reporter=_reporter(progress), budget=budget,
+                              fail_on_error=fail_on_error, lease_s=lease)
 
         async def main() -> Any:
             loop = asyncio.get_running_loop()
@@ -158,18 +190,42 @@ def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any
         store.close()
 
 
-def _exit_code(summary: Any) -> int:
-    return {"completed": 0, "budget": 3, "interrupted": 130}.get(summary.status, 1)
+def _tolerated(summary: Any, fail_on_error: float | None) -> bool:
+    """Failed cells within what `--fail-on-error` allows."""
+    if fail_on_error is None or summary.status == "failed":
+        return False
+    to_run = summary.planned - summary.already_done
+    allowed = fail_on_error * to_run if fail_on_error < 1 else fail_on_error
+    return bool(summary.remaining <= allowed)
 
 
-def _print_summary(summary: Any) -> None:
+def _exit_code(summary: Any, fail_on_error: float | None = None) -> int:
+    """0 only when every planned cell is ok (or the failures are tolerated); see RUN_EPILOG."""
+    if summary.status in ("interrupted", "budget"):
+        return {"budget": 3, "interrupted": 130}[summary.status]
+    if summary.remaining == 0 or _tolerated(summary, fail_on_error):
+        return 0
+    return 5
+
+
+def _print_summary(summary: Any, fail_on_error: float | None = None) -> None:
     by_status = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "nothing"
     lines = [
         f"run {summary.run_id} {summary.status}: {summary.planned} cells planned, "
         f"{summary.already_done} already done, {summary.attempted} attempted ({by_status}) "
         f"in {summary.elapsed_s:.1f}s, spent ${summary.spent:.4f}",
     ]
-    if summary.remaining:
+    failed = {k: v for k, v in sorted(summary.by_status.items()) if k != "ok"}
+    if summary.status == "failed" and fail_on_error is not None:
+        lines.append(f"stopped scheduling: more cells failed than --fail-on-error "
+                     f"{fail_on_error:g} allows")
+    if summary.remaining and summary.status in ("completed", "failed"):
+        kinds = ", ".join(f"{k} {v}" for k, v in failed.items()) or "run by another collector"
+        lines.append(
+            f"{summary.remaining} of {summary.planned} planned cells are not ok ({kinds}): "
+            f"`avp run` retries them (projected cost ${summary.projected_to_finish:.4f})"
+        )
+    elif summary.remaining:
         lines.append(
             f"{summary.remaining} cells remain; projected cost to finish "
             f"${summary.projected_to_finish:.4f}; run again to continue"
@@ -193,13 +249,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = collect_in_tui(config, db, budget=args.budget)
     else:
-        summary = collect(config, db, budget=args.budget, progress=args.progress)
+        summary = collect(config, db, budget=args.budget, progress=args.progress,
+                          fail_on_error=args.fail_on_error)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print_matrix(db)
-    _print_summary(summary)
-    return _exit_code(summary)
+    _print_summary(summary, args.fail_on_error)
+    return _exit_code(summary, args.fail_on_error)
 
 
 def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None:

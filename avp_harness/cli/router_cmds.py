@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from avp_harness.cli import add_db_argument, resolve_db
-from avp_harness.errors import DataError, RouterError
+from avp_harness.errors import DataError, RouterError, StoreWriteError
 from avp_harness.routing import (
     RouterSpec,
     RoutingData,
@@ -266,6 +266,9 @@ def load_router(record: RouterRecord) -> tuple[Any, dict[str, Any]]:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     store = open_store(args)
+    if store.read_only:  # say so before fitting, not after
+        raise StoreWriteError(f"store {store.display_url} is read-only: `avp fit` saves the "
+                              f"router in it (read commands such as `avp sweep` work)")
     started = time.perf_counter()
     if args.refit:
         record = get_router(store, args.name)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -37,6 +40,7 @@ from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
 from avp_harness.errors import ProviderError, SandboxError, StoreError, StoreWriteError
 from avp_harness.providers.client import ModelClient, classify
+from avp_harness.redact import redact, register_secret
 from avp_harness.store import Store
 from avp_harness.store.tables import ModelRecord
 from avp_harness.types import (
@@ -84,7 +88,7 @@ class RunSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     spent: float = 0.0
     projected_to_finish: float = 0.0
-    remaining: int = 0
+    remaining: int = 0  # planned cells not ok when the run ended (whoever ran them)
     elapsed_s: float = 0.0
     rate_limit_hits: int = 0
     unpriced_models: list[str] = field(default_factory=list)
@@ -109,8 +113,13 @@ class _Writer:
         interval_s: float = 0.1,
         max_batch: int = 500,
         on_failure: Callable[[], None] | None = None,
+        tick: Callable[[], None] | None = None,
+        tick_every_s: float = 15.0,
     ) -> None:
         self.store = store
+        self.tick = tick  # the heartbeat (lease renewal), run on the writer's thread
+        self.tick_every_s = tick_every_s
+        self._next_tick = time.monotonic() + tick_every_s
         self.interval_s = interval_s
         self.max_batch = max_batch
         self.on_failure = on_failure
@@ -135,7 +144,17 @@ class _Writer:
         if len(self._pending) >= self.max_batch:
             self._wake.set()
 
+    def _commit_tick(self) -> None:
+        try:
+            if self.tick is not None:
+                self.tick()
+        except BaseException:
+            self.broken.set()
+            raise
+
     def _commit(self, batch: list[CellResult]) -> None:
+        if not batch:
+            return
         try:
             self.store.record_results(batch)
         except BaseException:
@@ -149,8 +168,12 @@ class _Writer:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
             batch, self._pending = list(self._pending.values()), {}
-            if batch:
+            ticking = self.tick is not None and time.monotonic() >= self._next_tick
+            if batch or ticking:
                 try:
+                    if ticking:
+                        self._next_tick = time.monotonic() + self.tick_every_s
+                        await loop.run_in_executor(self._executor, self._commit_tick)
                     await loop.run_in_executor(self._executor, self._commit, batch)
                 except Exception as exc:
                     self.failure = exc if isinstance(exc, StoreError) else StoreWriteError(
@@ -172,6 +195,34 @@ class _Writer:
         self._executor.shutdown(wait=True)
 
 
+class _ClaimQueue:
+    """One provider's share of the plan: cells not yet claimed (in plan order) and the batch this
+    collector holds claims on."""
+
+    def __init__(self, cells: Sequence[PlannedCell], batch: int) -> None:
+        self.unclaimed: dict[tuple[str, int], PlannedCell] = {
+            (c.key.fingerprint, c.key.sample): c for c in cells}
+        self.claimed: deque[PlannedCell] = deque()
+        self.batch = batch
+        self.lock = asyncio.Lock()
+
+
+def owner_is_dead(owner: str) -> bool:
+    """A collector `host:pid:token` known to be gone: a process of this host that no longer
+    exists. Collectors on other hosts are judged by their lease alone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 class _StoreBroken(Exception):
     """Raised instead of making a call whose result could not be kept."""
 
@@ -190,6 +241,9 @@ class Collector:
         backoff_max_s: float = 60.0,
         writer_interval_s: float = 0.1,
         http_client_factory: Callable[[], Any] | None = None,
+        lease_s: float = 60.0,
+        owner: str | None = None,
+        fail_on_error: float | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -201,6 +255,11 @@ class Collector:
         )
         self.writer_interval_s = writer_interval_s
         self.http_client_factory = http_client_factory
+        # claims: this collector's name in the store and how long its leases last unrenewed
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease_s = lease_s
+        self.fail_on_error = fail_on_error
+        self._error_stop = False
         self.limits: dict[str, ProviderLimits] = {}
         self.clients: dict[str, ModelClient] = {}
         self._stopping = False
@@ -252,6 +311,7 @@ class Collector:
         provider = self.config.provider_for(model)
         key = provider.connection_key()
         if key not in self.clients:
+            register_secret(provider.api_key())  # never stored, never shown (redact.py)
             http_client = self.http_client_factory() if self.http_client_factory else None
             self.clients[key] = ModelClient(provider, http_client=http_client)
             self.limits[key] = ProviderLimits(
@@ -267,28 +327,39 @@ class Collector:
             plan = await loop.run_in_executor(None, partial(build_plan, self.config, judge=judge))
         self._graders = {bench.name: bench.grader for bench in plan.benchmarks}
         await loop.run_in_executor(None, self._prepare_store, plan)
+        stale = self.store.mark_stale_runs(self.lease_s, owner_is_dead)
+        if stale:
+            self.reporter.message(f"runs {', '.join(map(str, stale))} marked interrupted: "
+                                  f"their collector is gone")
         hashes = list(plan.hashes.values())
         done = await loop.run_in_executor(None, self.store.ok_cells, hashes)
         pending_cells = [c for c in plan.cells() if (c.key.fingerprint, c.key.sample) not in done]
         self._answered = await loop.run_in_executor(None, self.store.answered_completions, hashes)
-        self.budget.seed(self.store.mean_costs(list(plan.hashes.values())))
+        await loop.run_in_executor(None, self.store.enqueue_claims, [
+            (c.key.fingerprint, c.key.sample, c.config_hash) for c in pending_cells])
+        self.budget.seed(self.store.mean_costs(hashes))
         run_id = self.store.start_run(
-            plan.entries, budget=self.budget.budget, config=self._config_snapshot()
+            plan.entries, budget=self.budget.budget, config=self._config_snapshot(),
+            owner=self.owner,
         )
         summary = RunSummary(run_id, "completed", plan.total, plan.total - len(pending_cells))
         self.reporter.start(plan, pending_cells, run_id)
         for note in plan.notes:
             self.reporter.message(note)
 
-        queues: dict[str, deque[PlannedCell]] = {}
+        by_provider: dict[str, list[PlannedCell]] = {}
         for cell in pending_cells:
             _client, limits = self._client_for(cell.model)
-            queues.setdefault(limits.name, deque()).append(cell)
+            by_provider.setdefault(limits.name, []).append(cell)
+        queues = {name: _ClaimQueue(cells, max(8, 2 * self.limits[name].max_concurrency))
+                  for name, cells in by_provider.items()}
         for limits in self.limits.values():
             self.reporter.provider(limits)
 
         writer = self._writer = _Writer(
-            self.store, self.writer_interval_s, on_failure=self._on_store_failure
+            self.store, self.writer_interval_s, on_failure=self._on_store_failure,
+            tick=partial(self.store.renew_claims, self.owner, self.lease_s, run_id),
+            tick_every_s=self.lease_s / 4,
         )
         writer_task = asyncio.create_task(writer.run(), name="avp-writer")
         self._workers = [
@@ -305,6 +376,9 @@ class Collector:
         finally:
             await writer.close(writer_task)
             await self.close_clients()
+            if writer.failure is None:  # others may take what this collector did not finish
+                with contextlib.suppress(StoreError):
+                    self.store.release_claims(self.owner)
         if writer.failure is not None:
             with contextlib.suppress(StoreError):
                 self.store.finish_run(run_id, "failed", self.budget.spent)
@@ -312,8 +386,8 @@ class Collector:
                 f"{writer.failure}; stopped at once: {writer.lost} received answers could not "
                 f"be kept and no further call was made"
             )
-        remaining = [cell for queue in queues.values() for cell in queue]
-        remaining += list(self._inflight.values()) + self._failed
+        ok_now = await loop.run_in_executor(None, self.store.ok_cells, hashes)
+        remaining = [c for c in pending_cells if (c.key.fingerprint, c.key.sample) not in ok_now]
         summary.remaining = len(remaining)
         summary.spent = self.budget.spent
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
@@ -324,6 +398,8 @@ class Collector:
             summary.status = "interrupted"
         elif self._budget_stop:
             summary.status = "budget"
+        elif self._error_stop:
+            summary.status = "failed"
         self.store.finish_run(run_id, summary.status, summary.spent)
         self.reporter.finish(summary)
         return summary
@@ -356,24 +432,60 @@ class Collector:
             },
         }
 
+    async def _next_cell(self, queue: _ClaimQueue) -> PlannedCell | None:
+        """The next cell this collector holds a claim on; claims a batch when it holds none.
+        Cells leased by other live collectors are looked at again until they are finished or
+        their lease lapses (their collector died): None only when nothing is left."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if queue.claimed:
+                return queue.claimed.popleft()
+            if not queue.unclaimed:
+                return None
+            async with queue.lock:
+                if queue.claimed or not queue.unclaimed:
+                    continue
+                owners = await loop.run_in_executor(None, self.store.claim_owners)
+                dead = [owner for owner in owners if owner_is_dead(owner)]
+                keys = list(queue.unclaimed)
+                claimed, gone, held = await loop.run_in_executor(None, partial(
+                    self.store.claim_cells, self.owner, keys, queue.batch, self.lease_s, dead))
+                taken = set(claimed) | gone
+                queue.claimed.extend(queue.unclaimed[key] for key in claimed)
+                for key in taken:
+                    del queue.unclaimed[key]
+                if not claimed and held:  # all left is being worked on elsewhere: look again
+                    await asyncio.sleep(min(1.0, self.lease_s / 4))
+        return None
+
     async def _worker(
-        self, queue: deque[PlannedCell], writer: _Writer, summary: RunSummary
+        self, queue: _ClaimQueue, writer: _Writer, summary: RunSummary
     ) -> None:
-        while queue and not self._stopping and not self._budget_stop:
+        while not self._stopping and not self._budget_stop and not self._error_stop:
             if not self._running.is_set():
                 await self._running.wait()
                 continue
-            cell = queue[0]
+            try:
+                cell = await self._next_cell(queue)
+            except StoreError:  # the claim could not be written: same as a failed commit
+                self._on_store_failure()
+                if self._writer is not None and self._writer.failure is None:
+                    self._writer.failure = StoreWriteError(
+                        f"cannot write to store {self.store.display_url}: claiming cells failed")
+                return
+            if cell is None:
+                return
             stored = (cell.key.fingerprint, cell.key.sample) in self._answered
             reserved = 0.0 if stored else self.budget.try_reserve(cell)
             if reserved is None:
-                self._budget_stop = True
-                self.reporter.message(
-                    f"budget ${self.budget.budget:.2f} reached: stopped scheduling "
-                    f"(spent ${self.budget.spent:.4f})"
-                )
+                queue.claimed.appendleft(cell)  # released with the others at the end
+                if not self._budget_stop:
+                    self._budget_stop = True
+                    self.reporter.message(
+                        f"budget ${self.budget.budget:.2f} reached: stopped scheduling "
+                        f"(spent ${self.budget.spent:.4f})"
+                    )
                 return
-            queue.popleft()
             self._inflight[cell.key] = cell
             try:
                 result = await self._process(cell, summary.run_id, writer)
@@ -391,8 +503,22 @@ class Collector:
                 summary.ok += 1
             else:
                 self._failed.append(cell)
+                self._check_failures(summary)
             writer.put(result)
             self.reporter.result(result)
+
+    def _check_failures(self, summary: RunSummary) -> None:
+        """`fail_on_error`: stop scheduling once more cells failed than it tolerates."""
+        limit = self.fail_on_error
+        if limit is None or self._error_stop:
+            return
+        allowed = limit * (summary.planned - summary.already_done) if limit < 1 else limit
+        if len(self._failed) > allowed:
+            self._error_stop = True
+            self.reporter.message(
+                f"{len(self._failed)} cells failed, more than --fail-on-error {limit:g} allows: "
+                f"stopped scheduling"
+            )
 
     async def _process(self, cell: PlannedCell, run_id: int | None, writer: _Writer) -> CellResult:
         """Call (unless an earlier run stored the answer), store the answer at once as
@@ -512,7 +638,7 @@ class Collector:
             started_at=started,
             finished_at=time.time(),
             run_id=run_id,
-            error=error,
+            error=redact(error) if error else error,
             completion=completion,
             grade=grade,
             rate_limits=rate_limits,

@@ -24,7 +24,8 @@ that grades wrong.
 Faults (KINDS below) come from, in order of precedence: the `X-Sim-Fault` request header, the
 scripted queue, and random `--fault KIND=RATE` draws seeded by `--seed`. As seen by the openai
 client (max_retries=0): 429 -> RateLimitError (Retry-After header), 500/503 ->
-InternalServerError, 400 -> BadRequestError, 401 -> AuthenticationError, quota -> APIStatusError
+InternalServerError, 400 -> BadRequestError, 401 -> AuthenticationError (`401-echo`: its message
+quotes the API key sent, as some providers do), quota -> APIStatusError
 402 with code "insufficient_quota", slow -> APITimeoutError when the client timeout is shorter
 than `delay`, reset -> APIConnectionError, malformed -> a 200 whose JSON body is cut short (the
 client raises `json.JSONDecodeError`, a ValueError), empty -> a normal completion whose content
@@ -82,7 +83,8 @@ from avp_harness.providers.sim_models import (
 )
 from avp_harness.types import Item
 
-FAULT_KINDS = ("429", "500", "503", "400", "401", "slow", "malformed", "empty", "reset", "quota")
+FAULT_KINDS = ("429", "500", "503", "400", "401", "slow", "malformed", "empty", "reset", "quota",
+               "401-echo")
 DEFAULT_RETRY_AFTER_S = 1.0
 DEFAULT_SLOW_DELAY_S = 30.0
 CACHED_SHARE = 0.5  # share of the prompt reported as cached when its prefix was seen before
@@ -441,6 +443,10 @@ class SimProvider:
                 )
                 headers = {"Retry-After": f"{retry_after:g}"}
             return error_response(status, message, err_type, code, headers)
+        if fault.fault == "401-echo":  # some providers quote the key they were given
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            return error_response(401, f"Incorrect API key provided: {key}. Check your key.",
+                                  "invalid_request_error", "invalid_api_key")
         if fault.fault == "slow":
             await asyncio.sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY_S)
         elif fault.fault == "malformed":
@@ -456,6 +462,8 @@ class SimProvider:
 
     @staticmethod
     def fault_status(fault: FaultRule | None) -> int | None:
+        if fault is not None and fault.fault == "401-echo":
+            return 401
         if fault is None or fault.fault in ("slow", "malformed", "empty"):
             return 200
         if fault.fault == "reset":

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from avp_harness.errors import StoreError
+from avp_harness.errors import StoreError, StoreWriteError
 from avp_harness.store.store import Store
 from avp_harness.store.tables import (
     CellRecord,
@@ -232,7 +232,10 @@ def import_records(
 def save_router(store: Store, record: RouterRecord) -> None:
     """Insert or replace the router of that name."""
     record.created_at = record.created_at or time.time()
-    with Session(store.engine) as session:
+    if store.read_only:
+        raise StoreWriteError(f"store {store.display_url} is read-only: cannot save router "
+                              f"{record.name!r} (fit into a writable copy of the store)")
+    with store._writing(), Session(store.engine) as session:
         session.merge(record)
         session.commit()
 
@@ -292,7 +295,7 @@ class StoreEmbeddingCache:
             }
             for h, v in vectors.items()
         ]
-        if not rows:
+        if not rows or self.store.read_only:  # a cache: a read-only store just misses it
             return
         statement = self.store._insert(EmbeddingRecord).on_conflict_do_nothing(
             index_elements=["backend", "model", "text_sha256"]

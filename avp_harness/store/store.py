@@ -12,13 +12,26 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, create_engine, event, func, inspect, select, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel
 
 from avp_harness.errors import SchemaVersionError, StoreError, StoreWriteError
@@ -26,6 +39,7 @@ from avp_harness.redact import redact, redact_url
 from avp_harness.store.tables import (
     SCHEMA_VERSION,
     CellRecord,
+    ClaimRecord,
     ItemRecord,
     MetaRecord,
     ModelRecord,
@@ -103,7 +117,15 @@ def make_engine(url_or_path: str, *, read_only: bool = False) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:  # the driver of that URL is not installed
+        raise StoreError(
+            f"cannot open store {redact_url(url)}: its database driver is missing ({exc}); for "
+            f"PostgreSQL install the postgres extra: pip install 'avp-harness[postgres]'"
+        ) from None
+    except ArgumentError as exc:
+        raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from None
 
 
 def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
@@ -219,9 +241,11 @@ class Store:
         with self.engine.connect() as connection:
             found = [str(row[0]) for row in connection.execute(text("PRAGMA quick_check"))]
         if found != ["ok"]:
+            problems = [line.strip() for row in found for line in row.splitlines()
+                        if line.strip() and not line.startswith("*** in database")]
+            more = f" and {len(problems) - 1} more problems" if len(problems) > 1 else ""
             raise StoreError(
-                f"store {self.display_url} is corrupt (PRAGMA quick_check: {found[0]}"
-                f"{f' and {len(found) - 1} more problems' if len(found) > 1 else ''}): "
+                f"store {self.display_url} is corrupt (PRAGMA quick_check: {problems[0]}{more}): "
                 f"restore a backup, or save what is readable with `sqlite3 FILE .recover`"
             )
 
@@ -235,13 +259,23 @@ class Store:
         self.close()
 
     def _create_missing_tables(self) -> None:
-        """Create what is missing and stamp the schema version; a complete store is not written
-        to, so readers (`avp status`, the TUI) never write."""
+        """Create what is missing, migrate an older schema and stamp the version, in one
+        transaction under a lock (the folder's flock for SQLite, an advisory lock on PostgreSQL),
+        so collectors starting together on a new store do not race. A complete, current store is
+        not written to, so readers (`avp status`, the TUI) never write."""
         existing = set(inspect(self.engine).get_table_names())
-        if set(SQLModel.metadata.tables) <= existing:
+        if set(SQLModel.metadata.tables) <= existing and self.schema_version() == SCHEMA_VERSION:
             return
-        SQLModel.metadata.create_all(self.engine)
-        self._stamp_schema()
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(1515015)"))
+            SQLModel.metadata.create_all(connection)  # checks what exists, inside the lock
+            _migrate(connection)
+            stamp = self._insert(MetaRecord)
+            stamp = stamp.on_conflict_do_update(
+                index_elements=["key"], set_={"value": stamp.excluded.value}
+            )
+            connection.execute(stamp, [{"key": "schema_version", "value": str(SCHEMA_VERSION)}])
 
     def _check_schema(self) -> None:
         if not inspect(self.engine).has_table("meta"):
@@ -254,12 +288,9 @@ class Store:
                 f"understands ({SCHEMA_VERSION}): upgrade avp-harness to read it"
             )
 
-    def _stamp_schema(self) -> None:
-        statement = self._insert(MetaRecord).on_conflict_do_nothing(index_elements=["key"])
-        with self.engine.begin() as connection:
-            connection.execute(statement, [{"key": "schema_version", "value": str(SCHEMA_VERSION)}])
-
     def schema_version(self) -> int:
+        if not inspect(self.engine).has_table("meta"):
+            return 0
         with Session(self.engine) as session:
             meta = session.get(MetaRecord, "schema_version")
         return int(meta.value) if meta else 0
@@ -271,12 +302,19 @@ class Store:
 
     # ------------------------------------------------------------------ models, runs, items
     def upsert_models(self, models: Iterable[ModelRecord]) -> None:
+        """Insert or update models in one statement (two collectors starting at once both
+        succeed)."""
         now = time.time()
-        with self._writing(), Session(self.engine) as session:
-            for model in models:
-                model.updated_at = now
-                session.merge(model)
-            session.commit()
+        rows = [{**model.model_dump(), "updated_at": now} for model in models]
+        if not rows:
+            return
+        statement = self._insert(ModelRecord)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "id"},
+        )
+        with self._writing(), self.engine.begin() as connection:
+            connection.execute(statement, rows)
 
     def models(self) -> list[ModelRecord]:
         with Session(self.engine) as session:
@@ -290,10 +328,13 @@ class Store:
         budget: float | None = None,
         config: dict[str, Any] | None = None,
         note: str = "",
+        owner: str = "",
     ) -> int:
         with self._writing(), Session(self.engine) as session:
             run = RunRecord(
                 kind=kind,
+                owner=owner,
+                heartbeat_at=time.time(),
                 started_at=time.time(),
                 budget=budget,
                 config_json=canonical_json(config or {}),
@@ -425,8 +466,143 @@ class Store:
             set_=updates,
             where=CellRecord.__table__.c.status != Status.OK.value,  # type: ignore[attr-defined]
         )
+        finished = [(r.key.fingerprint, r.key.sample) for r in results
+                    if r.status is not Status.ANSWERED or r.error]
+        cl = ClaimRecord.__table__.c  # type: ignore[attr-defined]
         with self._writing(), self.engine.begin() as connection:
             connection.execute(statement, rows)
+            for start in range(0, len(finished), 400):  # a finished cell is no longer offered
+                connection.execute(delete(ClaimRecord).where(
+                    tuple_(cl.fingerprint, cl.sample).in_(finished[start : start + 400])))
+
+    # ------------------------------------------------------------------ claims (N collectors)
+    @contextlib.contextmanager
+    def _claim_transaction(self) -> Iterator[Connection]:
+        """A short write transaction: BEGIN IMMEDIATE on SQLite (the write lock first, so no
+        other collector's commit can come between what it reads and what it writes); a plain
+        transaction on PostgreSQL, whose rows are locked with FOR UPDATE SKIP LOCKED."""
+        with self._writing(), self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+
+    def enqueue_claims(self, cells: Sequence[tuple[str, int, str]]) -> None:
+        """Offer (fingerprint, sample, config_hash) cells to every collector (unclaimed)."""
+        statement = self._insert(ClaimRecord).on_conflict_do_nothing(
+            index_elements=["fingerprint", "sample"]
+        )
+        rows = [{"fingerprint": fp, "sample": sample, "config_hash": chash, "owner": None,
+                 "expires_at": 0.0} for fp, sample, chash in cells]
+        for start in range(0, len(rows), 2000):
+            with self._writing(), self.engine.begin() as connection:
+                connection.execute(statement, rows[start : start + 2000])
+
+    def claim_owners(self) -> set[str]:
+        query = select(ClaimRecord.owner).distinct().where(ClaimRecord.owner.is_not(None))  # type: ignore[union-attr]
+        with self.engine.connect() as connection:
+            return {owner for (owner,) in connection.execute(query)}
+
+    def claim_cells(
+        self,
+        owner: str,
+        keys: Sequence[tuple[str, int]],
+        want: int,
+        lease_s: float,
+        dead_owners: Collection[str] = (),
+    ) -> tuple[list[tuple[str, int]], set[tuple[str, int]], set[tuple[str, int]]]:
+        """Claim up to `want` of `keys` (in their order) for `owner` with a lease.
+
+        Returns (claimed, gone, held): gone cells are finished or no longer offered (do not run
+        them); held ones are leased by another live collector (look again later). A claim is
+        free when unowned, expired, owned by `owner` or by one of `dead_owners`.
+        """
+        now = time.time()
+        cl = ClaimRecord.__table__.c  # type: ignore[attr-defined]
+        c = CellRecord.__table__.c  # type: ignore[attr-defined]
+        claimed: list[tuple[str, int]] = []
+        gone: set[tuple[str, int]] = set()
+        held: set[tuple[str, int]] = set()
+        free = (cl.owner.is_(None) | (cl.expires_at < now) | (cl.owner == owner)
+                | cl.owner.in_(list(dead_owners)))
+        with self._claim_transaction() as connection:
+            for start in range(0, len(keys), 400):
+                chunk = list(keys[start : start + 400])
+                offered = {(fp, n) for fp, n in connection.execute(
+                    select(cl.fingerprint, cl.sample).where(
+                        tuple_(cl.fingerprint, cl.sample).in_(chunk)))}
+                done = {(fp, n) for fp, n in connection.execute(
+                    select(c.fingerprint, c.sample).where(
+                        tuple_(c.fingerprint, c.sample).in_(chunk),
+                        c.status == Status.OK.value))}
+                gone |= (set(chunk) - offered) | done
+                if done:
+                    connection.execute(delete(ClaimRecord).where(
+                        tuple_(cl.fingerprint, cl.sample).in_(list(done))))
+                candidates = [key for key in chunk if key in offered and key not in done]
+                if candidates and len(claimed) < want:
+                    query = (
+                        select(cl.fingerprint, cl.sample)
+                        .where(tuple_(cl.fingerprint, cl.sample).in_(candidates), free)
+                        .limit(want - len(claimed))
+                        .with_for_update(skip_locked=True)
+                    )
+                    got = {(fp, n) for fp, n in connection.execute(query)}
+                    if got:
+                        connection.execute(
+                            update(ClaimRecord)
+                            .where(tuple_(cl.fingerprint, cl.sample).in_(list(got)))
+                            .values(owner=owner, expires_at=now + lease_s)
+                        )
+                    claimed += [key for key in candidates if key in got]
+                held |= set(candidates) - set(claimed)
+                if len(claimed) >= want:
+                    break
+        return claimed, gone, held
+
+    def renew_claims(self, owner: str, lease_s: float, run_id: int | None = None) -> None:
+        """The heartbeat: extend `owner`'s leases and mark its run alive."""
+        now = time.time()
+        with self._writing(), self.engine.begin() as connection:
+            connection.execute(update(ClaimRecord).where(ClaimRecord.owner == owner)  # type: ignore[arg-type]
+                               .values(expires_at=now + lease_s))
+            if run_id is not None:
+                connection.execute(update(RunRecord).where(RunRecord.id == run_id)  # type: ignore[arg-type]
+                                   .values(heartbeat_at=now))
+
+    def release_claims(self, owner: str) -> None:
+        """Give back `owner`'s unfinished cells at once (a graceful stop)."""
+        with self._writing(), self.engine.begin() as connection:
+            connection.execute(update(ClaimRecord).where(ClaimRecord.owner == owner)  # type: ignore[arg-type]
+                               .values(owner=None, expires_at=0.0))
+
+    def claims_by_owner(self) -> dict[str, int]:
+        """How many cells each collector holds (its lease alive or not)."""
+        query = (select(ClaimRecord.owner, func.count()).where(ClaimRecord.owner.is_not(None))  # type: ignore[union-attr]
+                 .group_by(ClaimRecord.owner))
+        with self.engine.connect() as connection:
+            return {owner: int(n) for owner, n in connection.execute(query)}
+
+    def mark_stale_runs(self, lease_s: float, is_dead: Callable[[str], bool]) -> list[int]:
+        """Mark `running` collector runs whose owner is gone (no heartbeat for `lease_s`, or a
+        dead process on this host) as `interrupted`; returns their ids."""
+        now = time.time()
+        stale: list[int] = []
+        with self._writing(), Session(self.engine) as session:
+            query = select(RunRecord).where(RunRecord.status == "running")
+            for run in session.exec(query).scalars():  # type: ignore[call-overload]
+                last = run.heartbeat_at if run.heartbeat_at is not None else run.started_at
+                if last < now - lease_s or (run.owner and is_dead(run.owner)):
+                    run.status, run.finished_at = "interrupted", last
+                    session.add(run)
+                    assert run.id is not None
+                    stale.append(run.id)
+            session.commit()
+        return stale
 
     def mean_costs(
         self, config_hashes: Collection[str]
@@ -561,6 +737,18 @@ class Store:
 
 
 _CELL_KEY = ("model", "benchmark", "item_id", "sample", "fingerprint")
+
+
+def _migrate(connection: Any) -> None:
+    """Bring a store of an older schema to SCHEMA_VERSION (new tables are made by create_all)."""
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "owner" not in columns:
+        connection.execute(text("ALTER TABLE runs ADD COLUMN owner VARCHAR NOT NULL DEFAULT ''"))
+    if "heartbeat_at" not in columns:
+        connection.execute(text("ALTER TABLE runs ADD COLUMN heartbeat_at FLOAT"))
+    connection.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_cells_fingerprint ON cells (fingerprint, sample)")
+    )
 
 
 def describe_failure(exc: BaseException) -> str | None:

@@ -15,8 +15,10 @@ from __future__ import annotations
 from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-# Bump when a table changes; `Store.open` refuses a store with a newer version.
-SCHEMA_VERSION = 1
+# Bump when a table changes; `Store.open` refuses a store with a newer version and migrates an
+# older one (store.py `_migrate`). 2: runs.owner/heartbeat_at, the claims table, the `answered`
+# cell status, an index on cells (fingerprint, sample).
+SCHEMA_VERSION = 2
 
 
 class MetaRecord(SQLModel, table=True):
@@ -53,6 +55,25 @@ class RunRecord(SQLModel, table=True):
     spent: float = 0.0
     config_json: str = "{}"
     note: str = ""
+    owner: str = ""  # host:pid of the collector; with heartbeat_at tells a dead run from a live one
+    heartbeat_at: float | None = None
+
+
+class ClaimRecord(SQLModel, table=True):
+    """A cell a collector works on (a lease), so that several collectors share one store.
+
+    A collector enqueues its pending cells (owner NULL), claims a batch before calling, renews its
+    leases while it works, and deletes a claim when its cell is finished. A claim whose lease has
+    expired, or whose owner process is gone, is taken over by the next collector that looks."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_owner", "owner"),)
+
+    fingerprint: str = Field(primary_key=True)
+    sample: int = Field(primary_key=True)
+    config_hash: str
+    owner: str | None = None
+    expires_at: float = 0.0
 
 
 class PlanRecord(SQLModel, table=True):
@@ -92,6 +113,7 @@ class CellRecord(SQLModel, table=True):
         UniqueConstraint("model", "benchmark", "item_id", "sample", "fingerprint", name="uq_cell"),
         Index("ix_cells_column", "model", "benchmark", "config_hash", "status"),
         Index("ix_cells_item", "benchmark", "item_id"),
+        Index("ix_cells_fingerprint", "fingerprint", "sample"),
         # the failed cells (few): the TUI's live refresh reads them each second (tui_queries.py)
         Index("ix_cells_failed", "status", "attempts",
               sqlite_where=text("status != 'ok'"), postgresql_where=text("status != 'ok'")),
@@ -202,6 +224,7 @@ class EmbeddingRecord(SQLModel, table=True):
 __all__ = [
     "SCHEMA_VERSION",
     "CellRecord",
+    "ClaimRecord",
     "EmbeddingRecord",
     "GradeHistoryRecord",
     "ItemRecord",

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from avp_harness.errors import AvpError
+from avp_harness.redact import redact_url
 from avp_harness.store import Store
 from avp_harness.store.tui_queries import CellFilter
 from avp_harness.tui.help import HelpScreen
@@ -76,7 +77,7 @@ class AvpApp(App[Any]):
         self.alpha = 0.5
         self.router_name: str | None = None
         self.router_view: Any = None
-        self.sub_title = db
+        self.sub_title = redact_url(db)  # never a database password on screen
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_load(self) -> None:
