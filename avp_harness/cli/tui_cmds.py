@@ -72,8 +72,9 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
     with _open(args) as store:
         snap = LiveAggregator(store).refresh()
+        claims = store.claims_by_owner()  # which collectors (host:pid:id) hold how many cells
     if args.json:
-        print(json.dumps(snap.as_dict(), indent=1))
+        print(json.dumps({**snap.as_dict(), "claims": claims}, indent=1))
         return 0
     projected = "?" if snap.projected_to_finish is None else f"${snap.projected_to_finish:.4f}"
     eta = "-" if snap.eta_s is None else f"{snap.eta_s:.0f}s"
@@ -86,6 +87,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     for p in snap.providers:
         print(f"provider {p.name}: {p.requests_per_min:.0f} req/min, "
               f"{p.rate_limited} rate-limited cells")
+    for owner, n in sorted(claims.items()):
+        print(f"collector {owner}: {n} cells claimed")
     return 0
 
 

@@ -544,24 +544,26 @@ class Store:
                     connection.execute(delete(ClaimRecord).where(
                         tuple_(cl.fingerprint, cl.sample).in_(list(done))))
                 candidates = [key for key in chunk if key in offered and key not in done]
-                if candidates and len(claimed) < want:
-                    query = (
-                        select(cl.fingerprint, cl.sample)
-                        .where(tuple_(cl.fingerprint, cl.sample).in_(candidates), free)
-                        .limit(want - len(claimed))
-                        .with_for_update(skip_locked=True)
+                if not candidates:
+                    continue
+                room = want - len(claimed)
+                query = (
+                    select(cl.fingerprint, cl.sample)
+                    .where(tuple_(cl.fingerprint, cl.sample).in_(candidates), free)
+                    .limit(room)
+                    .with_for_update(skip_locked=True)
+                )
+                got = {(fp, n) for fp, n in connection.execute(query)}
+                if got:
+                    connection.execute(
+                        update(ClaimRecord)
+                        .where(tuple_(cl.fingerprint, cl.sample).in_(list(got)))
+                        .values(owner=owner, expires_at=now + lease_s)
                     )
-                    got = {(fp, n) for fp, n in connection.execute(query)}
-                    if got:
-                        connection.execute(
-                            update(ClaimRecord)
-                            .where(tuple_(cl.fingerprint, cl.sample).in_(list(got)))
-                            .values(owner=owner, expires_at=now + lease_s)
-                        )
-                    claimed += [key for key in candidates if key in got]
-                held |= set(candidates) - set(claimed)
-                if len(claimed) >= want:
-                    break
+                claimed += [key for key in candidates if key in got]
+                if len(got) >= room:
+                    break  # enough: the rest of this chunk was not looked at
+                held |= set(candidates) - got  # leased by others (or locked right now)
         return claimed, gone, held
 
     def renew_claims(self, owner: str, lease_s: float, run_id: int | None = None) -> None:
