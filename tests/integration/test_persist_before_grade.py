@@ -25,14 +25,16 @@ from tests.integration.test_collector import ATLAS
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KILLS = 20
-ITEMS = 80
+GRACEFUL = 2  # SIGTERM and SIGINT too: they flush every answer that arrived
+ITEMS = 100
 
 
 # the CLI's own collect() (signal handling included), without importing every other command
 COLLECT = (
     "import sys; from avp_harness.cli.collect_cmds import collect; "
     "from avp_harness.config import load_config; "
-    "collect(load_config(sys.argv[1]), sys.argv[2], budget=None, progress='none')"
+    "summary = collect(load_config(sys.argv[1]), sys.argv[2], budget=None, progress='none'); "
+    "sys.exit(130 if summary.status == 'interrupted' else 0)"
 )
 
 
@@ -65,7 +67,9 @@ def test_kill_9_while_answers_wait_for_grading_never_pays_twice(tmp_path: Path) 
         )
         db = str(tmp_path / "runs.db")
         kills: list[tuple[float, dict[tuple[str, str], str]]] = []
-        for _ in range(KILLS):
+        signals = [signal.SIGKILL] * KILLS + [signal.SIGTERM, signal.SIGINT] * (GRACEFUL // 2)
+        rng.shuffle(signals)
+        for sig in signals:
             before = len(stored(db))
             proc = _collector(db, config_path)
             grow = rng.randint(1, 4)
@@ -75,16 +79,20 @@ def test_kill_9_while_answers_wait_for_grading_never_pays_twice(tmp_path: Path) 
                     break
                 time.sleep(0.02)
             if proc.poll() is not None:  # finished before the kill: nothing left to kill
+                proc.communicate()
                 break
             snapshot = stored(db)  # everything the collector had kept by now (or less)
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+            if sig != signal.SIGKILL:
+                assert proc.returncode == 130, err
+                snapshot = stored(db)  # a graceful stop wrote every answer that had arrived
             kills.append((time.time(), snapshot))
         final = _collector(db, config_path)
         _, err = final.communicate(timeout=240)
         assert final.returncode == 0, err
 
-    assert len(kills) >= 10, "the runs finished before enough kills landed"
+    assert len(kills) >= KILLS, "the runs finished before enough kills landed"
     waiting = sum(1 for _, snap in kills for status in snap.values() if status == "answered")
     assert waiting > 0, "no kill landed while answers waited for grading"
     with Store.open(db) as store:
