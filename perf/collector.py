@@ -9,6 +9,11 @@
 3. Rate limit: the collector under an RPM limit. Target: >= 95% of the theoretical maximum, which
    for an aiolimiter bucket of one second's worth of requests is the time to drain
    (cells - bucket) at RPM/60 a second.
+4. Scale-out (`--scale-out`): 1 and then 3 `avp run` processes on one PostgreSQL store (a
+   throw-away server from Debian's binaries, as the tests start it, or `--pg-url`), against the
+   simulator with realistic latency. Aggregate cells/s from the first to the last request of
+   each phase (process start-up excluded, printed apart); target 3 collectors >= 2.5x one, with
+   zero cells requested twice.
 
 The simulated provider runs in its own process with zero latency. Figures are printed, never
 asserted: the machines are noisy, so compare the ratios, which are measured side by side.
@@ -18,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +91,58 @@ async def collector(config: Any, plan: Plan, db: str) -> tuple[float, float, int
     return wall, cpu, summary.ok
 
 
+def scale_out(args: argparse.Namespace) -> None:
+    """1 vs 3 collector processes on one PostgreSQL store; prints the figures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.integration.conftest import PgServer
+
+    server = None
+    if not args.pg_url:
+        server = PgServer()
+        server.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "requests.jsonl"
+            with SimServer(latency_scale=args.latency_scale, log_path=log) as sim:
+                toml = Path(tmp) / "avp.toml"
+                text = (f'[providers.sim]\nbase_url = "{sim.base_url}"\n'
+                        f"max_concurrency = {args.scale_concurrency}\n\n")
+                for model in list(SIM_MODELS)[: args.models]:
+                    text += f'[[models]]\nid = "{model}"\nprovider = "sim"\n\n'
+                toml.write_text(text + f'[[benchmarks]]\nname = "arc_agi"\n'
+                                f"limit = {args.scale_items}\n")
+                rates = {}
+                for n in (1, 3):
+                    url = args.pg_url if args.pg_url else server.new_database()  # type: ignore[union-attr]
+                    since = time.time()
+                    started = time.perf_counter()
+                    procs = [subprocess.Popen(
+                        [sys.executable, "-m", "avp_harness.cli", "run", "--config", str(toml),
+                         "--db", url, "--progress", "none"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(n)]
+                    codes = [proc.wait() for proc in procs]
+                    wall = time.perf_counter() - started
+                    for proc in procs:
+                        assert proc.stderr is not None
+                        proc.stderr.close()
+                    entries = [json.loads(line) for line in log.read_text().splitlines()]
+                    chat = [e for e in entries if e["endpoint"] == "chat" and e["time"] >= since]
+                    twice = sum(1 for k in Counter((e["model"], e["prompt_sha"]) for e in chat)
+                                .values() if k > 1)
+                    span = max(e["time"] for e in chat) - min(e["time"] for e in chat)
+                    rates[n] = len(chat) / span
+                    print(f"{n} collector(s) x concurrency {args.scale_concurrency}: "
+                          f"{len(chat)} requests, {rates[n]:.1f} cells/s between the first and "
+                          f"the last request ({wall:.1f}s wall with start-up), exit codes "
+                          f"{codes}, {twice} cells requested twice")
+                print(f"scale-out 3 / 1           : {rates[3] / rates[1]:8.2f}x   "
+                      f"(target >= 2.5x, zero requested twice) at latency scale "
+                      f"{args.latency_scale:g}")
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=400, help="ARC-AGI items (max 400)")
@@ -90,7 +151,19 @@ def main() -> None:
     parser.add_argument("--rpm", type=int, default=3000, help="RPM for the rate-limited run")
     parser.add_argument("--rate-items", type=int, default=120,
                         help="ARC items for the rate-limited run")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="only the 1 vs 3 collector processes figure on PostgreSQL")
+    parser.add_argument("--pg-url", default=None,
+                        help="an empty PostgreSQL database for --scale-out (default: start one)")
+    parser.add_argument("--scale-items", type=int, default=80, help="ARC items for --scale-out")
+    parser.add_argument("--scale-concurrency", type=int, default=8,
+                        help="concurrency of each collector in --scale-out")
+    parser.add_argument("--latency-scale", type=float, default=0.5,
+                        help="simulated latency for --scale-out (1: realistic)")
     args = parser.parse_args()
+    if args.scale_out:
+        scale_out(args)
+        return
 
     with SimServer(latency_scale=0.0) as sim, tempfile.TemporaryDirectory() as tmp:
         config = make_config(
