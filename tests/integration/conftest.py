@@ -59,6 +59,8 @@ class PgServer:
                   "-l", str(self.dir / "server.log"), "start")
 
     def stop(self) -> None:
+        if not self.data.exists():  # stopped already
+            return
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         finally:

@@ -145,3 +145,55 @@ def test_read_only_store_makes_no_call_and_exits_4(sim: Any, tmp_path: Path) -> 
         )
         assert status.returncode == 0, status.stderr
         assert FLASH in status.stdout
+
+
+async def test_lost_database_stops_the_run_at_the_first_failed_write(
+    sim: Any, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import PgServer
+
+    try:
+        import psycopg  # noqa: F401
+
+        server = PgServer()  # its own server: this test stops it
+        server.start()
+    except (ImportError, RuntimeError, OSError) as exc:
+        pytest.skip(f"no PostgreSQL server here: {exc}")
+    try:
+        url = server.new_database()
+        config = make_config(sim.base_url, url, [FLASH, ATLAS], arc=40,
+                             provider={"max_concurrency": CONCURRENCY})
+        store = Store.open(url)
+        failed_at: list[float] = []
+        for name in ("record_results", "claim_cells", "renew_claims"):
+            real = getattr(store, name)
+
+            def spy(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                try:
+                    return _real(*args, **kwargs)
+                except Exception:
+                    failed_at.append(time.time())
+                    raise
+
+            setattr(store, name, spy)
+        import asyncio
+
+        task = asyncio.create_task(Collector(config, store).run())
+        deadline = time.time() + 60
+        while time.time() < deadline and not task.done():
+            with Store.open(url, create=False) as reader:
+                if reader.count_cells() >= 10:
+                    break
+            await asyncio.sleep(0.05)
+        since = time.time()
+        server.stop()  # the database goes away mid-run
+        with pytest.raises(StoreWriteError) as raised:
+            await task
+        store.engine.dispose()
+    finally:
+        server.stop()
+    message = str(raised.value)
+    assert "\n" not in message and "postgresql+psycopg://postgres@127.0.0.1" in message
+    assert failed_at and failed_at[0] >= since
+    made = requests_for(sim, since)
+    assert len([e for e in made if e["time"] > failed_at[0]]) <= CONCURRENCY
