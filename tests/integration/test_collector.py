@@ -94,8 +94,8 @@ def requests_for(sim: Any, since: float, model: str | None = None) -> list[dict[
             and (model is None or e["model"] == model)]
 
 
-async def test_happy_path_grades_real_answers_and_records_costs(sim: Any, tmp_path: Path) -> None:
-    db = str(tmp_path / "runs.db")
+async def test_happy_path_grades_real_answers_and_records_costs(sim: Any, store_url: str) -> None:
+    db = store_url  # a SQLite file and a PostgreSQL database
     config = make_config(sim.base_url, db, [ATLAS, FLASH], arc=4, humaneval=2)
     summary = await collect(config, db)
     assert summary.status == "completed"
@@ -157,9 +157,9 @@ async def test_server_errors_are_retried(sim: Any, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", ["400", "401", "quota"])
 async def test_request_errors_are_recorded_not_retried(
-    sim: Any, tmp_path: Path, fault: str
+    sim: Any, store_url: str, fault: str
 ) -> None:
-    db = str(tmp_path / "runs.db")
+    db = store_url
     sim.add_faults([{"fault": fault, "count": 1, "model": ATLAS}])
     since = time.time()
     summary = await collect(make_config(sim.base_url, db, [ATLAS], arc=1), db)
@@ -221,8 +221,8 @@ async def test_sustained_429s_cut_concurrency(sim: Any, tmp_path: Path) -> None:
     assert limits.limit < limits.max_concurrency  # cut, then recovering slowly
 
 
-async def test_budget_stops_scheduling_and_projects_the_rest(sim: Any, tmp_path: Path) -> None:
-    db = str(tmp_path / "runs.db")
+async def test_budget_stops_scheduling_and_projects_the_rest(sim: Any, store_url: str) -> None:
+    db = store_url
     config = make_config(sim.base_url, db, [ATLAS], arc=12,
                          model_overrides={ATLAS: {"max_tokens": 2000}})
     # one ARC answer from atlas costs about a cent: a 4-cent budget must stop early
@@ -240,9 +240,9 @@ async def test_budget_stops_scheduling_and_projects_the_rest(sim: Any, tmp_path:
 
 
 async def test_new_model_runs_only_its_cells_and_params_make_new_cells(
-    sim: Any, tmp_path: Path
+    sim: Any, store_url: str
 ) -> None:
-    db = str(tmp_path / "runs.db")
+    db = store_url
     await collect(make_config(sim.base_url, db, [ATLAS], arc=3), db)
     since = time.time()
     summary = await collect(make_config(sim.base_url, db, [ATLAS, FLASH], arc=3), db)
