@@ -160,10 +160,34 @@ def main() -> None:
                         help="concurrency of each collector in --scale-out")
     parser.add_argument("--latency-scale", type=float, default=0.5,
                         help="simulated latency for --scale-out (1: realistic)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="runs 2 and 3 on a PostgreSQL store (a throw-away server, or "
+                        "--pg-url) instead of SQLite")
     args = parser.parse_args()
     if args.scale_out:
         scale_out(args)
         return
+    server = None
+    if args.postgres and not args.pg_url:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.integration.conftest import PgServer
+
+        server = PgServer()
+        server.start()
+    try:
+        unthrottled(args, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def unthrottled(args: argparse.Namespace, server: Any) -> None:
+    """Runs 1-3 of the module docstring."""
+
+    def store(tmp: str, name: str) -> str:
+        if not args.postgres:
+            return str(Path(tmp) / f"{name}.db")
+        return str(args.pg_url or server.new_database())
 
     with SimServer(latency_scale=0.0) as sim, tempfile.TemporaryDirectory() as tmp:
         config = make_config(
@@ -175,10 +199,11 @@ def main() -> None:
         n = plan.total
         asyncio.run(bare_client(sim.base_url, plan, args.concurrency))  # warm the server up
         bare_s = asyncio.run(bare_client(sim.base_url, plan, args.concurrency))
-        wall, cpu, ok = asyncio.run(collector(config, plan, str(Path(tmp) / "a.db")))
+        wall, cpu, ok = asyncio.run(collector(config, plan, store(tmp, "a")))
         bare_rate, rate = n / bare_s, ok / wall
         print(f"cells: {n} ({args.items} ARC-AGI items x {args.models} models), "
-              f"concurrency {args.concurrency}, zero simulated latency; "
+              f"concurrency {args.concurrency}, zero simulated latency, "
+              f"{'PostgreSQL' if args.postgres else 'SQLite'} store; "
               f"plan built in {plan_s:.2f}s")
         print(f"bare openai client ceiling : {bare_rate:8.1f} requests/s")
         print(f"collector end to end       : {rate:8.1f} cells/s  "
@@ -189,7 +214,7 @@ def main() -> None:
             sim.base_url, "unused.db", args.rate_items, args.models, args.concurrency, args.rpm
         )
         rplan = build_plan(rconfig)
-        wall, cpu, ok = asyncio.run(collector(rconfig, rplan, str(Path(tmp) / "b.db")))
+        wall, cpu, ok = asyncio.run(collector(rconfig, rplan, store(tmp, "b")))
         per_s = args.rpm / 60.0
         bucket = per_s * max(1.0, 60.0 / args.rpm)  # requests the limiter lets through at once
         theoretical_s = max(rplan.total - bucket, 0.0) / per_s

@@ -204,7 +204,7 @@ class _ClaimQueue:
             (c.key.fingerprint, c.key.sample): c for c in cells}
         self.claimed: deque[PlannedCell] = deque()
         self.batch = batch
-        self.lock = asyncio.Lock()
+        self.refill: asyncio.Task[None] | None = None  # the claim of the next batch, if running
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -374,6 +374,11 @@ class Collector:
                 if isinstance(outcome, Exception):
                     raise outcome
         finally:
+            for queue in queues.values():
+                if queue.refill is not None:
+                    queue.refill.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await queue.refill
             await writer.close(writer_task)
             await self.close_clients()
             if writer.failure is None:  # others may take what this collector did not finish
@@ -433,30 +438,39 @@ class Collector:
         }
 
     async def _next_cell(self, queue: _ClaimQueue) -> PlannedCell | None:
-        """The next cell this collector holds a claim on; claims a batch when it holds none.
-        Cells leased by other live collectors are looked at again until they are finished or
-        their lease lapses (their collector died): None only when nothing is left."""
-        loop = asyncio.get_running_loop()
+        """The next cell this collector holds a claim on. The next batch is claimed in the
+        background when half of this one is used, so workers rarely wait for a claim. Cells
+        leased by other live collectors are looked at again until they are finished or their
+        lease lapses (their collector died): None only when nothing is left."""
         while not self._stopping:
+            task = queue.refill
+            if task is not None and task.done():
+                queue.refill = None
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+                continue
+            if task is None and queue.unclaimed and len(queue.claimed) <= queue.batch // 2:
+                queue.refill = asyncio.create_task(self._refill(queue))
             if queue.claimed:
                 return queue.claimed.popleft()
-            if not queue.unclaimed:
+            if queue.refill is None:
                 return None
-            async with queue.lock:
-                if queue.claimed or not queue.unclaimed:
-                    continue
-                owners = await loop.run_in_executor(None, self.store.claim_owners)
-                dead = [owner for owner in owners if owner_is_dead(owner)]
-                keys = list(queue.unclaimed)
-                claimed, gone, held = await loop.run_in_executor(None, partial(
-                    self.store.claim_cells, self.owner, keys, queue.batch, self.lease_s, dead))
-                taken = set(claimed) | gone
-                queue.claimed.extend(queue.unclaimed[key] for key in claimed)
-                for key in taken:
-                    del queue.unclaimed[key]
-                if not claimed and held:  # all left is being worked on elsewhere: look again
-                    await asyncio.sleep(min(1.0, self.lease_s / 4))
+            await asyncio.wait({queue.refill})
         return None
+
+    async def _refill(self, queue: _ClaimQueue) -> None:
+        """Claim the next batch; when everything left is held by others, wait a little."""
+        loop = asyncio.get_running_loop()
+        owners = await loop.run_in_executor(None, self.store.claim_owners)
+        dead = [owner for owner in owners if owner_is_dead(owner)]
+        claimed, gone, held = await loop.run_in_executor(None, partial(
+            self.store.claim_cells, self.owner, list(queue.unclaimed), queue.batch,
+            self.lease_s, dead))
+        queue.claimed.extend(queue.unclaimed[key] for key in claimed)
+        for key in set(claimed) | gone:
+            del queue.unclaimed[key]
+        if not claimed and held and not queue.claimed:  # all left is worked on elsewhere
+            await asyncio.sleep(min(1.0, self.lease_s / 4))
 
     async def _worker(
         self, queue: _ClaimQueue, writer: _Writer, summary: RunSummary
