@@ -503,7 +503,8 @@ class Store:
                 connection.execute(statement, rows[start : start + 2000])
 
     def claim_owners(self) -> set[str]:
-        query = select(ClaimRecord.owner).distinct().where(ClaimRecord.owner.is_not(None))  # type: ignore[union-attr]
+        cl = ClaimRecord.__table__.c  # type: ignore[attr-defined]
+        query = select(cl.owner).distinct().where(cl.owner.is_not(None))
         with self.engine.connect() as connection:
             return {owner for (owner,) in connection.execute(query)}
 
@@ -584,8 +585,8 @@ class Store:
 
     def claims_by_owner(self) -> dict[str, int]:
         """How many cells each collector holds (its lease alive or not)."""
-        query = (select(ClaimRecord.owner, func.count()).where(ClaimRecord.owner.is_not(None))  # type: ignore[union-attr]
-                 .group_by(ClaimRecord.owner))
+        cl = ClaimRecord.__table__.c  # type: ignore[attr-defined]
+        query = select(cl.owner, func.count()).where(cl.owner.is_not(None)).group_by(cl.owner)
         with self.engine.connect() as connection:
             return {owner: int(n) for owner, n in connection.execute(query)}
 
@@ -595,7 +596,7 @@ class Store:
         now = time.time()
         stale: list[int] = []
         with self._writing(), Session(self.engine) as session:
-            query = select(RunRecord).where(RunRecord.status == "running")
+            query = select(RunRecord).where(RunRecord.__table__.c.status == "running")  # type: ignore[attr-defined]
             for run in session.exec(query).scalars():  # type: ignore[call-overload]
                 last = run.heartbeat_at if run.heartbeat_at is not None else run.started_at
                 if last < now - lease_s or (run.owner and is_dead(run.owner)):
