@@ -389,7 +389,7 @@ class Collector:
                 self.store.finish_run(run_id, "failed", self.budget.spent)
             raise StoreWriteError(
                 f"{writer.failure}; stopped at once: {writer.lost} received answers could not "
-                f"be kept and no further call was made"
+                f"be kept; the calls in flight were cancelled and no new call was started"
             )
         ok_now = await loop.run_in_executor(None, self.store.ok_cells, hashes)
         remaining = [c for c in pending_cells if (c.key.fingerprint, c.key.sample) not in ok_now]
