@@ -256,7 +256,7 @@ class LiveAggregator:
     def _failed_agg(self, f: _Failed, sign: int) -> None:
         """Add (+1) or remove (-1) a failed row from the per-(model, benchmark, hash) sums."""
         agg = self.failed_sums.setdefault((f.model, f.benchmark, f.config_hash), [0, 0, 0, 0.0])
-        agg[0] += sign
+        agg[0] += sign * (f.status != Status.ANSWERED.value)  # an answer awaiting its grade
         agg[1] += sign * f.rate_limits
         agg[2] += sign * f.attempts
         agg[3] += sign * f.cost

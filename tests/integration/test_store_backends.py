@@ -83,3 +83,20 @@ def test_schema_1_store_is_migrated_on_open(tmp_path: Path) -> None:
         assert run.owner == "" and run.heartbeat_at is None
         assert store.ok_cells(["c1"]) == {("fp-m1-c1-a", 0)}
         assert store.claims_by_owner() == {}
+
+
+def test_live_figures_count_an_answer_awaiting_its_grade_as_neither_done_nor_failed(
+    store_url: str,
+) -> None:
+    from avp_harness.store.tui_queries import LiveAggregator
+
+    with Store.open(store_url) as store:
+        store.start_run([PlanEntry("m1", "bench", "c1", "1", 2)])
+        graded = result("a", Status.OK)
+        live = LiveAggregator(store)
+        store.record_results([replace(graded, status=Status.ANSWERED, grade=None)])
+        snap = live.refresh()
+        assert (snap.done, snap.errors) == (0, 0)
+        store.record_results([replace(graded, attempts=0)])
+        snap = live.refresh()
+        assert (snap.done, snap.errors) == (1, 0)
