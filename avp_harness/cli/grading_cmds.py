@@ -91,7 +91,7 @@ class _PlaceholderJudge:
 
     model = "<judge from avp.toml>"
 
-    async def ask(self, prompt: str) -> Any:  # pragma: no cover - never called
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Any:  # pragma: no cover
         raise AvpError("the placeholder judge cannot be asked")
 
 
