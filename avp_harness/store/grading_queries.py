@@ -397,3 +397,16 @@ def graded_benchmarks(store: Store) -> list[str]:
     )
     with store.engine.connect() as connection:
         return [row[0] for row in connection.execute(query)]
+
+
+def regradable_benchmarks(store: Store) -> list[str]:
+    """Benchmarks with a graded ok cell or a judge-failed cell with its answer, sorted."""
+    graded = (CELLS.status == Status.OK.value) & CELLS.score.is_not(None)
+    query = (
+        select(CELLS.benchmark)
+        .where(graded | _regradable(judge_failed=True) & (CELLS.status == Status.ERROR.value))
+        .distinct()
+        .order_by(CELLS.benchmark)
+    )
+    with store.engine.connect() as connection:
+        return [row[0] for row in connection.execute(query)]
