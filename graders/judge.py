@@ -203,13 +203,14 @@ Predicted answer: {response}
 Reply with a single letter, A, B or C, and nothing else."""
 
 _GRADE_NAME = r"(?i:NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)"
+# Possessive quantifiers (*+) never give back what they took: matching stays linear in the line.
 _SIMPLEQA_LINE = re.compile(
-    r"^[\s*_`\"'(\[]*"  # markdown and quotes around the grade
-    r"(?:(?i:(?:the\s+)?(?:final\s+)?(?:grade|answer|verdict|classification))"
-    r"(?:\s+is)?\s*[:=\-]?[\s*_`\"'(\[]*)?"  # an optional label: "Grade: B", "**Answer:** A"
-    rf"(?:(?P<letter>[ABC])(?![A-Za-z0-9])(?:[\s*_`\"')\].:\-]*(?P<named>{_GRADE_NAME}))?"
+    r"^[\s*_`\"'(\[]*+"  # markdown and quotes around the grade
+    r"(?:(?i:(?:the\s++)?(?:final\s++)?(?:grade|answer|verdict|classification))"
+    r"(?:\s++is)?+[\s*_`\"'(\[:=\-]*+)?"  # an optional label: "Grade: B", "**Answer:** A"
+    rf"(?:(?P<letter>[ABC])(?![A-Za-z0-9])(?:[\s*_`\"')\].:\-]*+(?P<named>{_GRADE_NAME}))?"
     rf"|(?P<name>{_GRADE_NAME}))"
-    r"[\s*_`\"')\].!]*$"
+    r"[\s*_`\"')\].!]*+$"
 )
 
 

@@ -276,3 +276,12 @@ def test_judge_max_tokens_default_fits_the_protocol() -> None:
 def test_templates_still_end_where_the_official_protocols_ask_for_the_verdict() -> None:
     assert SIMPLEQA_JUDGE_PROMPT.rstrip().endswith("A, B or C, and nothing else.")
     assert HLE_JUDGE_PROMPT.splitlines()[-1].startswith("confidence:")
+
+
+@pytest.mark.timeout(120)  # linear reading takes about a second here; a backtracking one, minutes
+def test_reading_long_pathological_replies_stays_linear() -> None:
+    for line in ("Grade" + " " * 190 + "x", "A" + " " * 198 + "x", "Answer is" + " :" * 90 + "x"):
+        with pytest.raises(NoVerdict):
+            read_simpleqa_grade("\n".join([line] * 100_000))
+    with pytest.raises(NoVerdict):
+        read_hle_verdict("\n".join(["correct" + " " * 190 + "x"] * 100_000))
