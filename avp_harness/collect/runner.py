@@ -37,6 +37,7 @@ from avp_harness.config import Config, ModelConfig
 from avp_harness.errors import JudgeFailure, ProviderError, SandboxError
 from avp_harness.providers.client import ModelClient, classify
 from avp_harness.store import Store
+from avp_harness.store.grading_queries import outdated_grades
 from avp_harness.store.tables import ModelRecord
 from avp_harness.types import (
     CellKey,
@@ -225,6 +226,15 @@ class Collector:
         self.reporter.start(plan, pending_cells, run_id)
         for note in plan.notes:
             self.reporter.message(note)
+        graders = {b.name: (b.grader.id, b.grader.version) for b in plan.benchmarks}
+        outdated = await loop.run_in_executor(
+            None, outdated_grades, self.store, list(plan.hashes.values()), graders
+        )
+        for name, count in outdated.items():  # e.g. verdicts read by an older judge-reply rule
+            self.reporter.message(
+                f"{name}: {count} cells were graded by an older {graders[name][0]} version: "
+                f"`avp regrade --benchmark {name}` grades them again (candidates are not called)"
+            )
 
         queues: dict[str, deque[PlannedCell]] = {}
         for cell in pending_cells:

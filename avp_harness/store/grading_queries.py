@@ -7,6 +7,7 @@ Functions over a `Store` (kept out of store.py so grading's queries live in one 
     iter_regrade_batches(store, "simpleqa", grader=None)          ok and judge-failed cells
     replace_grades(store, [(cell_id, grade), ...])                 old grade -> grade_history
     withdraw_grades(store, [(cell_id, error), ...])                 a judge failure on re-reading
+    outdated_grades(store, hashes, {"simpleqa": ("simpleqa_judge", "simpleqa-2")})  to regrade
     benchmark_grades(store, "hle")                                 model -> [Grade] for metrics
 
 Every write is one short transaction, so these are safe next to the collector's single writer
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from avp_harness.errors import JudgeFailure
@@ -410,3 +411,28 @@ def regradable_benchmarks(store: Store) -> list[str]:
     )
     with store.engine.connect() as connection:
         return [row[0] for row in connection.execute(query)]
+
+
+def outdated_grades(
+    store: Store, config_hashes: Sequence[str], graders: dict[str, tuple[str, str]]
+) -> dict[str, int]:
+    """benchmark -> ok cells (of `config_hashes`) graded by its current grader id at another
+    version than the current one (`graders`: benchmark -> (grader id, version)); only
+    benchmarks that have such cells."""
+    if not config_hashes or not graders:
+        return {}
+    outdated = [
+        (CELLS.benchmark == name) & (CELLS.grader == grader) & (CELLS.grader_version != version)
+        for name, (grader, version) in graders.items()
+    ]
+    query = (
+        select(CELLS.benchmark, func.count())
+        .where(
+            CELLS.status == Status.OK.value,
+            CELLS.config_hash.in_(list(config_hashes)),
+            or_(*outdated),
+        )
+        .group_by(CELLS.benchmark)
+    )
+    with store.engine.connect() as connection:
+        return {row[0]: int(row[1]) for row in connection.execute(query)}

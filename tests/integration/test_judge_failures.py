@@ -4,6 +4,7 @@ small max_tokens), a real SQLite store, and the simulator's request log counting
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from avp_harness.cli import main as avp_main
 from avp_harness.collect.regrade import regrade
+from avp_harness.collect.reporter import PlainReporter
 from avp_harness.config import config_from_dict
 from avp_harness.providers.sim import SimServer
 from avp_harness.providers.sim_answers import judge_hle, judge_simpleqa
@@ -183,6 +185,12 @@ async def test_old_grades_read_from_an_echo_are_withdrawn_by_regrade(
                 status="ok", error=None, score=1.0, parsed=True, extracted="CORRECT",
                 grader="simpleqa_judge", grader_version="simpleqa-1", grade_explanation="judge: A",
                 judge_model=ECHO, judge_output="(the echoed prompt)"))
+        # a run says that those grades are outdated, and how to grade them again
+        progress = io.StringIO()
+        summary = await collect(with_judge(data, ECHO), PlainReporter(stream=progress))
+        assert summary.already_done == CELLS and summary.attempted == 0
+        assert (f"simpleqa: {CELLS} cells were graded by an older simpleqa_judge version: "
+                "`avp regrade --benchmark simpleqa`") in progress.getvalue()
         result = await regrade(store, "simpleqa", config=config)
         assert result.judge_failures == CELLS
         history = grade_history(store, cells(db)[0].id or 0)
