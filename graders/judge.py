@@ -25,8 +25,8 @@ only where the protocol puts it, from the judge's own words:
    name, `**A**`, `Grade: B`, or the name alone: `NOT_ATTEMPTED`), and it must be the reply's last
    line; a letter and a name that disagree (`A) INCORRECT`) are no verdict;
 3. HLE: what remains must hold exactly one `correct:` field whose whole value is yes or no (as
-   lines, or as the JSON object of the official structured output), and at most one of each other
-   field.
+   lines, or as the JSON object of the official structured output); of the other fields the last
+   one counts.
 
 Anything else -- an empty reply, only the prompt's text, no grade, several grades, or a reply cut
 off at max_tokens (finish_reason "length") -- is a **judge failure**: the grader raises
@@ -411,9 +411,10 @@ def read_hle_verdict(judge_output: str, prompt: str = "") -> HLEVerdict:
                 outside.append(line)
             continue
         name = current = match.group(1).lower()
-        if name in fields:
-            raise NoVerdict(f"its reply holds more than one {name}: field")
-        fields[name] = match.group(2)
+        if name == "correct" and name in fields:
+            raise NoVerdict("its reply holds more than one correct: field")
+        fields[name] = match.group(2)  # other fields: the last one (a repeated response's
+        # "Confidence: 85%" comes before the judge's own line)
     as_json = _json_fields("\n".join(outside))
     if as_json is not None and "correct" in as_json:
         if fields:
@@ -530,7 +531,8 @@ def hle_metrics(grades: Iterable[Grade]) -> HLEMetrics:
     """Accuracy and calibration error of HLE grades (verdicts re-read from `judge_output`)."""
     grades = list(grades)
     n = len(grades)
-    verdicts = [parse_hle_verdict(g.judge_output or "") for g in grades]
+    # the template's own lines are left out (a judge may have repeated them before its verdict)
+    verdicts = [parse_hle_verdict(g.judge_output or "", HLE_JUDGE_PROMPT) for g in grades]
     read = [v for v in verdicts if v is not None]
     accuracy = 100 * sum(g.score >= 1.0 for g in grades) / n if n else 0.0
     half_width = 1.96 * math.sqrt(accuracy * (100 - accuracy) / n) if n else 0.0

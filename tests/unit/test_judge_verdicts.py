@@ -187,7 +187,6 @@ def test_hle_several_or_missing_verdicts_are_no_verdict() -> None:
     prompt = hle_prompt()
     for reply, reason in (
         (OFFICIAL_NO + "\ncorrect: yes", "more than one correct"),
-        (OFFICIAL_NO + "\nextracted_final_answer: 37", "more than one extracted"),
         ("extracted_final_answer: 31\nreasoning: differs", "no correct"),
         ("correct: maybe", "not just yes or no"),
         ("The answer is correct: yes.", "no correct"),
@@ -285,3 +284,12 @@ def test_reading_long_pathological_replies_stays_linear() -> None:
             read_simpleqa_grade("\n".join([line] * 100_000))
     with pytest.raises(NoVerdict):
         read_hle_verdict("\n".join(["correct" + " " * 190 + "x"] * 100_000))
+
+
+def test_hle_metrics_read_the_judges_own_fields_after_an_echo() -> None:
+    from avp_harness.types import Grade
+    from graders.judge import hle_metrics
+
+    output = hle_prompt() + "\n\n" + OFFICIAL_NO  # graded from the judge's own four lines
+    metrics = hle_metrics([Grade(0.0, "31", "", "hle_judge", "hle-2", judge_output=output)])
+    assert (metrics.n, metrics.judged, metrics.accuracy) == (1, 1, 0.0)
