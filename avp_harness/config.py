@@ -995,7 +995,7 @@ name = "humaneval"
 [judge]
 id = "openai/gpt-4.1-mini"
 provider = "openrouter"
-max_tokens = 2048
+max_tokens = 4096     # the default when unset: room for HLE's reasoning before its verdict
 price = { input_per_m = 0.40, output_per_m = 1.60, date = "2025-10-01" }
 
 # ---------------------------------------------------------------------------------------------

@@ -168,6 +168,11 @@ def _print_summary(summary: Any) -> None:
         f"{summary.already_done} already done, {summary.attempted} attempted ({by_status}) "
         f"in {summary.elapsed_s:.1f}s, spent ${summary.spent:.4f}",
     ]
+    if summary.judge_failures:
+        lines.append(
+            f"{summary.judge_failures} cells not graded: judge failure (the judge's reply held no "
+            "single verdict or was cut off); `avp run` or `avp regrade` retries them"
+        )
     if summary.remaining:
         lines.append(
             f"{summary.remaining} cells remain; projected cost to finish "
