@@ -36,6 +36,9 @@ REGISTRY: dict[str, str] = {
     "math500": "benchmarks.math500",
     "simpleqa": "benchmarks.simpleqa",
     "hle": "benchmarks.hle",
+    "healthbench": "benchmarks.healthbench",
+    "healthbench_hard": "benchmarks.healthbench:BENCHMARK_HARD",
+    "healthbench_consensus": "benchmarks.healthbench:BENCHMARK_CONSENSUS",
 }
 
 
