@@ -168,7 +168,9 @@ def render_conversation(messages: Iterable[Mapping[str, str]]) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
-def rubric_prompt(conversation: Sequence[Mapping[str, str]], response: str, rubric: RubricItem) -> str:
+def rubric_prompt(
+    conversation: Sequence[Mapping[str, str]], response: str, rubric: RubricItem
+) -> str:
     """The judge prompt for one rubric item (the response is the conversation's last turn)."""
     return (
         RUBRIC_HEAD + render_conversation(conversation) + RUBRIC_RESPONSE_SEPARATOR + response

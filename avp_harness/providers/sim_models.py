@@ -102,6 +102,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.78,
             "simpleqa": 0.45,
             "hle": 0.12,
+            "healthbench": 0.75,
         },
     ),
     SimModel(
@@ -128,6 +129,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.50,
             "simpleqa": 0.10,
             "hle": 0.03,
+            "healthbench": 0.40,
         },
     ),
     SimModel(
@@ -154,6 +156,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.35,
             "simpleqa": 0.05,
             "hle": 0.02,
+            "healthbench": 0.25,
         },
     ),
     SimModel(
@@ -180,6 +183,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.94,
             "simpleqa": 0.25,
             "hle": 0.18,
+            "healthbench": 0.65,
         },
     ),
     SimModel(
@@ -205,6 +209,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.70,
             "simpleqa": 0.30,
             "hle": 0.06,
+            "healthbench": 0.55,
         },
     ),
 )
@@ -222,6 +227,8 @@ BENCHMARK_ALIASES: Mapping[str, str] = MappingProxyType(
         "aime_2024": "aime",
         "aime_2025": "aime",
         "live_code_bench": "livecodebench",
+        "healthbench_hard": "healthbench",
+        "healthbench_consensus": "healthbench",
     }
 )
 
