@@ -334,7 +334,6 @@ class RubricMetrics:
         return {
             "score": self.score,
             "bootstrap_std": self.bootstrap_std,
-            "n_samples": self.n,
             "tags": {tag: stat.__dict__ for tag, stat in sorted(self.tags.items())},
         }
 

@@ -74,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="each benchmark's official metrics from the stored grades",
         description="SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
         "(with its 95%% half-width) and the RMS calibration error of the stated confidences. "
+        "HealthBench: the clipped mean rubric score with its bootstrap std, and per tag. "
         "Others: accuracy and unparsed answers. Judge dollars are shown apart.",
     )
     add_db_argument(report)
@@ -398,11 +399,23 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def declared_metrics(benchmark: str) -> Any:
+    """The benchmark's own `metrics(grades) -> dict` when it declares one (HealthBench), else
+    None. Its dict's numbers become report columns; a "tags" dict, a per-tag table."""
+    import benchmarks
+
+    try:
+        return getattr(benchmarks.get(benchmark), "metrics", None)
+    except DataError:  # a benchmark in the store that this version does not know
+        return None
+
+
 def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
     """model -> the benchmark's official metrics from its stored grades."""
     from avp_harness.store.grading_queries import benchmark_grades
     from graders.judge import hle_metrics, simpleqa_metrics
 
+    declared = declared_metrics(benchmark)
     report: dict[str, dict[str, Any]] = {}
     for entry in benchmark_grades(store, benchmark):
         grades = entry.grades
@@ -412,7 +425,9 @@ def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
             "judge_dollars": entry.judge_dollars,
             "judge_tokens": entry.judge_tokens,
         }
-        if benchmark == "simpleqa":
+        if declared is not None:
+            row |= declared(grades)
+        elif benchmark == "simpleqa":
             row |= simpleqa_metrics(grades).__dict__
         elif benchmark == "hle":
             metrics = hle_metrics(grades)
@@ -458,9 +473,45 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def _print_declared(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
+    """A benchmark-declared metrics dict: its numbers as columns (fractions as percentages),
+    then its "tags" as a table of tag x model: score ± bootstrap std (n)."""
+    from rich.table import Table
+
+    spend = ("n", "dollars", "judge_dollars", "judge_tokens")
+    first = next(iter(report.values()))
+    names = [k for k, v in first.items() if k not in spend and isinstance(v, int | float)]
+    table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
+    for column in ["model", "n", *names, "dollars", "judge dollars"]:
+        table.add_column(column.replace("_", " "), justify="left" if column == "model" else "right")
+    for model, row in sorted(report.items()):
+        cells = [str(row[k]) if isinstance(row[k], int) else _pct(row[k]) for k in names]
+        table.add_row(model, str(row["n"]), *cells, f"{row['dollars']:.4f}",
+                      f"{row['judge_dollars']:.4f}")
+    _console().print(table)
+    tags = sorted({tag for row in report.values() for tag in row.get("tags", {})})
+    if not tags:
+        return
+    by_tag = Table(title=f"{benchmark}: per tag (score ± bootstrap std, n)", title_justify="left")
+    by_tag.add_column("tag")
+    models = sorted(report)
+    for model in models:
+        by_tag.add_column(model, justify="right")
+    for tag in tags:
+        stats = [report[m].get("tags", {}).get(tag) for m in models]
+        by_tag.add_row(tag, *(
+            "-" if s is None else f"{s['score']:.1%} ± {s['bootstrap_std']:.1%} ({s['n_samples']})"
+            for s in stats
+        ))
+    _console().print(by_tag)
+
+
 def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
+    if report and declared_metrics(benchmark) is not None:
+        _print_declared(benchmark, report)
+        return
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
     if benchmark == "simpleqa":
         columns = ["model", "n", "correct", "incorrect", "not attempted", "accuracy",
