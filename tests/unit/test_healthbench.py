@@ -202,7 +202,7 @@ def reply(text: str, finish: str = "stop") -> Completion:
         ('```json\n{\n  "explanation": "no",\n  "criteria_met": false\n}\n```', False),
         ('```\n{"criteria_met": true, "explanation": "plain fence"}\n```', True),
         ("<think>the rubric wants a referral</think>\n{\"criteria_met\": true}", True),
-        ('I checked each part.\n\n```json\n{"explanation": "x", "criteria_met": false}\n```', False),
+        ('I checked each part.\n```json\n{"criteria_met": false}\n```', False),
     ],
 )
 def test_judge_replies_that_parse(text: str, met: bool) -> None:
