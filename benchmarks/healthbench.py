@@ -33,7 +33,8 @@ matrix use); the raw score is kept with the grade. Cost: one judge call per rubr
 11 per conversation on the main set (48,562 criteria over 5,000 conversations). The official
 grader model is gpt-4.1; configure yours in [judge].
 
-The Avengers-Pro paper names HealthBench without giving a selection: PAPER_SELECTION = all.
+The Avengers-Pro paper names HealthBench without giving a selection or a subset, so no
+PAPER_SELECTION is declared (`avp benchmarks list` shows "?").
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from graders import Judge
 
 VERSION = "1"
-PAPER_SELECTION = Selection()
 REQUIRED_FIELDS = ("prompt", "rubrics", "example_tags", "prompt_id")
 ROLES = ("system", "user", "assistant")
 SHARED_FOLDER = "../shared/data/benchmarks/healthbench/"
