@@ -29,8 +29,9 @@ judge failure); item score = points of the criteria met / positive points (may b
 benchmark score = mean of the item scores clipped to [0, 1], with a bootstrap std, and the same
 for each example tag and rubric tag (`graders.rubric.healthbench_metrics`, printed by
 `avp report`). A cell's stored score is its item score clipped to [0, 1] (what the router and the
-matrix use); the raw score is kept with the grade. Cost: one judge call per rubric item, about
-11 per conversation on the main set (48,562 criteria over 5,000 conversations). The official
+matrix use); the raw score is kept with the grade. Cost: one judge call per rubric item, roughly
+10 or more per conversation (48,562 distinct criteria over the main set's 5,000 conversations,
+plus shared consensus criteria). The official
 grader model is gpt-4.1; configure yours in [judge].
 
 The Avengers-Pro paper names HealthBench without giving a selection or a subset, so no
