@@ -32,7 +32,10 @@ for each example tag and rubric tag (`graders.rubric.healthbench_metrics`, print
 matrix use); the raw score is kept with the grade. Cost: one judge call per rubric item, roughly
 10 or more per conversation (48,562 distinct criteria over the main set's 5,000 conversations,
 plus shared consensus criteria). The official
-grader model is gpt-4.1; configure yours in [judge].
+grader is gpt-4.1-2025-04-14 with the system message "You are a helpful assistant.", temperature
+0.5 and max_tokens 2048; ours is the [judge] model of avp.toml, pinned at temperature 0 like every
+judge here, with the rubric prompt as its only message (a re-ask at temperature 0 mostly helps
+with transient bad replies, such as an empty one).
 
 The Avengers-Pro paper names HealthBench without giving a selection or a subset, so no
 PAPER_SELECTION is declared (`avp benchmarks list` shows "?").
