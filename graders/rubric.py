@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,8 +201,7 @@ def parse_rubric_prompt(prompt: str) -> tuple[str, str, str] | None:
 # Reading the judge's reply
 # --------------------------------------------------------------------------------------------
 
-_WHOLE_FENCE = re.compile(r"\A```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```\Z", re.DOTALL | re.IGNORECASE)
-_LAST_FENCE = re.compile(r"```(?:json)?[ \t]*\n([^`]*?)\n?[ \t]*```\s*\Z", re.IGNORECASE)
+FENCE = "```"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +220,16 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError:
+    except NoVerdict:
+        raise
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return None
     return value if isinstance(value, dict) else None
+
+
+def _unfence(inside: str) -> str:
+    """A fenced block's body without its `json` language tag."""
+    return inside[4:] if inside[:4].lower() == "json" else inside
 
 
 def read_rubric_verdict(judge_output: str, prompt: str = "") -> RubricVerdict:
@@ -237,10 +242,12 @@ def read_rubric_verdict(judge_output: str, prompt: str = "") -> RubricVerdict:
     text = _drop_think(judge_output).strip()
     if not text:
         raise NoVerdict("its reply is empty")
-    whole = _WHOLE_FENCE.match(text)
-    value = _json_object(whole.group(1) if whole else text)
-    if value is None and whole is None and (last := _LAST_FENCE.search(text)) is not None:
-        value = _json_object(last.group(1))
+    value = _json_object(text)
+    if value is None and text.endswith(FENCE) and len(text) >= 2 * len(FENCE):
+        # the last fenced block, which ends the reply (the whole reply when it starts there)
+        start = text.rfind(FENCE, 0, len(text) - len(FENCE))
+        if start >= 0:
+            value = _json_object(_unfence(text[start + len(FENCE) : -len(FENCE)]))
     if value is None:
         raise NoVerdict("its reply is not a JSON object (nor ends with one in a code block)")
     if "criteria_met" not in value:

@@ -219,6 +219,9 @@ def test_judge_replies_that_parse(text: str, met: bool) -> None:
         ('{"criteria_met": true, "criteria_met": false}', "repeats a field"),
         ("[true]", "not a JSON object"),
         ('```json\n{"criteria_met": true}\n```\nand some words after', "not a JSON object"),
+        ("```" + " " * 200_000 + "```", "not a JSON object"),  # read in linear time
+        ("[" * 100_000, "not a JSON object"),  # deeper than the JSON parser goes
+        ('```json\n{"criteria_met": 1}\n```', "not a JSON boolean"),
     ],
 )
 def test_judge_replies_without_a_verdict(text: str, reason: str) -> None:
