@@ -168,8 +168,15 @@ class HealthBench:
         return RubricJudgeGrader(judge)
 
     def metrics(self, grades: list[Grade]) -> dict[str, Any]:
-        """Official HealthBench figures from stored grades (clipped mean, bootstrap std, tags)."""
-        return healthbench_metrics(grades).as_dict()
+        """Official HealthBench figures from stored rubric grades (clipped mean, bootstrap std,
+        tags); grades by another grader (an experiment's) are only counted."""
+        rubric = [g for g in grades if g.grader == RubricJudgeGrader.id]
+        figures = healthbench_metrics(rubric).as_dict()
+        if not rubric:
+            figures["score"] = figures["bootstrap_std"] = None
+        if len(rubric) < len(grades):
+            figures["other_graders"] = len(grades) - len(rubric)
+        return figures
 
 
 BENCHMARK = HealthBench(

@@ -479,13 +479,15 @@ def _print_declared(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
     spend = ("n", "dollars", "judge_dollars", "judge_tokens")
-    first = next(iter(report.values()))
-    names = [k for k, v in first.items() if k not in spend and isinstance(v, int | float)]
+    names = list(dict.fromkeys(
+        k for row in report.values() for k, v in row.items()
+        if k not in spend and (v is None or isinstance(v, int | float))
+    ))
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
     for column in ["model", "n", *names, "dollars", "judge dollars"]:
         table.add_column(column.replace("_", " "), justify="left" if column == "model" else "right")
     for model, row in sorted(report.items()):
-        cells = [str(row[k]) if isinstance(row[k], int) else _pct(row[k]) for k in names]
+        cells = [str(row[k]) if isinstance(row.get(k), int) else _pct(row.get(k)) for k in names]
         table.add_row(model, str(row["n"]), *cells, f"{row['dollars']:.4f}",
                       f"{row['judge_dollars']:.4f}")
     _console().print(table)

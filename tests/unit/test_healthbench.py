@@ -354,3 +354,14 @@ def test_simulated_judge_reads_the_criterion_terms_and_candidates_follow_skill()
         return pos, neg
     (skilled_pos, skilled_neg), (weak_pos, weak_neg) = addressed(True), addressed(False)
     assert skilled_pos > weak_pos and skilled_neg < weak_neg
+
+
+def test_report_metrics_count_grades_of_another_grader_apart() -> None:
+    item = fixture_items()[0]
+    rubric_grade = item_grade(item, [True, True, False, True])
+    other = Grade(1.0, "x", "exact match", "exact", "1")
+    figures = BENCHMARK.metrics([rubric_grade, other])
+    assert figures["score"] == 1.0 and figures["other_graders"] == 1
+    assert BENCHMARK.metrics([other]) == {
+        "score": None, "bootstrap_std": None, "tags": {}, "other_graders": 1}
+    json.dumps(figures, allow_nan=False)  # valid JSON for `avp report --json`
