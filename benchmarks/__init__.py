@@ -69,6 +69,8 @@ class Benchmark(Protocol):
 
     # Optional: `load_notes() -> list[str]`, what the last `items()` left out (e.g. HLE's
     # questions with an image), printed by the collector when it plans a run.
+    # Optional: `metrics(grades) -> dict`, the benchmark's official figures for `avp report`
+    # (numbers become columns, a "tags" dict a per-tag table; see benchmarks/healthbench.py).
 
 
 T = TypeVar("T")
