@@ -21,7 +21,7 @@ is a judge failure (`avp_harness.errors.JudgeFailure`): the cell is an error, re
 Scores (official `calculate_score` and `_compute_clipped_stats`)
 -----------------------------------------------------------------
 - item score = (sum of the points of the criteria met, negative ones included) / (sum of the
-  positive points). It can be below 0 (and the hard subset often is); it is not clipped here.
+  positive points). It can be below 0; it is not clipped here.
 - a tag's score on one item: the same ratio over that item's rubric items carrying the tag (no
   value when they have no positive points); an example tag (`example_tags`) takes the item score.
 - benchmark score (and each tag's) = mean over items, **then** clipped to [0, 1]; its bootstrap
@@ -33,10 +33,13 @@ What is stored (see `RubricJudgeGrader`): the cell's score is the item score cli
 the per-item value the matrix and the router use; the raw item score, the example tags and every
 rubric item's verdict are kept as JSON in `Grade.judge_output`, from which `healthbench_metrics`
 computes the official clipped mean and per-tag scores. `Grade.extracted` is the raw item score.
+The judge's raw replies stay in the judge cache (the store's `judgements` table), not on the cell.
 
 Judge calls are cached by the collector's judge cache under (judge model, RUBRIC_JUDGE_VERSION,
 conversation + rubric item, response): `parse_rubric_prompt` reads those parts back from the
-rendered prompt (graders/judge_prompts.py).
+rendered prompt (graders/judge_prompts.py). A response that itself holds a blank line and then
+"assistant: " is split there instead; the key stays exact, since the parts always render back to
+the very same prompt (only the simulated judge would then see part of the response).
 """
 
 from __future__ import annotations
