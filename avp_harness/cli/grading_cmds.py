@@ -28,10 +28,12 @@ examples:
   avp regrade --benchmark simpleqa        grade stored SimpleQA answers again (judge from avp.toml)
   avp regrade --grader choice --json      every cell last graded by the choice grader
   avp regrade --config other-judge.toml   the same answers, judged by another judge model
+  avp regrade --dry-run                   what a grader change would do, writing nothing
 
 Candidate models are never called. Judge verdicts are cached by (judge model, prompt version,
 question, response), so regrading with the same judge costs nothing. Replaced grades are kept in
-the store's grade_history table; running it again changes nothing.
+the store's grade_history table; running it again changes nothing. Per benchmark and model it
+prints how many cells went 1->0 and 0->1, and the accuracy before and after.
 """
 
 
@@ -100,6 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     regrade.add_argument("--grader", help="only cells last graded by this grader id")
     regrade.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    regrade.add_argument(
+        "--dry-run", action="store_true", help="grade and count the changes, write nothing"
+    )
     regrade.set_defaults(func=cmd_regrade)
 
     report = subparsers.add_parser(
@@ -464,7 +469,12 @@ def cmd_regrade(args: argparse.Namespace) -> int:
             _module(name)  # unknown names fail before any work
         for name in names:
             summaries.append(
-                asyncio.run(regrade(store, name, config=config, grader_filter=args.grader))
+                asyncio.run(
+                    regrade(
+                        store, name, config=config, grader_filter=args.grader,
+                        dry_run=args.dry_run,
+                    )
+                )
             )
     if args.json:
         print(json.dumps([s.as_dict() for s in summaries], indent=2))
@@ -485,14 +495,28 @@ def _print_regrade(summary: Any) -> None:
             f"; judge {summary.judge_model}: {summary.judge_calls} calls, "
             f"{summary.judge_cache_hits} cached, ${summary.judge_dollars:.4f}"
         )
+    written = (
+        f"{summary.rewritten} grades would be rewritten (dry run: nothing written)"
+        if summary.dry_run
+        else f"{summary.rewritten} grades rewritten (previous kept in grade_history)"
+    )
     print(
         f"{summary.benchmark}: {summary.examined} cells regraded with {summary.grader} "
         f"{summary.grader_version}: {summary.score_changes} verdicts changed, "
-        f"{summary.rewritten} grades rewritten (previous kept in grade_history), "
-        f"{summary.failed} failed{judge}"
+        f"{written}, {summary.failed} failed{judge}"
     )
     for error in summary.errors:
         print(f"  failed: {error}")
+    if summary.by_model:
+        models = Table(title=f"{summary.benchmark}: changes per model", title_justify="left")
+        for column in ("model", "cells", "1->0", "0->1", "accuracy before", "accuracy after"):
+            models.add_column(column, justify="left" if column == "model" else "right")
+        for model, changes in sorted(summary.by_model.items()):
+            models.add_row(
+                model, str(changes.examined), str(changes.lost), str(changes.gained),
+                f"{changes.accuracy(False):.1%}", f"{changes.accuracy(True):.1%}",
+            )
+        _console().print(models)
     if summary.confusion:
         table = Table(title="old -> new verdicts", title_justify="left")
         labels = sorted({label for pair in summary.confusion for label in pair})
