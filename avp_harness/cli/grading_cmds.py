@@ -313,6 +313,7 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         "source_formats": sources,
         "templates": _templates(module),
         "grader_doc": (inspect.getdoc(type(grader)) or "").split("\n", 1)[0],
+        "extraction": getattr(getattr(grader, "rule", None), "follows", None),
         "example": None,
         "example_note": "",
     }
@@ -340,6 +341,8 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         + (" (needs [judge] in avp.toml)" if info["needs_judge"] else ""),
         f"  Avengers-Pro paper selection: {info['paper_selection']}",
     ]
+    if info["extraction"]:
+        lines.insert(-1, f"  extraction as: {info['extraction']}")
     for paragraph in sources:
         lines.append(f"  {paragraph}")
     for name, template in info["templates"].items():
