@@ -10,6 +10,12 @@ Source format: `test.jsonl` with `id`, `problem`, `answer` (LaTeX); the Hugging 
 
 Protocol: the model reasons and puts its final answer in `\\boxed{}`; the last box is compared to
 the gold answer by mathematical equivalence (graders/math.py, `math-verify`).
+
+Extraction follows the MATH benchmark's own code, hendrycks/math
+`modeling/dataset/util.py: last_boxed_only_string` (the last `\\boxed{...}`; `\\fbox` only when
+there is no `\\boxed`). Deliberate differences: equivalence is decided by `math-verify`, not by the
+original `math_equivalence.is_equiv` string normalisation (so `0.5` matches `\\frac{1}{2}`, which
+is_equiv rejects), and `\\boxed 5` without braces is read as `5` (graders/math.py says more).
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """Math grader: the last `\\boxed{...}` compared to the gold answer by mathematical equivalence.
 
-Protocol (AIME, MATH-500): the model puts its final answer in `\\boxed{}`; the last box counts
-(balanced braces, also `\\boxed 5` and `\\fbox{...}`); no box scores 0 and is counted as unparsed.
+Protocol (AIME, MATH-500): the model puts its final answer in `\\boxed{}`. Extraction follows the
+MATH benchmark's own code, hendrycks/math `modeling/dataset/util.py: last_boxed_only_string`: the
+last `\\boxed`, or the last `\\fbox` only when there is no `\\boxed`, with its balanced braces;
+no box (or a box that never closes) scores 0 and is counted as unparsed. Deliberate differences:
+`\\boxed 5` (no braces) is read as `5`, as later MATH evaluations read it (the original
+`remove_boxed` rejects it), and the comparison below replaces the original `is_equiv` string
+normalisation.
 Equivalence is decided by Hugging Face's `math-verify` (`parse()` both sides, then
 `verify(gold, answer)`): `\\frac{1}{2}` = `0.5`,
 `(3, \\pi/2)` = `\\left( 3, \\frac{\\pi}{2} \\right)`.
@@ -33,7 +38,7 @@ from math_verify.errors import TimeoutException
 
 from avp_harness.types import Completion, Grade, Item
 
-MATH_GRADER_VERSION = "1"
+MATH_GRADER_VERSION = "2"  # 2: \\fbox only when there is no \\boxed, as last_boxed_only_string
 TIMEOUT_S = 5  # per parse / comparison, main thread only (signal-based)
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
@@ -51,16 +56,17 @@ for _name in ("math_verify.parser", "math_verify.grader"):
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` / `\\boxed x` / `\\fbox{...}` in `text`, or None.
+    """Content of the last `\\boxed{...}` / `\\boxed x` in `text` (the last `\\fbox{...}` when
+    there is no `\\boxed`), or None.
 
     Only the last box counts: if it is empty or never closes (a truncated answer), there is no
     answer, even when an earlier box exists (earlier boxes are often intermediate results).
     """
-    start = max(text.rfind(command) for command in _BOX_COMMANDS)
-    if start < 0:
-        return None
-    command = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
-    return _box_content(text, start + len(command))
+    for command in _BOX_COMMANDS:
+        start = text.rfind(command)
+        if start >= 0:
+            return _box_content(text, start + len(command))
+    return None
 
 
 def _box_content(text: str, i: int) -> str | None:

@@ -49,7 +49,7 @@ def rate(label: str, count: int, seconds: float) -> None:
 
 
 def choice_figures() -> None:
-    for bench, letters in ((mmlu_pro.BENCHMARK, "ABCDEFGHIJ"), (gpqa.BENCHMARK, "ABCD")):
+    for bench in (mmlu_pro.BENCHMARK, gpqa.BENCHMARK):
         items = list(bench.items(Selection()))
         responses = [
             (
@@ -59,11 +59,12 @@ def choice_figures() -> None:
             )
             for n, item in enumerate(items)
         ]
-        grader = ChoiceGrader(letters)
+        grader = bench.grader()
         started = time.perf_counter()
         correct = sum(grader.grade_text(text, gold).score for text, gold in responses)
         rate(f"choice, {bench.name}-style responses", len(responses), time.perf_counter() - started)
-        assert correct == len(responses), "a synthetic answer was not read back"
+        # the official rules do not read every format (simple-evals' GPQA reads no markdown)
+        print(f"{'':<44} {int(correct):>7} read back as the gold letter")
     texts = []
     for path in sorted((DATA / "records" / "routerbench_subset").glob("arc_challenge_*.csv")):
         with path.open(encoding="utf-8", newline="") as handle:
@@ -71,7 +72,7 @@ def choice_figures() -> None:
                 texts += [
                     ast.literal_eval(v)[0] for k, v in row.items() if k.endswith("|model_response")
                 ]
-    grader = ChoiceGrader("ABCDE")
+    grader = ChoiceGrader(mmlu_pro.EXTRACTION)  # reads bare letters (its last-letter fallback)
     started = time.perf_counter()
     for text in texts:
         grader.grade_text(text, "A")

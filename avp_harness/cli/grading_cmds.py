@@ -1,9 +1,11 @@
-"""`avp benchmarks list|show`, `avp regrade` and `avp report`: what each benchmark is, grading
-stored answers again, and each benchmark's official metrics from the stored grades."""
+"""`avp benchmarks list|show`, `avp grade`, `avp regrade` and `avp report`: what each benchmark
+is, grading given answers (no model call), grading stored answers again, and each benchmark's
+official metrics from the stored grades."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -26,10 +28,23 @@ examples:
   avp regrade --benchmark simpleqa        grade stored SimpleQA answers again (judge from avp.toml)
   avp regrade --grader choice --json      every cell last graded by the choice grader
   avp regrade --config other-judge.toml   the same answers, judged by another judge model
+  avp regrade --dry-run                   what a grader change would do, writing nothing
 
 Candidate models are never called. Judge verdicts are cached by (judge model, prompt version,
 question, response), so regrading with the same judge costs nothing. Replaced grades are kept in
-the store's grade_history table; running it again changes nothing.
+the store's grade_history table; running it again changes nothing. Per benchmark and model it
+prints how many cells went 1->0 and 0->1, and the accuracy before and after.
+"""
+
+
+GRADE_EPILOG = """\
+examples:
+  avp grade mmlu_pro 70 --response answer.txt       one answer to MMLU-Pro question 70
+  echo 'The answer is (I).' | avp grade mmlu_pro 70 --response -
+  avp grade gpqa_diamond --responses answers.jsonl  {"item_id": "rec...", "response": "..."}
+
+Exit codes: 0 graded, 2 bad input (unknown benchmark or item, a bad JSONL line: its number is
+named) or a benchmark graded by an LLM judge (simpleqa, hle: use `avp run` / `avp regrade`).
 """
 
 
@@ -52,6 +67,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_benchmarks_show)
 
+    grade = subparsers.add_parser(
+        "grade",
+        help="grade answers you give (a file, or a JSONL of many) without any model call",
+        description="Grade one response (--response FILE, '-' for stdin) to one item, or many "
+        '(--responses FILE.jsonl, one {"item_id": ..., "response": ...} per line), with the '
+        "benchmark's own grader; print each grade as one JSON line (score, extracted answer, "
+        "explanation, grader id and version). Judge-graded benchmarks are refused (exit 2).",
+        epilog=GRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grade.add_argument("benchmark", help="benchmark name (see `avp benchmarks list`)")
+    grade.add_argument("item_id", nargs="?", help="the item the --response answers")
+    given = grade.add_mutually_exclusive_group(required=True)
+    given.add_argument("--response", metavar="FILE", help="one response text ('-': stdin)")
+    given.add_argument("--responses", metavar="FILE.jsonl", help="many: item_id + response")
+    grade.add_argument(
+        "--source", help="the benchmark's data in its official format (default: its own source)"
+    )
+    grade.set_defaults(func=cmd_grade)
+
     regrade = subparsers.add_parser(
         "regrade",
         help="grade stored responses again (after a grader fix or with another judge)",
@@ -67,6 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     regrade.add_argument("--grader", help="only cells last graded by this grader id")
     regrade.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    regrade.add_argument(
+        "--dry-run", action="store_true", help="grade and count the changes, write nothing"
+    )
     regrade.set_defaults(func=cmd_regrade)
 
     report = subparsers.add_parser(
@@ -276,6 +314,7 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         "source_formats": sources,
         "templates": _templates(module),
         "grader_doc": (inspect.getdoc(type(grader)) or "").split("\n", 1)[0],
+        "extraction": getattr(getattr(grader, "rule", None), "follows", None),
         "example": None,
         "example_note": "",
     }
@@ -303,6 +342,8 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         + (" (needs [judge] in avp.toml)" if info["needs_judge"] else ""),
         f"  Avengers-Pro paper selection: {info['paper_selection']}",
     ]
+    if info["extraction"]:
+        lines.insert(-1, f"  extraction as: {info['extraction']}")
     for paragraph in sources:
         lines.append(f"  {paragraph}")
     for name, template in info["templates"].items():
@@ -319,6 +360,92 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ grade
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def read_responses(path: str) -> list[tuple[str, str, str]]:
+    """(where, item id, response) for each line of a JSONL file; a bad line is a DataError
+    naming it (`where` is `FILE:LINE`)."""
+    pairs = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "item_id" not in row or "response" not in row:
+            raise DataError(f'{path}:{number}: expected {{"item_id": ..., "response": ...}}')
+        if not isinstance(row["response"], str):
+            raise DataError(f"{path}:{number}: response is not a string")
+        pairs.append((f"{path}:{number}", str(row["item_id"]), row["response"]))
+    return pairs
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    import benchmarks
+
+    bench = benchmarks.get(args.benchmark)
+    if _needs_judge(bench):
+        print(
+            f"avp: {args.benchmark} is graded by an LLM judge, a model call `avp grade` does not "
+            "make; grade its answers with `avp run` or `avp regrade` (judge in avp.toml)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.response is not None:
+        if args.item_id is None:
+            raise DataError("--response needs the ITEM_ID it answers")
+        pairs = [("", args.item_id, _read_text(args.response))]
+    else:
+        if args.item_id is not None:
+            raise DataError("give ITEM_ID with --response, not with --responses (ids are per line)")
+        pairs = read_responses(args.responses)
+    from benchmarks import Selection
+
+    source = Path(args.source) if args.source else None
+    items = {item.id: item for item in bench.items(Selection(source=source))}
+    for where, item_id, _text in pairs:
+        if item_id not in items:
+            raise DataError(
+                f"{args.benchmark} has no item {item_id!r}" + (f" ({where})" if where else "")
+            )
+    grades = asyncio.run(_grade_all(bench.grader(None), [(items[i], t) for _, i, t in pairs]))
+    for (_where, item_id, _text), grade in zip(pairs, grades, strict=True):
+        print(json.dumps({"benchmark": args.benchmark, "item_id": item_id, **grade_json(grade)}))
+    return 0
+
+
+async def _grade_all(grader: Any, pairs: list[tuple[Any, str]]) -> list[Any]:
+    from avp_harness.types import Completion, CostSource, Usage
+
+    async def one(item: Any, text: str) -> Any:
+        completion = Completion(text, Usage(), None, CostSource.UNKNOWN, 0.0, "stop")
+        return await grader(item, completion)
+
+    return list(await asyncio.gather(*(one(item, text) for item, text in pairs)))
+
+
+def grade_json(grade: Any) -> dict[str, Any]:
+    return {
+        "score": grade.score,
+        "extracted": grade.extracted,
+        "parsed": grade.parsed,
+        "explanation": grade.explanation,
+        "grader": grade.grader,
+        "grader_version": grade.grader_version,
+    }
+
+
 # ------------------------------------------------------------------------------ regrade
 
 
@@ -332,7 +459,6 @@ def _config(path: str | None) -> Any:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
-    import asyncio
 
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
@@ -347,7 +473,12 @@ def cmd_regrade(args: argparse.Namespace) -> int:
             _module(name)  # unknown names fail before any work
         for name in names:
             summaries.append(
-                asyncio.run(regrade(store, name, config=config, grader_filter=args.grader))
+                asyncio.run(
+                    regrade(
+                        store, name, config=config, grader_filter=args.grader,
+                        dry_run=args.dry_run,
+                    )
+                )
             )
     if args.json:
         print(json.dumps([s.as_dict() for s in summaries], indent=2))
@@ -368,11 +499,15 @@ def _print_regrade(summary: Any) -> None:
             f"; judge {summary.judge_model}: {summary.judge_calls} calls, "
             f"{summary.judge_cache_hits} cached, ${summary.judge_dollars:.4f}"
         )
+    written = (
+        f"{summary.rewritten} grades would be rewritten (dry run: nothing written)"
+        if summary.dry_run
+        else f"{summary.rewritten} grades rewritten (previous kept in grade_history)"
+    )
     print(
         f"{summary.benchmark}: {summary.examined} cells regraded with {summary.grader} "
         f"{summary.grader_version}: {summary.score_changes} verdicts changed, "
-        f"{summary.rewritten} grades rewritten (previous kept in grade_history), "
-        f"{summary.failed} failed{judge}"
+        f"{written}, {summary.failed} failed{judge}"
     )
     if summary.judge_failures:
         print(
@@ -381,6 +516,16 @@ def _print_regrade(summary: Any) -> None:
         )
     for error in summary.errors:
         print(f"  failed: {error}")
+    if summary.by_model:
+        models = Table(title=f"{summary.benchmark}: changes per model", title_justify="left")
+        for column in ("model", "cells", "1->0", "0->1", "accuracy before", "accuracy after"):
+            models.add_column(column, justify="left" if column == "model" else "right")
+        for model, changes in sorted(summary.by_model.items()):
+            models.add_row(
+                model, str(changes.examined), str(changes.lost), str(changes.gained),
+                f"{changes.accuracy(False):.1%}", f"{changes.accuracy(True):.1%}",
+            )
+        _console().print(models)
     if summary.confusion:
         table = Table(title="old -> new verdicts", title_justify="left")
         labels = sorted({label for pair in summary.confusion for label in pair})

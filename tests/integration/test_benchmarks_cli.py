@@ -64,7 +64,8 @@ def test_show_never_prints_a_gpqa_item(capsys: pytest.CaptureFixture[str]) -> No
     path = shared_path("benchmarks", "gpqa", "gpqa_diamond.csv")
     code, out, _err = run(capsys, "benchmarks", "show", "gpqa_diamond")
     assert code == 0
-    assert "https://arxiv.org/abs/2311.12022" in out and "choice 1" in out
+    assert "https://arxiv.org/abs/2311.12022" in out and "choice 2/simple-evals-gpqa/1" in out
+    assert "extraction as: openai/simple-evals gpqa_eval.py" in out
     assert "PROMPT_TEMPLATE" in out and "Answer: LETTER" in out
     assert "example prompt not shown: this benchmark's data carries a canary string" in out
     with path.open(newline="", encoding="utf-8") as handle:
