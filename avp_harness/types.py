@@ -110,14 +110,18 @@ class Grade:
 
 
 class Status(StrEnum):
-    """What happened to a cell. Only OK cells carry a grade; the others are retried next run."""
+    """What happened to a cell. Only OK cells carry a grade; the others are retried next run.
+
+    A truncated answer (finish_reason "length": it hit max_tokens) is still OK: it is graded and
+    its grade counts, and the stored finish reason marks it, so `avp status`, `avp report` and the
+    TUI count truncations apart from answers that did not follow the format.
+    """
 
     OK = "ok"
     ERROR = "error"  # non-retryable provider error (400/401/403/404, quota) or retries exhausted
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
     REFUSED = "refused"  # content filter / refusal finish reason
-    TRUNCATED = "truncated"  # finish_reason == length with no usable answer
     MALFORMED = "malformed"  # the provider answered with a body we could not read
     CANCELLED = "cancelled"  # the run was interrupted while the call was in flight
 

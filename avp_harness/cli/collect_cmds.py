@@ -168,6 +168,11 @@ def _print_summary(summary: Any) -> None:
         f"{summary.already_done} already done, {summary.attempted} attempted ({by_status}) "
         f"in {summary.elapsed_s:.1f}s, spent ${summary.spent:.4f}",
     ]
+    if summary.truncated:
+        lines.append(
+            f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
+            "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
+        )
     if summary.remaining:
         lines.append(
             f"{summary.remaining} cells remain; projected cost to finish "
@@ -213,8 +218,8 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     table = Table(title=f"{db}: accuracy by model and benchmark", title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "failed", "dollars",
-                   "$/cell", "latency"):
+    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated", "failed",
+                   "dollars", "$/cell", "latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
     for row in rows:
         done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
@@ -222,7 +227,8 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
         latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
         table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.errors), f"{row.dollars:.4f}", per_cell, latency)
+                      str(row.truncated), str(row.errors), f"{row.dollars:.4f}", per_cell,
+                      latency)
     if not rows:
         table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
     console = Console()

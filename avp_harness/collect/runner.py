@@ -87,6 +87,7 @@ class RunSummary:
     elapsed_s: float = 0.0
     rate_limit_hits: int = 0
     unpriced_models: list[str] = field(default_factory=list)
+    truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -317,6 +318,7 @@ class Collector:
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
                 summary.ok += 1
+                summary.truncated += _truncated(result)
             else:
                 self._failed.append(cell)
             writer.put(result)
@@ -433,6 +435,11 @@ class Collector:
             grade=grade,
             rate_limits=rate_limits,
         )
+
+
+def _truncated(result: CellResult) -> bool:
+    """The answer hit max_tokens: graded as it is, marked by its finish reason."""
+    return result.completion is not None and result.completion.finish_reason == "length"
 
 
 def _dollars(result: CellResult) -> float | None:

@@ -106,8 +106,9 @@ class MatrixRow:
     unknown_cost: int  # ok cells with no known cost
     prompt_tokens: int
     completion_tokens: int
-    mean_latency_s: float | None
+    mean_latency_s: float | None  # request latency: client wall time, server queueing included
     by_status: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length"), graded
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -392,12 +393,13 @@ class Store:
             func.sum(c.latency_s),
             func.count(c.latency_s),
             func.sum(c.rate_limits),
+            func.sum(case((ok & (c.finish_reason == "length"), 1), else_=0)),
         ).group_by(c.model, c.benchmark, c.config_hash, c.status)
         rows: dict[tuple[str, str], MatrixRow] = {}
         latency: dict[tuple[str, str], tuple[float, int]] = {}
         with self.engine.connect() as connection:
             for (model, bench, chash, status, n, graded, score_sum, unparsed, dollars,
-                 unknown, ptok, ctok, lat_sum, lat_n, rl) in connection.execute(query):
+                 unknown, ptok, ctok, lat_sum, lat_n, rl, cut) in connection.execute(query):
                 plan = planned.get((model, bench))
                 if plans and plan is None:
                     continue
@@ -417,6 +419,7 @@ class Store:
                         total = (row.accuracy or 0.0) * (row.graded - graded) + float(score_sum)
                         row.accuracy = total / row.graded
                     row.unparsed += int(unparsed or 0)
+                    row.truncated += int(cut or 0)
                     row.unknown_cost += int(unknown or 0)
                 else:
                     row.errors += n

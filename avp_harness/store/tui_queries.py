@@ -52,10 +52,12 @@ class _OkAgg:
     dollars: float = 0.0
     unknown_cost: int = 0
     rate_limits: int = 0  # 429 answers met on the way to these ok cells
+    truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length")
 
     def add(self, n: int, graded: int, score_sum: float, dollars: float, unknown: int,
-            rate_limits: int) -> None:
+            rate_limits: int, truncated: int = 0) -> None:
         self.n += n
+        self.truncated += truncated
         self.graded += graded
         self.score_sum += score_sum
         self.dollars += dollars
@@ -90,6 +92,7 @@ class LiveCell:
     errors: int = 0
     rate_limited: int = 0
     attempts_failed: int = 0
+    truncated: int = 0  # ok cells cut at max_tokens (graded, counted in the accuracy)
 
     @property
     def remaining(self) -> int:
@@ -188,15 +191,16 @@ class LiveAggregator:
                 func.coalesce(func.sum(_C.cost), 0.0),
                 func.sum(case((_C.cost.is_(None), 1), else_=0)),
                 func.coalesce(func.sum(_C.rate_limits), 0),
+                func.sum(case((_C.finish_reason == "length", 1), else_=0)),
             )
             .where(ok, _C.id <= top)
             .group_by(_C.model, _C.benchmark, _C.config_hash)
         )
-        for model, bench, chash, n, graded, scores, dollars, unknown, rl in connection.execute(
-            query
+        for model, bench, chash, n, graded, scores, dollars, unknown, rl, cut in (
+            connection.execute(query)
         ):
             self.ok.setdefault((model, bench, chash), _OkAgg()).add(
-                n, graded, scores, dollars, unknown or 0, rl
+                n, graded, scores, dollars, unknown or 0, rl, cut or 0
             )
         failed = select(_C.id, _C.model, _C.benchmark, _C.config_hash, _C.status, _C.attempts,
                         _C.cost, _C.rate_limits).where(_C.status != OK, _C.id <= top)
@@ -213,7 +217,7 @@ class LiveAggregator:
 
     def _load_since(self, connection: Connection, top: int) -> None:
         columns = (_C.id, _C.model, _C.benchmark, _C.config_hash, _C.status, _C.score, _C.cost,
-                   _C.attempts, _C.finished_at, _C.rate_limits)
+                   _C.attempts, _C.finished_at, _C.rate_limits, _C.finish_reason)
         fresh = list(connection.execute(
             select(*columns).where(_C.id > self.max_id, _C.id <= top).order_by(_C.id)
         ))
@@ -232,21 +236,23 @@ class LiveAggregator:
                 select(*columns).where(_C.id.in_(ids[start : start + 500]))
             ).all()
         self.total_cells += len(fresh)
-        for cid, model, bench, chash, status, score, cost, attempts, finished, rl in changed:
+        for cid, model, bench, chash, status, score, cost, attempts, finished, rl, fin in changed:
             old = self.failed.pop(cid)
             self._failed_agg(old, -1)
             self.recent.append((finished, model, max(1, attempts - old.attempts)))
-            self._add(cid, model, bench, chash, status, score, cost, attempts, rl)
-        for cid, model, bench, chash, status, score, cost, attempts, finished, rl in fresh:
+            self._add(cid, model, bench, chash, status, score, cost, attempts, rl, fin)
+        for cid, model, bench, chash, status, score, cost, attempts, finished, rl, fin in fresh:
             self.recent.append((finished, model, attempts))
-            self._add(cid, model, bench, chash, status, score, cost, attempts, rl)
+            self._add(cid, model, bench, chash, status, score, cost, attempts, rl, fin)
         self.max_id = top
 
     def _add(self, cid: int, model: str, bench: str, chash: str, status: str,
-             score: float | None, cost: float | None, attempts: int, rate_limits: int) -> None:
+             score: float | None, cost: float | None, attempts: int, rate_limits: int,
+             finish_reason: str | None = None) -> None:
         if status == OK:
             self.ok.setdefault((model, bench, chash), _OkAgg()).add(
-                1, score is not None, score or 0.0, cost or 0.0, cost is None, rate_limits
+                1, score is not None, score or 0.0, cost or 0.0, cost is None, rate_limits,
+                finish_reason == "length",
             )
         else:
             failed = _Failed(model, bench, chash, status, attempts, cost or 0.0, rate_limits)
@@ -288,6 +294,7 @@ class LiveAggregator:
                 continue
             c.rate_limited += agg.rate_limits
             c.done += agg.n
+            c.truncated += agg.truncated
             c.graded += agg.graded
             c.dollars += agg.dollars
             scores[(model, bench)] = scores.get((model, bench), 0.0) + agg.score_sum
