@@ -110,7 +110,8 @@ class Grade:
 
 
 class Status(StrEnum):
-    """What happened to a cell. Only OK cells carry a grade; the others are retried next run.
+    """What happened to a cell. Only OK cells carry a grade; CONTEXT_EXCEEDED is final too
+    (not retried, not re-sent, left out of accuracy and counted); the others are retried next run.
 
     A truncated answer (finish_reason "length": it hit max_tokens) is still OK: it is graded and
     its grade counts, and the stored finish reason marks it, so `avp status`, `avp report` and the
@@ -118,12 +119,18 @@ class Status(StrEnum):
     """
 
     OK = "ok"
+    CONTEXT_EXCEEDED = "context_exceeded"  # the prompt is longer than the model's context window
     ERROR = "error"  # non-retryable provider error (400/401/403/404, quota) or retries exhausted
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
     REFUSED = "refused"  # content filter / refusal finish reason
     MALFORMED = "malformed"  # the provider answered with a body we could not read
     CANCELLED = "cancelled"  # the run was interrupted while the call was in flight
+
+
+# Finished cells: never requested again. A context-length rejection is permanent for its
+# fingerprint (same prompt, same model and parameters), so it is done, and left out of accuracy.
+DONE_STATUSES = (Status.OK.value, Status.CONTEXT_EXCEEDED.value)
 
 
 RetryKind = Literal["rate_limit", "transient", "fatal"]

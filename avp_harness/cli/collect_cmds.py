@@ -173,6 +173,11 @@ def _print_summary(summary: Any) -> None:
             f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
             "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
         )
+    if summary.context_exceeded:
+        lines.append(
+            f"{summary.context_exceeded} prompts are longer than the model's context window: "
+            "recorded as context_exceeded, left out of accuracy, never re-sent"
+        )
     if summary.remaining:
         lines.append(
             f"{summary.remaining} cells remain; projected cost to finish "
@@ -218,8 +223,8 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     table = Table(title=f"{db}: accuracy by model and benchmark", title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated", "failed",
-                   "dollars", "$/cell", "latency"):
+    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
+                   "context exceeded", "failed", "dollars", "$/cell", "latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
     for row in rows:
         done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
@@ -227,8 +232,8 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
         latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
         table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.truncated), str(row.errors), f"{row.dollars:.4f}", per_cell,
-                      latency)
+                      str(row.truncated), str(row.context_exceeded), str(row.errors),
+                      f"{row.dollars:.4f}", per_cell, latency)
     if not rows:
         table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
     console = Console()

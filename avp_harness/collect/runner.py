@@ -88,6 +88,7 @@ class RunSummary:
     rate_limit_hits: int = 0
     unpriced_models: list[str] = field(default_factory=list)
     truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
+    context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -319,6 +320,8 @@ class Collector:
             if result.status is Status.OK:
                 summary.ok += 1
                 summary.truncated += _truncated(result)
+            elif result.status is Status.CONTEXT_EXCEEDED:
+                summary.context_exceeded += 1  # final: neither retried nor left to do
             else:
                 self._failed.append(cell)
             writer.put(result)

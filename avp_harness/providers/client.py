@@ -163,6 +163,39 @@ def _is_quota(exc: openai.APIStatusError) -> bool:
     return "insufficient_quota" in text or "quota" in text or "credits" in text
 
 
+# How servers say "the prompt does not fit the context window" (HTTP 400/413/422):
+# OpenAI's code, llama.cpp's error type and message, vLLM's and OpenRouter's "maximum context
+# length is N tokens", vLLM V1's "longer than the maximum model length", llama-cpp-python's
+# "exceed context window", TGI's "must be <= N" input validation.
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "exceed_context_size_error",
+    "exceeds the available context size",
+    "maximum context length",
+    "longer than the maximum model length",
+    "exceed context window",
+    "context window exceeded",
+    "prompt is too long",
+    "input is too long",
+    "inputs` tokens + `max_new_tokens` must be",
+)
+
+
+def is_context_exceeded(exc: openai.APIStatusError) -> bool:
+    """A 400/413/422 whose code, type or message says the prompt exceeds the context window."""
+    if exc.status_code not in (400, 413, 422):
+        return False
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    parts = [exc.message]
+    if isinstance(error, dict):
+        parts += [str(error.get(k, "")) for k in ("code", "type", "message")]
+    elif isinstance(error, str):  # text-generation-inference: {"error": "...", "error_type"}
+        parts.append(error)
+    text = " ".join(parts).lower()
+    return any(marker in text for marker in _CONTEXT_MARKERS)
+
+
 def classify(exc: BaseException) -> RetryDecision:
     """Whether to retry a failed call, and what status to record if it is given up."""
     message = f"{type(exc).__name__}: {exc}"[:500]
@@ -177,6 +210,9 @@ def classify(exc: BaseException) -> RetryDecision:
         if code == 429:
             after = retry_after_seconds(exc.response.headers)
             return RetryDecision(True, "rate_limit", Status.RATE_LIMITED, after, message)
+        if is_context_exceeded(exc):
+            return RetryDecision(False, "fatal", Status.CONTEXT_EXCEEDED, None,
+                                 f"prompt longer than the context window: {message}")
         if code in FATAL_STATUSES:
             return RetryDecision(False, "fatal", Status.ERROR, None, message)
         if code >= 500 or code in (408, 409):

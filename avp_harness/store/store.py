@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, create_engine, event, func, inspect, select, text
+from sqlalchemy import Engine, and_, case, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel
 
@@ -31,7 +31,7 @@ from avp_harness.store.tables import (
     PlanRecord,
     RunRecord,
 )
-from avp_harness.types import CellResult, Item, Status, canonical_json
+from avp_harness.types import DONE_STATUSES, CellResult, Item, Status, canonical_json
 
 
 def database_url(url_or_path: str) -> str:
@@ -96,11 +96,11 @@ class MatrixRow:
     model: str
     benchmark: str
     planned: int | None
-    done: int  # status ok
+    done: int  # finished, never requested again: status ok, or context_exceeded (not graded)
     graded: int  # ok cells with a score
     accuracy: float | None  # mean score of graded ok cells
     unparsed: int  # ok cells whose answer could not be extracted (scored 0)
-    errors: int  # cells whose last attempt failed (any status but ok)
+    errors: int  # cells whose last attempt failed (retried by the next run)
     rate_limited: int  # 429 answers met (each was retried)
     dollars: float  # known dollars of every attempt recorded
     unknown_cost: int  # ok cells with no known cost
@@ -109,6 +109,7 @@ class MatrixRow:
     mean_latency_s: float | None  # request latency: client wall time, server queueing included
     by_status: dict[str, int] = field(default_factory=dict)
     truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length"), graded
+    context_exceeded: int = 0  # prompts longer than the context window: done, left out of accuracy
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -295,13 +296,14 @@ class Store:
         return insert(table.__table__)  # type: ignore[attr-defined]
 
     def ok_cells(self, config_hashes: Collection[str]) -> set[tuple[str, int]]:
-        """(fingerprint, sample) of every finished (status ok) cell in these configurations."""
+        """(fingerprint, sample) of every finished cell (status ok or context_exceeded, see
+        `types.DONE_STATUSES`) in these configurations."""
         done: set[tuple[str, int]] = set()
         hashes = list(config_hashes)
         with self.engine.connect() as connection:
             for start in range(0, len(hashes), 500):
                 query = select(CellRecord.fingerprint, CellRecord.sample).where(
-                    CellRecord.status == Status.OK.value,
+                    CellRecord.status.in_(DONE_STATUSES),  # type: ignore[attr-defined]
                     CellRecord.config_hash.in_(hashes[start : start + 500]),  # type: ignore[attr-defined]
                 )
                 done.update((fp, sample) for fp, sample in connection.execute(query))
@@ -310,8 +312,8 @@ class Store:
     def record_results(self, results: Sequence[CellResult]) -> None:
         """Write a batch of cell outcomes in one transaction.
 
-        A cell already `ok` is never overwritten; a failed cell is replaced by its retry, with the
-        attempts of every run added up.
+        A finished cell (`ok`, `context_exceeded`) is never overwritten; a failed cell is replaced
+        by its retry, with the attempts of every run added up.
         """
         if not results:
             return
@@ -325,7 +327,7 @@ class Store:
         statement = statement.on_conflict_do_update(
             index_elements=list(_CELL_KEY),
             set_=updates,
-            where=CellRecord.__table__.c.status != Status.OK.value,  # type: ignore[attr-defined]
+            where=and_(*(table.status != done for done in DONE_STATUSES)),  # executemany: no IN
         )
         with self.engine.begin() as connection:
             connection.execute(statement, rows)
@@ -421,6 +423,9 @@ class Store:
                     row.unparsed += int(unparsed or 0)
                     row.truncated += int(cut or 0)
                     row.unknown_cost += int(unknown or 0)
+                elif status == Status.CONTEXT_EXCEEDED.value:
+                    row.done += n
+                    row.context_exceeded += n
                 else:
                     row.errors += n
                 row.rate_limited += int(rl or 0)

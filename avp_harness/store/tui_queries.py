@@ -36,6 +36,7 @@ from avp_harness.types import Status
 
 _C = CellRecord.__table__.c  # type: ignore[attr-defined]
 OK = Status.OK.value
+CONTEXT = Status.CONTEXT_EXCEEDED.value  # final like ok: done, not graded, never re-sent
 WINDOW_S = 60.0  # throughput and requests-per-minute window
 # Matches the partial index ix_cells_failed's WHERE clause exactly, so it scans only that index.
 _FAILED_SQL = "SELECT id, attempts FROM cells WHERE status != 'ok'"
@@ -93,6 +94,7 @@ class LiveCell:
     rate_limited: int = 0
     attempts_failed: int = 0
     truncated: int = 0  # ok cells cut at max_tokens (graded, counted in the accuracy)
+    context_exceeded: int = 0  # done but not graded: prompt longer than the context window
 
     @property
     def remaining(self) -> int:
@@ -158,7 +160,8 @@ class LiveAggregator:
         self.max_id = 0
         self.ok: dict[tuple[str, str, str], _OkAgg] = {}
         self.failed: dict[int, _Failed] = {}
-        self.failed_sums: dict[tuple[str, str, str], list[Any]] = {}  # errors, 429s, tries, $
+        # errors, 429s, tries, $, context_exceeded (final: counted as done, not as errors)
+        self.failed_sums: dict[tuple[str, str, str], list[Any]] = {}
         self.recent: deque[tuple[float, str, int]] = deque()  # (finished_at, model, attempts)
         self.total_cells = 0
         self._loaded = False
@@ -261,8 +264,10 @@ class LiveAggregator:
 
     def _failed_agg(self, f: _Failed, sign: int) -> None:
         """Add (+1) or remove (-1) a failed row from the per-(model, benchmark, hash) sums."""
-        agg = self.failed_sums.setdefault((f.model, f.benchmark, f.config_hash), [0, 0, 0, 0.0])
+        agg = self.failed_sums.setdefault((f.model, f.benchmark, f.config_hash),
+                                          [0, 0, 0, 0.0, 0])
         agg[0] += sign
+        agg[4] += sign * (f.status == CONTEXT)
         agg[1] += sign * f.rate_limits
         agg[2] += sign * f.attempts
         agg[3] += sign * f.cost
@@ -298,13 +303,15 @@ class LiveAggregator:
             c.graded += agg.graded
             c.dollars += agg.dollars
             scores[(model, bench)] = scores.get((model, bench), 0.0) + agg.score_sum
-        for (model, bench, chash), (errors, rl, tries, dollars) in self.failed_sums.items():
+        for (model, bench, chash), (errors, rl, tries, dollars, ctx) in self.failed_sums.items():
             name = providers.get(model, "?")
             limited[name] = limited.get(name, 0) + rl
             c = cell_for(model, bench, chash)
             if c is None:
                 continue
-            c.errors += errors
+            c.errors += errors - ctx
+            c.done += ctx
+            c.context_exceeded += ctx
             c.rate_limited += rl
             c.attempts_failed += tries
             c.dollars += dollars

@@ -8,15 +8,23 @@ SQLite store.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from avp_harness.cli import main
-from avp_harness.providers.sim import SimServer
+from avp_harness.providers.sim import ServerModes, SimServer
 from avp_harness.store import Store
-from tests.integration.test_collector import ATLAS, FLASH, cells, collect, make_config
+from tests.integration.test_collector import (
+    ATLAS,
+    FLASH,
+    cells,
+    collect,
+    make_config,
+    requests_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +33,13 @@ pytestmark = pytest.mark.integration
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with SimServer(latency_scale=0.0, index_only=["arc_agi"]) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(sim: Any) -> Any:
+    sim.clear_faults()
+    yield
+    sim.clear_faults()
 
 
 def _matrix(db: str) -> dict[tuple[str, str], Any]:
@@ -63,3 +78,65 @@ async def test_truncated_answers_are_graded_marked_and_done(
     assert "truncated" in table
     atlas_line = next(line for line in table.splitlines() if ATLAS in line)
     assert " 3 " in atlas_line
+
+
+# ------------------------------------------------------------------ context length (item 5)
+@pytest.fixture(scope="module")
+def sim_small_context() -> Any:
+    # of the first 6 ARC prompts (176..3485 tokens), 2 are longer than 1500 tokens
+    with SimServer(latency_scale=0.0, index_only=["arc_agi"],
+                   modes=ServerModes(context_tokens=1500)) as server:
+        yield server
+
+
+async def test_context_length_rejections_are_final_counted_and_reported(
+    sim_small_context: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = sim_small_context
+    db = str(tmp_path / "runs.db")
+    config = make_config(sim.base_url, db, [ATLAS], arc=6)
+    since = time.time()
+    summary = await collect(config, db)
+    assert summary.status == "completed" and summary.remaining == 0
+    assert (summary.ok, summary.context_exceeded) == (4, 2)
+    too_long = [r for r in cells(db) if r.status == "context_exceeded"]
+    assert len(too_long) == 2 and all(r.attempts == 1 for r in too_long)  # never retried
+    assert all("context" in (r.error or "") for r in too_long)
+    log = requests_for(sim, since, ATLAS)
+    assert len(log) == 6 and sorted(e["status"] for e in log) == [200] * 4 + [400] * 2
+    # not re-sent on the next run: done, and left out of the figures
+    since = time.time()
+    again = await collect(config, db)
+    assert (again.already_done, again.attempted) == (6, 0)
+    assert requests_for(sim, since) == []
+    row = _matrix(db)[(ATLAS, "arc_agi")]
+    assert (row.done, row.planned, row.context_exceeded, row.graded) == (6, 6, 2, 4)
+    # the report says how many planned items its figures leave out, and why
+    assert main(["report", "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["arc_agi"][ATLAS]
+    assert (report["n"], report["planned"]) == (4, 6)
+    assert report["left_out"] == {"context_exceeded": 2}
+    assert main(["report", "--db", db]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{ATLAS}: leaves out 2 of 6 planned items (context exceeded 2)" in text
+    assert main(["status", "--db", db, "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out)
+    assert status["context_exceeded"] == 2 and status["errors"] == 0
+
+
+async def test_report_counts_failed_and_not_yet_run_items(
+    sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "runs.db")
+    sim.add_faults([{"fault": "401", "count": 1, "model": ATLAS}])
+    await collect(make_config(sim.base_url, db, [ATLAS], arc=3), db, budget=None)
+    # a bigger plan not run yet: its latest plan counts 5, 2 graded, 1 failed, 2 not yet run
+    with Store.open(db) as store:
+        from avp_harness.collect.plan import build_plan
+
+        plan = build_plan(make_config(sim.base_url, db, [ATLAS], arc=5))
+        store.start_run(plan.entries)
+    assert main(["report", "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["arc_agi"][ATLAS]
+    assert report["n"] == 2
+    assert report["left_out"] == {"failed": 1, "not_yet_run": 2}
