@@ -109,7 +109,8 @@ class ProviderConfig:
     """Name of the environment variable holding the API key, read at call time and never
     stored; None for keyless local servers."""
     max_concurrency: int = 16
-    """Most calls in flight at once (the adaptive back-off may lower it temporarily)."""
+    """Most calls in flight at once (the adaptive back-off may lower it temporarily). A new
+    provider on this machine (localhost, 127.x, ::1) defaults to LOCAL_MAX_CONCURRENCY."""
     rpm: int | None = None
     """Requests per minute (None = unlimited)."""
     tpm: int | None = None
@@ -429,11 +430,15 @@ def _providers(root: _Table) -> dict[str, ProviderConfig]:
                 "must be the NAME of an environment variable (letters, digits, _); "
                 "the key itself never goes in avp.toml",
             )
+        base_url = _url(entry, entry.string("base_url", base.base_url))
+        concurrency = base.max_concurrency
+        if builtin is None and is_local_url(base_url):
+            concurrency = LOCAL_MAX_CONCURRENCY
         providers[name] = ProviderConfig(
             name=name,
-            base_url=_url(entry, entry.string("base_url", base.base_url)),
+            base_url=base_url,
             api_key_env=api_key_env,
-            max_concurrency=entry.integer("max_concurrency", base.max_concurrency, minimum=1),
+            max_concurrency=entry.integer("max_concurrency", concurrency, minimum=1),
             rpm=entry.opt_int("rpm", base.rpm, minimum=1),
             tpm=entry.opt_int("tpm", base.tpm, minimum=1),
             timeout_s=entry.number("timeout_s", base.timeout_s, above=0.0),
@@ -442,6 +447,19 @@ def _providers(root: _Table) -> dict[str, ProviderConfig]:
             headers=_headers(entry, base.headers),
         )
     return providers
+
+
+# A server on this machine usually generates a few requests at a time (llama.cpp's default slots,
+# Ollama's OLLAMA_NUM_PARALLEL), often one: 16 in flight would queue, time out and be generated
+# anyway. Timeouts lower the bound further (collect/limits.py); a batching server such as vLLM
+# wants `max_concurrency = 64` set explicitly.
+LOCAL_MAX_CONCURRENCY = 4
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a base URL points at this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
 
 
 def _url(table: _Table, url: str) -> str:

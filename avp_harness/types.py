@@ -81,7 +81,13 @@ class CostSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A successful model call."""
+    """A successful model call.
+
+    `latency_s` is the request latency: wall time of the one HTTP request that answered, as the
+    client saw it, including any time the request waited in the server's queue (not our own
+    limiter's wait). `server_time_s` is the server's own time for it (prompt + generation, no
+    queueing) when the response says (llama.cpp's `timings`), else None.
+    """
 
     text: str
     usage: Usage
@@ -91,6 +97,7 @@ class Completion:
     finish_reason: str | None
     price_version: str | None = None
     raw: Mapping[str, Any] | None = None
+    server_time_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,6 +173,11 @@ def _print_summary(summary: Any) -> None:
             f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
             "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
         )
+    if summary.timed_out:
+        lines.append(
+            f"{summary.timed_out} requests timed out client-side (retried or given up): a server "
+            "that does not cancel them generated them anyway (wasted generations)"
+        )
     if summary.context_exceeded:
         lines.append(
             f"{summary.context_exceeded} prompts are longer than the model's context window: "
@@ -224,13 +229,15 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         return
     table = Table(title=f"{db}: accuracy by model and benchmark", title_justify="left")
     for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
-                   "context exceeded", "failed", "dollars", "$/cell", "latency"):
+                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
     for row in rows:
         done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
         accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
         per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
         latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
+        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
+            latency += f" (server {row.mean_server_time_s:.2f}s)"
         table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
                       str(row.truncated), str(row.context_exceeded), str(row.errors),
                       f"{row.dollars:.4f}", per_cell, latency)

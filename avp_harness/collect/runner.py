@@ -89,6 +89,7 @@ class RunSummary:
     unpriced_models: list[str] = field(default_factory=list)
     truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
     context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
+    timed_out: int = 0  # calls given up client-side: generations a server may have wasted
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -204,7 +205,8 @@ class Collector:
             http_client = self.http_client_factory() if self.http_client_factory else None
             self.clients[key] = ModelClient(provider, http_client=http_client)
             self.limits[key] = ProviderLimits(
-                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm
+                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm,
+                timeout_s=provider.timeout_s,
             )
         return self.clients[key], self.limits[key]
 
@@ -256,6 +258,7 @@ class Collector:
         summary.spent = self.budget.spent
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
         summary.rate_limit_hits = sum(lim.rate_limit_hits for lim in self.limits.values())
+        summary.timed_out = sum(lim.timeouts for lim in self.limits.values())
         summary.unpriced_models = sorted(self.budget.unpriced_models)
         summary.elapsed_s = time.monotonic() - started
         if self._stopping:
@@ -392,6 +395,7 @@ class Collector:
         seed: int | None,
     ) -> Completion:
         await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
+        sent = time.monotonic()
         try:
             completion = await client.complete(model, messages, seed)
         except asyncio.CancelledError:
@@ -401,10 +405,17 @@ class Collector:
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
                 self.reporter.rate_limited(limits)
+            elif decision.status is Status.TIMEOUT and limits.on_timeout(sent):
+                pause = max(0.0, limits.paused_until - time.monotonic())
+                self.reporter.message(
+                    f"{limits.name}: a request timed out after {limits.timeout_s:g}s: "
+                    f"concurrency now {limits.concurrency}, pausing {pause:.1f}s while the "
+                    "server drains its queue"
+                )
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
-        limits.on_success()
+        limits.on_success(completion.latency_s, completion.server_time_s)
         return completion
 
     async def _grade(self, cell: PlannedCell, completion: Completion) -> Grade:

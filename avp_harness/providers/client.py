@@ -103,7 +103,22 @@ class ModelClient:
             latency_s=latency,
             finish_reason=finish_reason,
             price_version=version,
+            server_time_s=server_time(response),
         )
+
+
+def server_time(response: Any) -> float | None:
+    """The server's own seconds for a call, from llama.cpp's `timings` (prompt_ms +
+    predicted_ms: queueing excluded); None when the response has no such field."""
+    extra = getattr(response, "model_extra", None) or {}
+    timings = extra.get("timings")
+    if not isinstance(timings, dict):
+        return None
+    try:
+        millis = float(timings.get("prompt_ms") or 0.0) + float(timings.get("predicted_ms") or 0.0)
+    except (TypeError, ValueError):
+        return None
+    return millis / 1000.0 if millis > 0 else None
 
 
 def parse_usage(usage: Any) -> Usage:

@@ -579,24 +579,25 @@ class SimProvider:
         return web.json_response(reply)
 
     async def generate(self, seconds: float) -> float:
-        """Spend `seconds` generating (one at a time when --serial); returns the seconds spent.
+        """Spend `seconds` generating (one at a time when --serial); returns the time it took.
 
         A --serial generation runs in a task of its own: a client that gives up (its handler is
         cancelled) leaves it running, holding the server, as a one-slot local server does."""
-        if not self.modes.serial:
+        async def one() -> float:
+            started = time.perf_counter()
             if seconds > 0:
                 await asyncio.sleep(seconds)
             self.stats["generations"]["generated"] += 1
-            return seconds
+            return time.perf_counter() - started if seconds > 0 else 0.0
 
-        async def one() -> float:
+        if not self.modes.serial:
+            return await one()
+
+        async def serial() -> float:
             async with self._generating:
-                if seconds > 0:
-                    await asyncio.sleep(seconds)
-                self.stats["generations"]["generated"] += 1
-                return seconds
+                return await one()
 
-        task = asyncio.create_task(one())
+        task = asyncio.create_task(serial())
         self._generations.add(task)
         task.add_done_callback(self._generations.discard)
         try:

@@ -110,6 +110,7 @@ class MatrixRow:
     by_status: dict[str, int] = field(default_factory=dict)
     truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length"), graded
     context_exceeded: int = 0  # prompts longer than the context window: done, left out of accuracy
+    mean_server_time_s: float | None = None  # the server's own timing, where responses had it
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -166,9 +167,26 @@ class Store:
         to, so readers (`avp status`, the TUI) never write."""
         existing = set(inspect(self.engine).get_table_names())
         if set(SQLModel.metadata.tables) <= existing:
+            self._add_missing_columns()
             return
         SQLModel.metadata.create_all(self.engine)
         self._stamp_schema()
+
+    def _add_missing_columns(self) -> None:
+        """Nullable columns added since the store was created (e.g. cells.server_time_s) are
+        added in place, so an older store keeps working; nothing is written when none lacks."""
+        inspector = inspect(self.engine)
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [c for c in table.columns if c.name not in present and c.nullable]
+            if not missing:
+                continue
+            with self.engine.begin() as connection:
+                for column in missing:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    connection.execute(
+                        text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                    )
 
     def _check_schema(self) -> None:
         if not inspect(self.engine).has_table("meta"):
@@ -396,12 +414,16 @@ class Store:
             func.count(c.latency_s),
             func.sum(c.rate_limits),
             func.sum(case((ok & (c.finish_reason == "length"), 1), else_=0)),
+            func.sum(c.server_time_s),
+            func.count(c.server_time_s),
         ).group_by(c.model, c.benchmark, c.config_hash, c.status)
         rows: dict[tuple[str, str], MatrixRow] = {}
         latency: dict[tuple[str, str], tuple[float, int]] = {}
+        server: dict[tuple[str, str], tuple[float, int]] = {}
         with self.engine.connect() as connection:
             for (model, bench, chash, status, n, graded, score_sum, unparsed, dollars,
-                 unknown, ptok, ctok, lat_sum, lat_n, rl, cut) in connection.execute(query):
+                 unknown, ptok, ctok, lat_sum, lat_n, rl, cut, srv_sum, srv_n
+                 ) in connection.execute(query):
                 plan = planned.get((model, bench))
                 if plans and plan is None:
                     continue
@@ -434,6 +456,8 @@ class Store:
                 row.completion_tokens += int(ctok or 0)
                 s, k = latency.get((model, bench), (0.0, 0))
                 latency[(model, bench)] = (s + float(lat_sum or 0.0), k + int(lat_n or 0))
+                s, k = server.get((model, bench), (0.0, 0))
+                server[(model, bench)] = (s + float(srv_sum or 0.0), k + int(srv_n or 0))
         for key, plan in planned.items():
             if key not in rows:
                 rows[key] = MatrixRow(key[0], key[1], plan.planned, 0, 0, None, 0, 0, 0, 0.0, 0,
@@ -441,6 +465,9 @@ class Store:
         for key, (s, k) in latency.items():
             if k:
                 rows[key].mean_latency_s = s / k
+        for key, (s, k) in server.items():
+            if k:
+                rows[key].mean_server_time_s = s / k
         return sorted(rows.values(), key=lambda r: (r.benchmark, r.model))
 
     def cells(
@@ -503,6 +530,7 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "cost_source": completion.cost_source.value if completion else "unknown",
         "price_version": completion.price_version if completion else None,
         "latency_s": completion.latency_s if completion else None,
+        "server_time_s": completion.server_time_s if completion else None,
         "score": grade.score if grade else None,
         "parsed": grade.parsed if grade else None,
         "extracted": grade.extracted if grade else None,

@@ -140,3 +140,86 @@ async def test_report_counts_failed_and_not_yet_run_items(
     report = json.loads(capsys.readouterr().out)["arc_agi"][ATLAS]
     assert report["n"] == 2
     assert report["left_out"] == {"failed": 1, "not_yet_run": 2}
+
+
+# ------------------------------------------------------------------ one-at-a-time servers (item 6)
+GENERATION_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def sim_serial() -> Any:
+    # llama-cpp-python's way: one generation at a time, others queue, and a request whose
+    # client gave up is generated anyway
+    with SimServer(latency_scale=0.0, index_only=["arc_agi"],
+                   modes=ServerModes(serial=True, generation_s=GENERATION_S)) as server:
+        yield server
+
+
+def _serial_config(base_url: str, db: str, arc: int, **provider: Any) -> Any:
+    from avp_harness.config import config_from_dict
+
+    models = [{"id": m, "provider": "local"} for m in (ATLAS, FLASH)]
+    return config_from_dict({
+        "db": db,
+        # no max_concurrency: a server on 127.0.0.1 gets the local default
+        "providers": {"local": {"base_url": base_url, "timeout_s": 1.0, **provider}},
+        "models": models,
+        "benchmarks": [{"name": "arc_agi", "limit": arc}],
+    }, None)
+
+
+@pytest.mark.slow
+async def test_serial_server_with_the_default_config_wastes_nothing(
+    sim_serial: Any, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "runs.db")
+    config = _serial_config(sim_serial.base_url, db, arc=10)
+    assert config.providers["local"].max_concurrency == 4
+    before = sim_serial.stats()
+    summary = await collect(config, db)
+    after = sim_serial.stats()
+    assert summary.ok == 20 and summary.timed_out == 0
+    assert after["requests"] - before["requests"] == 20  # one generation per answer
+    rows = cells(db)
+    # stored latency is the request's (queueing included); the server's own timing is kept too
+    assert all(r.server_time_s is not None and r.server_time_s >= GENERATION_S * 0.9
+               for r in rows)
+    assert all(r.latency_s >= r.server_time_s for r in rows)
+    assert max(r.latency_s - r.server_time_s for r in rows) > GENERATION_S  # it did queue
+
+
+@pytest.mark.slow
+async def test_serial_server_at_16_in_flight_wastes_only_the_first_wave(
+    sim_serial: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avp_harness.collect.reporter import PlainReporter
+    from avp_harness.collect.runner import Collector
+
+    db = str(tmp_path / "runs.db")
+    # 16 in flight x 0.1 s a generation > the 1 s timeout: the first wave times out
+    config = _serial_config(sim_serial.base_url, db, arc=20, max_concurrency=16)
+    before = sim_serial.stats()
+    store = Store.open(db)
+    try:
+        collector = Collector(config, store, reporter=PlainReporter(), backoff_initial_s=0.05,
+                              backoff_max_s=0.2)
+        summary = await collector.run()
+    finally:
+        store.close()
+    after = sim_serial.stats()
+    limits = collector.limits["local"]
+    assert summary.ok == 40 and summary.status == "completed"
+    assert summary.timed_out > 0 and limits.concurrency < 16
+    # no request sent after the first timeout timed out: only the first wave was wasted
+    assert limits.late_timeouts == 0
+    # the simulator generated every request: the answers plus what the summary counts as wasted
+    generated = after["requests"] - before["requests"]
+    assert generated == summary.ok + summary.timed_out
+    abandoned = after["generations"].get("abandoned", 0) - before["generations"].get(
+        "abandoned", 0)
+    assert abandoned == summary.timed_out
+    assert "timed out after 1s" in capsys.readouterr().err
+    from avp_harness.cli.collect_cmds import _print_summary
+
+    _print_summary(summary)
+    assert f"{summary.timed_out} requests timed out client-side" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from avp_harness.collect.limits import ProviderLimits, rate_limiter
 
 
@@ -52,3 +54,32 @@ def test_rpm_limiter_has_no_minute_long_burst() -> None:
     assert (fast.max_rate, fast.time_period) == (100.0, 1.0)
     slow = rate_limiter(30)  # one every two seconds
     assert (slow.max_rate, slow.time_period) == (1.0, 2.0)
+
+
+def test_first_timeout_of_a_wave_cuts_to_what_fits_and_pauses_for_the_drain() -> None:
+    limits = ProviderLimits("local", max_concurrency=16, timeout_s=2.0)
+    limits.on_success(latency_s=0.9, server_s=0.25)  # the server's own timing: 0.25 s
+    limits.active = 16  # a full server queue when the first request times out
+    sent = time.monotonic() - 2.0
+    assert limits.on_timeout(sent)
+    # at most half of what fits in the timeout: 2 s / (2 x 0.25 s) = 4
+    assert limits.concurrency == 4 and limits.timeouts == 1
+    # and wait while the server drains the 16 queued generations (with a margin)
+    assert limits.paused_until - time.monotonic() >= 16 * 0.25
+    # the rest of the wave was queued already: counted, no further cut
+    assert not limits.on_timeout(sent)
+    assert limits.concurrency == 4 and limits.timeouts == 2 and limits.late_timeouts == 0
+    # after a timeout, slow answers (over half the timeout) do not raise the bound again
+    for _ in range(50):
+        limits.on_success(latency_s=1.5)
+    assert limits.concurrency == 4
+    for _ in range(50):
+        limits.on_success(latency_s=0.3)
+    assert limits.concurrency > 4
+
+
+def test_a_timeout_without_any_answer_yet_halves_and_waits_one_timeout() -> None:
+    limits = ProviderLimits("remote", max_concurrency=8, timeout_s=3.0)
+    assert limits.on_timeout(time.monotonic())
+    assert limits.concurrency == 4
+    assert limits.paused_until - time.monotonic() == pytest.approx(3.0, abs=0.5)
