@@ -140,7 +140,8 @@ class Status(StrEnum):
 DONE_STATUSES = (Status.OK.value, Status.CONTEXT_EXCEEDED.value)
 
 
-RetryKind = Literal["rate_limit", "transient", "fatal"]
+# "connection": no HTTP answer at all (refused, reset, DNS): transient, and counted per provider
+RetryKind = Literal["rate_limit", "transient", "connection", "fatal"]
 
 
 @dataclass(frozen=True, slots=True)

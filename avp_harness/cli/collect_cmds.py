@@ -22,7 +22,7 @@ examples:
 
 Interrupt it any way (Ctrl-C, SIGTERM, kill -9) and run it again: finished cells are never
 requested twice; failed cells are retried. Exit codes: 0 done, 3 stopped by the budget,
-130 interrupted, 2 bad input.
+4 a provider was down (its cells stopped, the others run), 130 interrupted, 2 bad input.
 """
 
 
@@ -158,7 +158,8 @@ def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any
 
 
 def _exit_code(summary: Any) -> int:
-    return {"completed": 0, "budget": 3, "interrupted": 130}.get(summary.status, 1)
+    code = {"completed": 0, "budget": 3, "interrupted": 130}.get(summary.status, 1)
+    return 4 if code == 0 and summary.dead_providers else code
 
 
 def _print_summary(summary: Any) -> None:
@@ -173,6 +174,9 @@ def _print_summary(summary: Any) -> None:
             f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
             "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
         )
+    for provider in summary.dead_providers:
+        lines.append(f"provider {provider} is down: its remaining cells were not run; start it "
+                     "(or fix base_url) and run again")
     if summary.timed_out:
         lines.append(
             f"{summary.timed_out} requests timed out client-side (retried or given up): a server "

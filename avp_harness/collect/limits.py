@@ -48,6 +48,10 @@ class ProviderLimits:
     requests: int = field(init=False, default=0)
     paused_until: float = field(init=False, default=0.0)
     timeouts: int = field(init=False, default=0)  # calls given up client-side (likely generated)
+    dead_after: int = 5  # consecutive connection failures, one of them a retry, mean "down"
+    connection_failures: int = field(init=False, default=0)  # in a row, without any answer
+    dead: bool = field(init=False, default=False)  # down: its cells are no longer requested
+    _retry_in_streak: bool = field(init=False, default=False)
     first_timeout_at: float | None = field(init=False, default=None)  # time.monotonic()
     late_timeouts: int = field(init=False, default=0)  # of calls sent after the first timeout
     _last_cut: float = field(init=False, default=0.0)
@@ -106,6 +110,22 @@ class ProviderLimits:
                 and latency_s > self.timeout_s / 2)
         if self.limit < self.max_concurrency and not slow:
             self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+
+    def on_answer(self) -> None:
+        """The server answered over HTTP (any status): it is up."""
+        self.connection_failures = 0
+        self._retry_in_streak = False
+
+    def on_connection_failure(self, attempt: int) -> bool:
+        """No HTTP answer (refused, reset, DNS) on the `attempt`-th try of a call. Returns True
+        once, when the provider is declared down: `dead_after` failures in a row, at least one of
+        them a retry after back-off (so a server restarting under many calls in flight is not)."""
+        self.connection_failures += 1
+        self._retry_in_streak |= attempt > 1
+        if self.dead or self.connection_failures < self.dead_after or not self._retry_in_streak:
+            return False
+        self.dead = True
+        return True
 
     def generation_s(self) -> float | None:
         """How long one generation takes: the server's own timing, else the fastest answer."""

@@ -90,6 +90,7 @@ class RunSummary:
     truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
     context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
     timed_out: int = 0  # calls given up client-side: generations a server may have wasted
+    dead_providers: list[str] = field(default_factory=list)  # "name (base URL)": stopped, down
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -259,6 +260,11 @@ class Collector:
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
         summary.rate_limit_hits = sum(lim.rate_limit_hits for lim in self.limits.values())
         summary.timed_out = sum(lim.timeouts for lim in self.limits.values())
+        summary.dead_providers = [
+            f"{name} ({self.config.providers[name].base_url})"
+            if name in self.config.providers else name
+            for name, lim in self.limits.items() if lim.dead
+        ]
         summary.unpriced_models = sorted(self.budget.unpriced_models)
         summary.elapsed_s = time.monotonic() - started
         if self._stopping:
@@ -305,6 +311,8 @@ class Collector:
                 await self._running.wait()
                 continue
             cell = queue[0]
+            if self._client_for(cell.model)[1].dead:
+                return  # its provider is down: the rest of its queue stays not yet run
             reserved = self.budget.try_reserve(cell)
             if reserved is None:
                 self._budget_stop = True
@@ -380,7 +388,14 @@ class Collector:
             ):
                 with attempt:
                     attempts += 1
-                    completion = await self._attempt(client, limits, model, messages, seed)
+                    if limits.dead:
+                        raise CallFailed(RetryDecision(
+                            False, "fatal", Status.ERROR, None,
+                            f"provider {limits.name} is down ({client.provider.base_url} "
+                            "unreachable): not called",
+                        ))
+                    completion = await self._attempt(client, limits, model, messages, seed,
+                                                     attempts)
         except CallFailed as failed:
             rate_limits += failed.decision.kind == "rate_limit"  # the last one is not waited on
             return CallOutcome(None, failed.decision, attempts, rate_limits)
@@ -393,6 +408,7 @@ class Collector:
         model: ModelConfig,
         messages: Sequence[dict[str, str]],
         seed: int | None,
+        attempt: int = 1,
     ) -> Completion:
         await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
         sent = time.monotonic()
@@ -402,6 +418,15 @@ class Collector:
             raise
         except Exception as exc:
             decision = classify(exc)
+            if decision.kind == "connection":
+                if limits.on_connection_failure(attempt):
+                    self.reporter.message(
+                        f"provider {limits.name} is down: {client.provider.base_url} did not "
+                        f"answer {limits.connection_failures} times in a row ({decision.message}); "
+                        "its cells are stopped, the other providers carry on"
+                    )
+            else:
+                limits.on_answer()
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
                 self.reporter.rate_limited(limits)
@@ -415,6 +440,7 @@ class Collector:
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
+        limits.on_answer()
         limits.on_success(completion.latency_s, completion.server_time_s)
         return completion
 

@@ -211,13 +211,24 @@ def is_context_exceeded(exc: openai.APIStatusError) -> bool:
     return any(marker in text for marker in _CONTEXT_MARKERS)
 
 
+def _connection_message(exc: openai.APIConnectionError) -> str:
+    """'cannot reach URL: reason' (the SDK's own message is only "Connection error.")."""
+    cause = exc.__cause__ or exc.__context__
+    reason = str(cause) if cause is not None and str(cause) else str(exc)
+    try:
+        url = str(exc.request.url)
+    except (AttributeError, RuntimeError):
+        url = "the provider"
+    return f"cannot reach {url}: {reason}"[:500]
+
+
 def classify(exc: BaseException) -> RetryDecision:
     """Whether to retry a failed call, and what status to record if it is given up."""
     message = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(exc, openai.APITimeoutError):
         return RetryDecision(True, "transient", Status.TIMEOUT, None, message)
     if isinstance(exc, openai.APIConnectionError):
-        return RetryDecision(True, "transient", Status.ERROR, None, message)
+        return RetryDecision(True, "connection", Status.ERROR, None, _connection_message(exc))
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
         if code == 402 or (code == 429 and _is_quota(exc)):

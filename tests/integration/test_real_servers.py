@@ -142,7 +142,7 @@ async def test_report_counts_failed_and_not_yet_run_items(
     assert report["left_out"] == {"failed": 1, "not_yet_run": 2}
 
 
-# ------------------------------------------------------------------ one-at-a-time servers (item 6)
+# ---------------------------------------------------------- one-at-a-time servers (item 6)
 GENERATION_S = 0.1
 
 
@@ -223,3 +223,53 @@ async def test_serial_server_at_16_in_flight_wastes_only_the_first_wave(
 
     _print_summary(summary)
     assert f"{summary.timed_out} requests timed out client-side" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------- a provider that is down (item 7)
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again on leaving: nothing listens there
+
+
+def test_a_dead_provider_is_stopped_with_one_line_and_the_others_carry_on(
+    sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_url = f"http://127.0.0.1:{_closed_port()}/v1"
+    db = str(tmp_path / "runs.db")
+    config = tmp_path / "avp.toml"
+    config.write_text(f"""
+db = "{db}"
+[providers.live]
+base_url = "{sim.base_url}"
+[providers.down]
+base_url = "{dead_url}"
+[[models]]
+id = "{ATLAS}"
+provider = "live"
+[[models]]
+id = "{FLASH}"
+provider = "down"
+[[benchmarks]]
+name = "arc_agi"
+limit = 8
+""")
+    code = main(["run", "--config", str(config), "--progress", "plain"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    down_lines = [line for line in err.splitlines() if "is down" in line]
+    assert len(down_lines) == 2, err  # when it happens, and in the summary
+    assert all(dead_url in line for line in down_lines), down_lines
+    assert "Traceback" not in err
+    rows = cells(db)
+    assert sorted(r.status for r in rows if r.model == ATLAS) == ["ok"] * 8  # carried on
+    down = [r for r in rows if r.model == FLASH]
+    # stopped: only the cells in flight when it was declared down were attempted at all
+    assert len(down) <= 4 and all(r.status == "error" for r in down)
+    assert all(dead_url.removesuffix("/v1") in (r.error or "") for r in down)
+    assert sum(r.attempts for r in down) <= 4 * 6
+    # the next run tries again (the provider may be up by then) and stops again just as fast
+    assert main(["run", "--config", str(config), "--progress", "plain"]) == 4
+    capsys.readouterr()

@@ -73,3 +73,16 @@ def test_context_length_rejections_are_final_and_named(code: int, body: Any) -> 
 ])
 def test_other_failures_are_not_context_rejections(code: int, body: Any) -> None:
     assert classify(status_error(code, body)).status is not Status.CONTEXT_EXCEEDED
+
+
+def test_a_refused_connection_names_the_url_and_counts_as_a_connection_failure() -> None:
+    request = httpx.Request("POST", URL)
+    try:
+        try:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        except httpx.ConnectError as cause:
+            raise openai.APIConnectionError(request=request) from cause
+    except openai.APIConnectionError as exc:
+        decision = classify(exc)
+    assert decision.kind == "connection" and decision.retry
+    assert decision.message == f"cannot reach {URL}: [Errno 111] Connection refused"
