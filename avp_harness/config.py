@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from avp_harness.errors import ConfigError
-from avp_harness.types import Usage
+from avp_harness.types import Usage, canonical_json
 
 if TYPE_CHECKING:
     from benchmarks import Selection
@@ -482,6 +482,7 @@ def _headers(table: _Table, default: Mapping[str, str]) -> dict[str, str]:
 def _models(root: _Table, providers: Mapping[str, ProviderConfig]) -> tuple[ModelConfig, ...]:
     models: list[ModelConfig] = []
     first_seen: dict[str, str] = {}
+    same: dict[str, str] = {}  # identity -> id
     for entry in root.tables("models"):
         model = _model(entry, providers)
         if model.id in first_seen:
@@ -489,6 +490,16 @@ def _models(root: _Table, providers: Mapping[str, ProviderConfig]) -> tuple[Mode
                 "id", f"duplicate model id {model.id!r} (also {first_seen[model.id]})"
             )
         first_seen[model.id] = entry.key
+        # A model IS its provider route, model name and generation parameters; the id is its
+        # label. Two ids for one configuration would share (and split) the same cells.
+        identity = canonical_json({"provider": model.provider, **model.generation_params()})
+        if identity in same:
+            raise entry.error(
+                "id", f"{model.id!r} has the same provider, model and parameters as "
+                f"{same[identity]!r}: one model under two ids (give it other parameters, or "
+                "rename the first instead)"
+            )
+        same[identity] = model.id
         models.append(model)
     return tuple(models)
 

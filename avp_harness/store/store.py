@@ -367,7 +367,8 @@ class Store:
             return {(m, b): (float(avg), int(n)) for m, b, avg, n in connection.execute(query)}
 
     def latest_plans(self) -> list[PlanRecord]:
-        """For each (model, benchmark), the plan of the most recent run that included it."""
+        """For each (model, benchmark), the plan of the most recent run that included it; a
+        configuration planned under several ids (a renamed model) keeps only its latest id."""
         latest = (
             select(PlanRecord.model, PlanRecord.benchmark, func.max(PlanRecord.run_id).label("rid"))
             .group_by(PlanRecord.model, PlanRecord.benchmark)
@@ -380,14 +381,18 @@ class Store:
             & (PlanRecord.run_id == latest.c.rid),
         )
         with Session(self.engine) as session:
-            return list(session.exec(query).scalars())
+            plans = list(session.exec(query).scalars())
+        latest_by_hash: dict[str, PlanRecord] = {}
+        for plan in sorted(plans, key=lambda p: p.run_id):
+            latest_by_hash[plan.config_hash] = plan
+        return list(latest_by_hash.values())
 
     def matrix(self, plans: Sequence[PlanEntry] | None = None) -> list[MatrixRow]:
         """The model x benchmark summary.
 
         With `plans` (from the current config), each (model, benchmark) counts only the cells of
-        its configuration, against its planned total. Without, it uses each pair's most recent
-        plan; pairs that were only imported (no plan) count all their cells.
+        its configuration (under any label), against its planned total. Without, it uses each
+        pair's most recent plan; pairs that were only imported (no plan) count all their cells.
         """
         if plans is None:
             plans = [
@@ -395,6 +400,10 @@ class Store:
                 for p in self.latest_plans()
             ]
         planned = {(p.model, p.benchmark): p for p in plans}
+        # A model is its configuration (provider route, model name, generation parameters), the
+        # config hash: its id is a label. Cells count for the configuration whatever label they
+        # were stored under, so a renamed model shows its finished cells under its new id.
+        by_hash = {p.config_hash: p for p in plans}
         c = CellRecord.__table__.c  # type: ignore[attr-defined]
         ok = c.status == Status.OK.value
         query = select(
@@ -424,11 +433,11 @@ class Store:
             for (model, bench, chash, status, n, graded, score_sum, unparsed, dollars,
                  unknown, ptok, ctok, lat_sum, lat_n, rl, cut, srv_sum, srv_n
                  ) in connection.execute(query):
-                plan = planned.get((model, bench))
+                plan = by_hash.get(chash)
                 if plans and plan is None:
-                    continue
-                if plan is not None and chash != plan.config_hash:
-                    continue
+                    continue  # an older configuration, or a pair not planned
+                if plan is not None:  # the configuration's label now (a renamed model's new id)
+                    model = plan.model
                 row = rows.get((model, bench))
                 if row is None:
                     row = rows[(model, bench)] = MatrixRow(

@@ -279,12 +279,14 @@ class LiveAggregator:
     ) -> LiveSnapshot:
         cells: dict[tuple[str, str], LiveCell] = {}
 
+        by_hash = {chash: (model, bench) for (model, bench), (chash, _n) in plans.items()}
+
         def cell_for(model: str, bench: str, chash: str) -> LiveCell | None:
+            if chash in by_hash:  # as `avp status`: the configuration's current label
+                model, bench = by_hash[chash]
+            elif plans:
+                return None  # an older configuration, or (as `avp status`) a pair not planned
             plan = plans.get((model, bench))
-            if plan is not None and plan[0] != chash:
-                return None  # an older configuration of this pair
-            if plans and plan is None:
-                return None  # as `avp status`: with plans, only planned pairs are shown
             if (model, bench) not in cells:
                 cells[(model, bench)] = LiveCell(model, bench, plan[1] if plan else None)
             return cells[(model, bench)]
@@ -371,13 +373,16 @@ def _latest_plans(connection: Connection) -> dict[tuple[str, str], tuple[str, in
         .subquery()
     )
     query = select(PlanRecord.model, PlanRecord.benchmark, PlanRecord.config_hash,
-                   PlanRecord.planned).join(
+                   PlanRecord.planned, PlanRecord.run_id).join(
         latest,
         (PlanRecord.model == latest.c.model)
         & (PlanRecord.benchmark == latest.c.benchmark)
         & (PlanRecord.run_id == latest.c.rid),
     )
-    return {(m, b): (h, n) for m, b, h, n in connection.execute(query)}
+    latest: dict[str, tuple[str, str, int]] = {}  # a renamed model: its configuration's last id
+    for m, b, h, n, _run in sorted(connection.execute(query), key=lambda row: row[4]):
+        latest[h] = (m, b, n)
+    return {(m, b): (h, n) for h, (m, b, n) in latest.items()}
 
 
 # ---------------------------------------------------------------------------------- browsing

@@ -273,3 +273,67 @@ limit = 8
     # the next run tries again (the provider may be up by then) and stops again just as fast
     assert main(["run", "--config", str(config), "--progress", "plain"]) == 4
     capsys.readouterr()
+
+
+# ---------------------------------------------------------- a renamed model (item 8)
+def _labelled_config(base_url: str, db: str, label: str, arc: int = 4) -> Any:
+    from avp_harness.config import config_from_dict
+
+    return config_from_dict({
+        "db": db,
+        "providers": {"sim": {"base_url": base_url, "max_concurrency": 8}},
+        "models": [{"id": label, "model": ATLAS, "provider": "sim"},
+                   {"id": "small", "model": FLASH, "provider": "sim"}],
+        "benchmarks": [{"name": "arc_agi", "limit": arc}],
+    }, None)
+
+
+async def test_a_renamed_model_is_done_under_its_new_id_everywhere(
+    sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avp_harness.collect.plan import build_plan
+    from avp_harness.store.tui_queries import LiveAggregator
+
+    db = str(tmp_path / "runs.db")
+    first = await collect(_labelled_config(sim.base_url, db, "atlas"), db)
+    assert first.ok == 8
+    # the same provider, model name and parameters under another id: the same model
+    renamed = _labelled_config(sim.base_url, db, "atlas-2026")
+    since = time.time()
+    again = await collect(renamed, db)
+    assert (again.already_done, again.attempted) == (8, 0)
+    assert requests_for(sim, since) == []
+    with Store.open(db) as store:
+        plan = build_plan(renamed)
+        for matrix in (store.matrix(plan.entries), store.matrix()):  # run's and status' views
+            rows = {(r.model, r.benchmark): r for r in matrix}
+            assert set(rows) == {("atlas-2026", "arc_agi"), ("small", "arc_agi")}
+            assert (rows[("atlas-2026", "arc_agi")].done,
+                    rows[("atlas-2026", "arc_agi")].planned) == (4, 4)
+            assert rows[("atlas-2026", "arc_agi")].graded == 4
+        live = LiveAggregator(store).refresh()
+        cell = live.cell("atlas-2026", "arc_agi")
+        assert cell is not None and (cell.done, cell.planned) == (4, 4)
+        assert live.cell("atlas", "arc_agi") is None
+    assert main(["report", "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["arc_agi"]
+    assert set(report) == {"atlas-2026", "small"} and report["atlas-2026"]["n"] == 4
+    # a changed parameter is another model: new cells, however it is labelled
+    changed = _labelled_config(sim.base_url, db, "atlas-2026", arc=4)
+    changed = type(changed)(**{**changed.__dict__, "models": (
+        type(changed.models[0])(**{**changed.models[0].__dict__, "temperature": 0.5}),
+        changed.models[1])})
+    assert (await collect(changed, db)).attempted == 4
+
+
+def test_two_ids_for_one_configuration_are_refused(tmp_path: Path) -> None:
+    from avp_harness.config import config_from_dict
+    from avp_harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one model under two ids"):
+        config_from_dict({
+            "providers": {"sim": {"base_url": "http://127.0.0.1:1/v1"}},
+            "models": [{"id": "a", "model": ATLAS, "provider": "sim"},
+                       {"id": "b", "model": ATLAS, "provider": "sim"}],
+            "benchmarks": [{"name": "arc_agi"}],
+        }, None)
