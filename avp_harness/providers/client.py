@@ -8,7 +8,10 @@ This module only makes single calls and says, for a failure, whether and when to
 from __future__ import annotations
 
 import email.utils
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +122,24 @@ def server_time(response: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return millis / 1000.0 if millis > 0 else None
+
+
+def server_root(base_url: str) -> str:
+    """`http://host:8080/v1` -> `http://host:8080` (llama.cpp serves /props at the root)."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+def fetch_props(base_url: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
+    """llama.cpp's `GET /props` (chat_template, total_slots, n_ctx...), or None when the server
+    has no such endpoint or does not answer it with a JSON object. Blocking: run it in a thread."""
+    url = f"{server_root(base_url)}/props"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError):  # URLError, HTTPError, timeouts, non-JSON bodies
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def parse_usage(usage: Any) -> Usage:

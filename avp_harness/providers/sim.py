@@ -6,6 +6,7 @@ Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
     POST   /v1/chat/completions   answer in the benchmark's format, right or plausibly wrong
     GET    /v1/models             the catalogue (+ the embedding model)
+    GET    /props                 llama.cpp's server properties: chat_template, total_slots, n_ctx
     POST   /v1/embeddings         deterministic 64-d hashed bag-of-words vectors, L2-normalised
     POST   /_sim/faults           queue scripted faults {"rules": [{"fault", "count", "model",
                                   "retry_after", "delay"}]} for the next N matching requests
@@ -142,6 +143,13 @@ def parse_fault_spec(spec: str) -> tuple[str, float]:
     if not 0.0 <= rate <= 1.0:
         raise SimServerError(f"--fault {spec!r}: RATE must be in [0, 1]")
     return kind, rate
+
+
+# What `GET /props` reports as the chat template (llama.cpp's field): a ChatML-style Jinja template.
+SIM_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 # --- Server modes ------------------------------------------------------------------------------
@@ -415,6 +423,7 @@ class SimProvider:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/props", self.props)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/_sim/faults", self.post_faults)
         app.router.add_delete("/_sim/faults", self.delete_faults)
@@ -691,6 +700,16 @@ class SimProvider:
             ],
             "usage": usage,
         }
+
+    async def props(self, request: web.Request) -> web.Response:
+        """llama.cpp's server properties: its chat template, slots and context size."""
+        return web.json_response({
+            "chat_template": SIM_CHAT_TEMPLATE,
+            "total_slots": 1 if self.modes.serial else 64,
+            "default_generation_settings": {"n_ctx": self.modes.context_tokens or max(
+                m.context_tokens for m in SIM_MODELS.values())},
+            "model_path": "simulated",
+        })
 
     async def models(self, request: web.Request) -> web.Response:
         ids = [*SIM_MODELS, SIM_EMBEDDING_MODEL]

@@ -379,10 +379,10 @@ def _latest_plans(connection: Connection) -> dict[tuple[str, str], tuple[str, in
         & (PlanRecord.benchmark == latest.c.benchmark)
         & (PlanRecord.run_id == latest.c.rid),
     )
-    latest: dict[str, tuple[str, str, int]] = {}  # a renamed model: its configuration's last id
+    by_hash: dict[str, tuple[str, str, int]] = {}  # a renamed model: its configuration's last id
     for m, b, h, n, _run in sorted(connection.execute(query), key=lambda row: row[4]):
-        latest[h] = (m, b, n)
-    return {(m, b): (h, n) for h, (m, b, n) in latest.items()}
+        by_hash[h] = (m, b, n)
+    return {(m, b): (h, n) for h, (m, b, n) in by_hash.items()}
 
 
 # ---------------------------------------------------------------------------------- browsing

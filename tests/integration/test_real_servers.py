@@ -337,3 +337,52 @@ def test_two_ids_for_one_configuration_are_refused(tmp_path: Path) -> None:
                        {"id": "b", "model": ATLAS, "provider": "sim"}],
             "benchmarks": [{"name": "arc_agi"}],
         }, None)
+
+
+# ---------------------------------------------------------- avp doctor (item 9)
+def test_doctor_probes_each_model_and_shows_the_servers_template_and_timing(
+    sim_serial: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "avp.toml"
+    config.write_text(f"""
+[providers.llamacpp]
+base_url = "{sim_serial.base_url}"
+[providers.other]
+base_url = "{sim_serial.base_url}"
+[[models]]
+id = "{ATLAS}"
+provider = "llamacpp"
+[[models]]
+id = "gone"
+model = "sim/no-such-model"
+provider = "llamacpp"
+[[models]]
+id = "{FLASH}"
+provider = "other"
+[[benchmarks]]
+name = "arc_agi"
+""")
+    before = sim_serial.stats()["requests"]
+    code = main(["doctor", "llamacpp", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 1, out  # one of the two probes failed
+    assert sim_serial.stats()["requests"] - before == 2  # one probe per model of that provider
+    assert "chat template (" in out and "<|im_start|>" in out
+    assert "1 slot(s) but max_concurrency 4" in out
+    atlas = out[out.index(f"{ATLAS} (sent as"):]
+    assert "finish stop" in atlas and "completion tokens" in atlas and "server 0." in atlas
+    assert "reply: '" in atlas
+    failed = next(line for line in out.splitlines() if line.startswith("gone:"))
+    assert "FAILED" in failed and sim_serial.base_url in failed and "404" in failed
+    assert FLASH not in out  # another provider's model is not probed
+
+    assert main(["doctor", "llamacpp", "--config", str(config), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["props"]["total_slots"] == 1
+    (ok,) = [p for p in data["probes"] if "error" not in p]
+    assert ok["model"] == ATLAS and ok["finish_reason"] == "stop" and ok["completion_tokens"] > 0
+    assert ok["server_time_s"] >= GENERATION_S * 0.9
+    assert ok["request_latency_s"] >= ok["server_time_s"]
+
+    assert main(["doctor", "nope", "--config", str(config)]) == 2
+    assert "unknown provider 'nope'" in capsys.readouterr().err
