@@ -31,6 +31,14 @@ than `delay`, reset -> APIConnectionError, malformed -> a 200 whose JSON body is
 client raises `json.JSONDecodeError`, a ValueError), empty -> a normal completion whose content
 is "".
 
+Like a local server (`ServerModes`): every model has a context window (`SimModel.context_tokens`,
+or `--context-tokens` for all) and a longer prompt gets llama.cpp's 400
+`exceed_context_size_error`; `max_tokens` below the answer's length cuts it (finish_reason
+"length"); `--serial` generates one request at a time, the others queue, and a request whose
+client gave up is still generated (counted in `/_sim/stats` generations.abandoned);
+`--generation-s` fixes the time of each generation. Every answer carries llama.cpp's `timings`
+(the server's own time, queueing excluded).
+
 Every request, faulted or not, is appended to `--log FILE` as one JSON line written with one
 `os.write` (so it is on disk even if the client or the server is SIGKILLed next).
 """
