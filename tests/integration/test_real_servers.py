@@ -47,6 +47,17 @@ def _matrix(db: str) -> dict[tuple[str, str], Any]:
         return {(r.model, r.benchmark): r for r in store.matrix()}
 
 
+def _live_text(db: str, model: str) -> str:
+    """The TUI live grid's text for (model, arc_agi)."""
+    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.tui.live import cell_text
+
+    with Store.open(db, create=False) as store:
+        cell = LiveAggregator(store).refresh().cell(model, "arc_agi")
+    assert cell is not None
+    return cell_text(cell).plain
+
+
 # ------------------------------------------------------------------ truncation (item 3)
 async def test_truncated_answers_are_graded_marked_and_done(
     sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -76,8 +87,14 @@ async def test_truncated_answers_are_graded_marked_and_done(
     assert main(["status", "--db", db]) == 0
     table = capsys.readouterr().out
     assert "truncated" in table
+    header = next(line for line in table.splitlines() if "┃" in line)
     atlas_line = next(line for line in table.splitlines() if ATLAS in line)
-    assert " 3 " in atlas_line
+    cells_at = [c.strip() for c in atlas_line.split("│")]
+    assert cells_at[[c.strip() for c in header.split("┃")].index("truncated")] == "3"
+    # the TUI's live grid and its CLI twin count them too
+    assert _live_text(db, ATLAS).endswith(" t3")
+    assert main(["progress", "--db", db]) == 0
+    assert "truncated 3 context-exceeded 0" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ context length (item 5)
@@ -122,6 +139,9 @@ async def test_context_length_rejections_are_final_counted_and_reported(
     assert main(["status", "--db", db, "--json"]) == 0
     (status,) = json.loads(capsys.readouterr().out)
     assert status["context_exceeded"] == 2 and status["errors"] == 0
+    # the TUI's live grid: done 6/6 (green), no failures, 2 marked x
+    text = _live_text(db, ATLAS)
+    assert text.startswith("6/6") and " e" not in text and text.endswith(" x2")
 
 
 async def test_report_counts_failed_and_not_yet_run_items(
