@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
+from avp_harness.types import RetryDecision, Status
+
 
 def rate_limiter(per_minute: int) -> AsyncLimiter:
     """A limiter allowing `per_minute` acquisitions a minute without a minute-long burst."""
@@ -42,6 +44,7 @@ class ProviderLimits:
     min_concurrency: int = 1
     cooldown_s: float = 1.0
     timeout_s: float | None = None  # the client timeout of one call
+    base_url: str = ""  # named when the provider is down
     limit: float = field(init=False)
     active: int = field(init=False, default=0)
     rate_limit_hits: int = field(init=False, default=0)
@@ -99,6 +102,7 @@ class ProviderLimits:
 
     def on_success(self, latency_s: float | None = None, server_s: float | None = None) -> None:
         """An answer: climb back towards the bound; remember how long generations take."""
+        self.on_answer()
         if latency_s is not None:
             self._fastest_s = latency_s if self._fastest_s is None else min(self._fastest_s,
                                                                             latency_s)
@@ -110,6 +114,25 @@ class ProviderLimits:
                 and latency_s > self.timeout_s / 2)
         if self.limit < self.max_concurrency and not slow:
             self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+
+    def on_failure(self, decision: RetryDecision, sent_at: float, attempt: int) -> str | None:
+        """A failed call, as the provider layer classified it: connection failures may declare
+        the provider down, timeouts feed the bound. Returns a line to report, if any."""
+        if decision.kind != "connection":
+            self.on_answer()
+        elif self.on_connection_failure(attempt):
+            return (f"{self.down_message()}: {self.connection_failures} calls in a row had no "
+                    f"answer ({decision.message}); its cells are stopped, the other providers "
+                    "carry on")
+        if decision.status is Status.TIMEOUT and self.on_timeout(sent_at):
+            pause = max(0.0, self.paused_until - time.monotonic())
+            return (f"{self.name}: a request timed out after {self.timeout_s:g}s: concurrency "
+                    f"now {self.concurrency}, pausing {pause:.1f}s while the server drains its "
+                    "queue")
+        return None
+
+    def down_message(self) -> str:
+        return f"provider {self.name} is down ({self.base_url} unreachable)"
 
     def on_answer(self) -> None:
         """The server answered over HTTP (any status): it is up."""

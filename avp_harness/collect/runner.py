@@ -207,7 +207,7 @@ class Collector:
             self.clients[key] = ModelClient(provider, http_client=http_client)
             self.limits[key] = ProviderLimits(
                 key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm,
-                timeout_s=provider.timeout_s,
+                timeout_s=provider.timeout_s, base_url=provider.base_url,
             )
         return self.clients[key], self.limits[key]
 
@@ -260,11 +260,8 @@ class Collector:
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
         summary.rate_limit_hits = sum(lim.rate_limit_hits for lim in self.limits.values())
         summary.timed_out = sum(lim.timeouts for lim in self.limits.values())
-        summary.dead_providers = [
-            f"{name} ({self.config.providers[name].base_url})"
-            if name in self.config.providers else name
-            for name, lim in self.limits.items() if lim.dead
-        ]
+        summary.dead_providers = [f"{n} ({lim.base_url})" for n, lim in self.limits.items()
+                                  if lim.dead]
         summary.unpriced_models = sorted(self.budget.unpriced_models)
         summary.elapsed_s = time.monotonic() - started
         if self._stopping:
@@ -389,11 +386,8 @@ class Collector:
                 with attempt:
                     attempts += 1
                     if limits.dead:
-                        raise CallFailed(RetryDecision(
-                            False, "fatal", Status.ERROR, None,
-                            f"provider {limits.name} is down ({client.provider.base_url} "
-                            "unreachable): not called",
-                        ))
+                        raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
+                                                       f"not called: {limits.down_message()}"))
                     completion = await self._attempt(client, limits, model, messages, seed,
                                                      attempts)
         except CallFailed as failed:
@@ -418,29 +412,15 @@ class Collector:
             raise
         except Exception as exc:
             decision = classify(exc)
-            if decision.kind == "connection":
-                if limits.on_connection_failure(attempt):
-                    self.reporter.message(
-                        f"provider {limits.name} is down: {client.provider.base_url} did not "
-                        f"answer {limits.connection_failures} times in a row ({decision.message}); "
-                        "its cells are stopped, the other providers carry on"
-                    )
-            else:
-                limits.on_answer()
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
                 self.reporter.rate_limited(limits)
-            elif decision.status is Status.TIMEOUT and limits.on_timeout(sent):
-                pause = max(0.0, limits.paused_until - time.monotonic())
-                self.reporter.message(
-                    f"{limits.name}: a request timed out after {limits.timeout_s:g}s: "
-                    f"concurrency now {limits.concurrency}, pausing {pause:.1f}s while the "
-                    "server drains its queue"
-                )
+            note = limits.on_failure(decision, sent, attempt)  # timeouts, a provider down
+            if note:
+                self.reporter.message(note)
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
-        limits.on_answer()
         limits.on_success(completion.latency_s, completion.server_time_s)
         return completion
 

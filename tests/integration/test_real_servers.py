@@ -228,16 +228,18 @@ async def test_serial_server_at_16_in_flight_wastes_only_the_first_wave(
         store.close()
     after = sim_serial.stats()
     limits = collector.limits["local"]
-    assert summary.ok == 40 and summary.status == "completed"
-    assert summary.timed_out > 0 and limits.concurrency < 16
+    figures = (summary.as_dict(), limits.concurrency, limits.late_timeouts, before, after)
+    assert summary.ok == 40 and summary.status == "completed", figures
+    assert summary.timed_out > 0 and limits.concurrency < 16, figures
     # no request sent after the first timeout timed out: only the first wave was wasted
-    assert limits.late_timeouts == 0
+    assert limits.late_timeouts == 0, figures
     # the simulator generated every request: the answers plus what the summary counts as wasted
     generated = after["requests"] - before["requests"]
-    assert generated == summary.ok + summary.timed_out
+    assert generated == summary.ok + summary.timed_out, figures
+    # (a client may give up just as its answer is written: the server then counts no abandon)
     abandoned = after["generations"].get("abandoned", 0) - before["generations"].get(
         "abandoned", 0)
-    assert abandoned == summary.timed_out
+    assert 0 < abandoned <= summary.timed_out, figures
     assert "timed out after 1s" in capsys.readouterr().err
     from avp_harness.cli.collect_cmds import _print_summary
 
