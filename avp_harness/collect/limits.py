@@ -8,11 +8,12 @@ Timeouts feed the same bound. A server that generates one request at a time (lla
 one-slot llama.cpp server) queues what it cannot serve, so with N in flight a request waits about
 N generations; past the client timeout every queued request times out, and the server still
 generates each one (a wasted generation). So the first timeout of a wave (a timeout of a request
-sent after the last cut; the others were already queued) cuts the bound to at most half of what
-fits in the timeout (`timeout / (2 x generation time)`, the generation time being the server's
-own timing when it reports one, else the fastest answer seen), and pauses the provider until the
-server has drained what is queued (the requests in flight x the generation time). After a
-timeout the bound climbs again only on answers faster than half the timeout.
+sent after the last cut; the others were already queued) cuts the bound to at most what the server
+can answer in half the timeout (Little's law: throughput x timeout / 2, the throughput being the
+answers of the last `window_s`), and pauses the provider while the server drains what is queued
+(the calls in flight / the throughput). This holds for a batching server too: its throughput is
+high, so its bound is only halved and its pause is short. After a timeout the bound climbs again
+only on answers faster than half the timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
@@ -59,9 +61,9 @@ class ProviderLimits:
     late_timeouts: int = field(init=False, default=0)  # of calls sent after the first timeout
     _last_cut: float = field(init=False, default=0.0)
     _last_timeout_cut: float = field(init=False, default=-math.inf)
-    _fastest_s: float | None = field(init=False, default=None)  # fastest answer (request latency)
-    _server_s: float | None = field(init=False, default=None)  # mean server timing, when reported
-    _server_n: int = field(init=False, default=0)
+    window_s: float = 60.0  # the throughput is measured over this many recent seconds
+    _answers: deque[float] = field(init=False, default_factory=deque)  # when answers came
+    _first_request: float | None = field(init=False, default=None)
     _cond: asyncio.Condition = field(init=False)
     _rpm: AsyncLimiter | None = field(init=False, default=None)
     _tpm: AsyncLimiter | None = field(init=False, default=None)
@@ -94,22 +96,22 @@ class ProviderLimits:
             await self.release()
             raise
         self.requests += 1
+        if self._first_request is None:
+            self._first_request = time.monotonic()
 
     async def release(self) -> None:
         async with self._cond:
             self.active -= 1
             self._cond.notify_all()
 
-    def on_success(self, latency_s: float | None = None, server_s: float | None = None) -> None:
-        """An answer: climb back towards the bound; remember how long generations take."""
+    def on_success(self, latency_s: float | None = None) -> None:
+        """An answer: climb back towards the bound (after a timeout, only on answers faster than
+        half the timeout); count it for the throughput."""
         self.on_answer()
-        if latency_s is not None:
-            self._fastest_s = latency_s if self._fastest_s is None else min(self._fastest_s,
-                                                                            latency_s)
-        if server_s is not None:
-            self._server_n += 1
-            self._server_s = (self._server_s or 0.0) + (server_s - (self._server_s or 0.0)) / (
-                self._server_n)
+        now = time.monotonic()
+        self._answers.append(now)
+        while self._answers and self._answers[0] < now - self.window_s:
+            self._answers.popleft()
         slow = (self.timeouts and self.timeout_s is not None and latency_s is not None
                 and latency_s > self.timeout_s / 2)
         if self.limit < self.max_concurrency and not slow:
@@ -150,9 +152,12 @@ class ProviderLimits:
         self.dead = True
         return True
 
-    def generation_s(self) -> float | None:
-        """How long one generation takes: the server's own timing, else the fastest answer."""
-        return self._server_s if self._server_s is not None else self._fastest_s
+    def throughput(self, now: float) -> float | None:
+        """Answers a second over the last `window_s` (since the first request, if later)."""
+        recent = sum(1 for t in self._answers if t >= now - self.window_s)
+        if not recent or self._first_request is None:
+            return None
+        return recent / max(min(self.window_s, now - self._first_request), 1e-3)
 
     def on_timeout(self, sent_at: float) -> bool:
         """A call sent at `sent_at` (time.monotonic()) timed out client-side.
@@ -168,13 +173,13 @@ class ProviderLimits:
         if sent_at < self._last_timeout_cut:
             return False
         self._last_timeout_cut = self._last_cut = now
-        generation = self.generation_s()
+        rate = self.throughput(now)
         cut = self.limit / 2.0
-        if generation and self.timeout_s:
-            cut = min(cut, math.floor(self.timeout_s / (2.0 * generation)))
+        if rate and self.timeout_s:  # Little's law: in flight = throughput x latency
+            cut = min(cut, math.floor(rate * self.timeout_s / 2.0))
         self.limit = max(float(self.min_concurrency), cut)
         # what is queued at the server (every call in flight, this one included) drains first
-        drain = self.active * generation * 1.5 if generation else (self.timeout_s or 0.0)
+        drain = self.active / rate * 1.5 if rate else (self.timeout_s or 0.0)
         self.paused_until = max(self.paused_until, now + drain)
         return True
 

@@ -421,7 +421,7 @@ class Collector:
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
-        limits.on_success(completion.latency_s, completion.server_time_s)
+        limits.on_success(completion.latency_s)
         return completion
 
     async def _grade(self, cell: PlannedCell, completion: Completion) -> Grade:

@@ -58,11 +58,14 @@ def test_rpm_limiter_has_no_minute_long_burst() -> None:
 
 def test_first_timeout_of_a_wave_cuts_to_what_fits_and_pauses_for_the_drain() -> None:
     limits = ProviderLimits("local", max_concurrency=16, timeout_s=2.0)
-    limits.on_success(latency_s=0.9, server_s=0.25)  # the server's own timing: 0.25 s
+    # a one-at-a-time server, ~0.22 s a generation: 9 answers in the 2 s since the first request
+    limits._first_request = time.monotonic() - 2.0
+    for _ in range(9):
+        limits.on_success(latency_s=0.9)
     limits.active = 16  # a full server queue when the first request times out
     sent = time.monotonic() - 2.0
     assert limits.on_timeout(sent)
-    # at most half of what fits in the timeout: 2 s / (2 x 0.25 s) = 4
+    # what it answers in half the timeout: 4.5/s x 2 s / 2 = 4
     assert limits.concurrency == 4 and limits.timeouts == 1
     # and wait while the server drains the 16 queued generations (with a margin)
     assert limits.paused_until - time.monotonic() >= 16 * 0.25
@@ -76,6 +79,17 @@ def test_first_timeout_of_a_wave_cuts_to_what_fits_and_pauses_for_the_drain() ->
     for _ in range(50):
         limits.on_success(latency_s=0.3)
     assert limits.concurrency > 4
+
+
+def test_a_batching_server_is_only_halved_and_barely_paused() -> None:
+    limits = ProviderLimits("vllm", max_concurrency=64, timeout_s=120.0)
+    limits._first_request = time.monotonic() - 10.0
+    for _ in range(640):  # 64 answers a second: one long generation timed out
+        limits.on_success(latency_s=1.0)
+    limits.active = 64
+    assert limits.on_timeout(time.monotonic() - 120.0)
+    assert limits.concurrency == 32
+    assert limits.paused_until - time.monotonic() <= 2.0
 
 
 def test_a_timeout_without_any_answer_yet_halves_and_waits_one_timeout() -> None:
