@@ -221,7 +221,8 @@ class Collector:
         await loop.run_in_executor(None, self._prepare_store, plan)
         done = await loop.run_in_executor(None, self.store.ok_cells, list(plan.hashes.values()))
         pending_cells = [c for c in plan.cells() if (c.key.fingerprint, c.key.sample) not in done]
-        self.budget.seed(self.store.mean_costs(list(plan.hashes.values())))
+        means = self.store.mean_costs(list(plan.hashes.values()))
+        self.budget.seed({pair: means[h] for pair, h in plan.hashes.items() if h in means})
         run_id = self.store.start_run(
             plan.entries, budget=self.budget.budget, config=self._config_snapshot()
         )

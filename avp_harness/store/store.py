@@ -350,21 +350,20 @@ class Store:
         with self.engine.begin() as connection:
             connection.execute(statement, rows)
 
-    def mean_costs(
-        self, config_hashes: Collection[str]
-    ) -> dict[tuple[str, str], tuple[float, int]]:
-        """Mean known dollars per ok cell and how many cells it is over, per (model, benchmark)."""
+    def mean_costs(self, config_hashes: Collection[str]) -> dict[str, tuple[float, int]]:
+        """Mean known dollars per ok cell and how many cells it is over, per configuration
+        (config hash: whatever label its cells were stored under)."""
         query = (
-            select(CellRecord.model, CellRecord.benchmark, func.avg(CellRecord.cost), func.count())
+            select(CellRecord.config_hash, func.avg(CellRecord.cost), func.count())
             .where(
                 CellRecord.status == Status.OK.value,
                 CellRecord.cost.is_not(None),  # type: ignore[union-attr]
                 CellRecord.config_hash.in_(list(config_hashes)),  # type: ignore[attr-defined]
             )
-            .group_by(CellRecord.model, CellRecord.benchmark)
+            .group_by(CellRecord.config_hash)
         )
         with self.engine.connect() as connection:
-            return {(m, b): (float(avg), int(n)) for m, b, avg, n in connection.execute(query)}
+            return {h: (float(avg), int(n)) for h, avg, n in connection.execute(query)}
 
     def latest_plans(self) -> list[PlanRecord]:
         """For each (model, benchmark), the plan of the most recent run that included it; a
