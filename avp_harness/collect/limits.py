@@ -144,10 +144,12 @@ class ProviderLimits:
     def on_connection_failure(self, attempt: int) -> bool:
         """No HTTP answer (refused, reset, DNS) on the `attempt`-th try of a call. Returns True
         once, when the provider is declared down: `dead_after` failures in a row, at least one of
-        them a retry after back-off (so a server restarting under many calls in flight is not)."""
+        them a retry after back-off or more than could have been in flight at once (so a server
+        restarting under many calls in flight is not)."""
         self.connection_failures += 1
         self._retry_in_streak |= attempt > 1
-        if self.dead or self.connection_failures < self.dead_after or not self._retry_in_streak:
+        later = self._retry_in_streak or self.connection_failures > self.max_concurrency
+        if self.dead or self.connection_failures < self.dead_after or not later:
             return False
         self.dead = True
         return True

@@ -97,3 +97,21 @@ def test_a_timeout_without_any_answer_yet_halves_and_waits_one_timeout() -> None
     assert limits.on_timeout(time.monotonic())
     assert limits.concurrency == 4
     assert limits.paused_until - time.monotonic() == pytest.approx(3.0, abs=0.5)
+
+
+def test_a_provider_is_down_after_failures_in_a_row_that_outlast_one_burst() -> None:
+    limits = ProviderLimits("p", max_concurrency=16)
+    # 16 calls in flight refused at once (a restart?) is not yet "down"...
+    assert not any(limits.on_connection_failure(attempt=1) for _ in range(16))
+    # ...but a retry after back-off that fails too is, once
+    assert limits.on_connection_failure(attempt=2) and limits.dead
+    assert not limits.on_connection_failure(attempt=3)
+    # any HTTP answer resets the streak
+    other = ProviderLimits("q", max_concurrency=2)
+    for _ in range(4):
+        other.on_connection_failure(attempt=2)
+    other.on_answer()
+    assert not other.on_connection_failure(attempt=2) and not other.dead
+    # without retries (max_attempts 1): more failures in a row than can be in flight at once
+    single = ProviderLimits("r", max_concurrency=2)
+    assert [single.on_connection_failure(attempt=1) for _ in range(5)] == [False] * 4 + [True]
