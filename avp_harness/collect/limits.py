@@ -181,7 +181,7 @@ class ProviderLimits:
             cut = min(cut, math.floor(rate * self.timeout_s / 2.0))
         self.limit = max(float(self.min_concurrency), cut)
         # what is queued at the server (every call in flight, this one included) drains first
-        drain = self.active / rate * 1.5 if rate else (self.timeout_s or 0.0)
+        drain = self.active / rate * 2.0 if rate else (self.timeout_s or 0.0)
         self.paused_until = max(self.paused_until, now + drain)
         return True
 
