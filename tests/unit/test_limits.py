@@ -89,7 +89,7 @@ def test_a_batching_server_is_only_halved_and_barely_paused() -> None:
     limits.active = 64
     assert limits.on_timeout(time.monotonic() - 120.0)
     assert limits.concurrency == 32
-    assert limits.paused_until - time.monotonic() <= 2.0
+    assert limits.paused_until - time.monotonic() <= 2.5  # 64 in flight / 64 a second, x 2
 
 
 def test_a_timeout_without_any_answer_yet_halves_and_waits_one_timeout() -> None:
