@@ -306,6 +306,22 @@ def load_config(path: str | Path | None = None) -> Config:
     return config_from_dict(_read_toml(file), file)
 
 
+def config_db(path: str | Path | None = None) -> str | None:
+    """The store the config file names (`db`, anchored like `load_config` does), or None when
+    there is no config file or it names none. Only the `db` key is read and checked, so a command
+    that merely opens the store is not refused for a mistake elsewhere in the file."""
+    file = config_path(path)
+    if not file.exists():
+        return None
+    root = _Table(str(file), "", _read_toml(file))
+    if "db" not in root.data:
+        return None
+    db = root.string("db", "runs.db")
+    if not db.strip():
+        raise root.error("db", "must not be empty")
+    return db if "://" in db else _anchor(db, file.parent)
+
+
 def _read_toml(file: Path) -> dict[str, Any]:
     """Parse a TOML file; every failure is a ConfigError naming the file."""
     name = str(file)
@@ -1008,7 +1024,7 @@ name = "humaneval"
 [judge]
 id = "openai/gpt-4.1-mini"
 provider = "openrouter"
-max_tokens = 2048
+max_tokens = 4096     # the default when unset: room for HLE's reasoning before its verdict
 price = { input_per_m = 0.40, output_per_m = 1.60, date = "2025-10-01" }
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,12 @@ Protocol (the official `hle_eval`): a system message asks for `Explanation:`, th
 `Exact Answer:` (or `Answer:` for multiple choice) and `Confidence:` (0-100%); the question is the
 user message. An LLM judge extracts the final answer and decides correct yes/no against the
 reference (graders/judge.py); report accuracy and the RMS calibration error of the stated
-confidences (`graders.judge.hle_metrics`). The Avengers-Pro paper uses the first 500 text-only
+confidences (`graders.judge.hle_metrics`). The official judge returns a structured output
+(`extracted_final_answer`, `reasoning`, `correct: yes|no`, `confidence`); we ask for the same four
+fields as lines (JSON is read too) and read only the judge's own single `correct:` field once the
+prompt's text (which has a line "correct: yes if ...") is removed; a reply without exactly one, or
+cut off at max_tokens, is a judge failure, not a grade (`graders.judge.read_hle_verdict`).
+The Avengers-Pro paper uses the first 500 text-only
 questions: PAPER_SELECTION.
 """
 

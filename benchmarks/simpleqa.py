@@ -12,7 +12,12 @@ index in the official file (`simpleqa-<index>`). SimpleQA is not available offli
 Protocol (simple-evals' `simpleqa_eval.py`): the question is sent as it is, with no instructions
 (PROMPT_TEMPLATE is just the question); an LLM judge grades the answer CORRECT / INCORRECT /
 NOT_ATTEMPTED (graders/judge.py); report accuracy, accuracy given attempted and their F-score
-(`graders.judge.simpleqa_metrics`).
+(`graders.judge.simpleqa_metrics`). One deliberate difference: simple-evals reads the verdict with
+`re.search(r"(A|B|C)", response)` (the first capital A, B or C anywhere, "C" when none), which a
+judge repeating its prompt fools; here only the reply's own last line, once the prompt's text is
+removed, may hold the grade letter, and a reply without exactly one grade (or one cut off at
+max_tokens) is a judge failure, an error on the cell, never NOT_ATTEMPTED
+(`graders.judge.read_simpleqa_grade`).
 
 The Avengers-Pro paper evaluates 500 questions sampled uniformly: PAPER_SELECTION samples 500
 with seed 0, which picks the same rows as simple-evals' `random.Random(0).sample(examples, 500)`

@@ -18,11 +18,15 @@ keeps the timeouts (`TIMEOUT_S`); on any other thread it runs with them disabled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import resource_tracker
 
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
@@ -140,8 +144,32 @@ def _pool() -> ProcessPoolExecutor:
     if _POOL is None:
         workers = int(os.environ.get("AVP_MATH_WORKERS", "2"))
         # spawn, not fork: the collector has threads (its writer) when the pool starts
-        _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        with _real_stderr():
+            resource_tracker.ensure_running()
+            _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     return _POOL
+
+
+@contextlib.contextmanager
+def _real_stderr() -> Iterator[None]:
+    """Start multiprocessing's resource tracker with the process's real stderr.
+
+    The tracker is launched on the first spawn and passes `sys.stderr.fileno()` to its child;
+    under Textual (`avp run --tui`) `sys.stderr` is a capture object whose fileno() is -1, and
+    every spawn failed with "bad value(s) in fds_to_keep". Once running, the tracker is reused.
+    """
+    try:
+        valid = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        valid = False
+    if valid or sys.__stderr__ is None:
+        yield
+        return
+    captured, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = captured
 
 
 def _grade_in_worker(text: str, target: str) -> Grade:

@@ -187,6 +187,11 @@ def _print_summary(summary: Any) -> None:
             f"{summary.context_exceeded} prompts are longer than the model's context window: "
             "recorded as context_exceeded, left out of accuracy, never re-sent"
         )
+    if summary.judge_failures:
+        lines.append(
+            f"{summary.judge_failures} cells not graded: judge failure (the judge's reply held no "
+            "single verdict or was cut off); `avp run` or `avp regrade` retries them"
+        )
     if summary.remaining:
         lines.append(
             f"{summary.remaining} cells remain; projected cost to finish "

@@ -91,7 +91,7 @@ class _PlaceholderJudge:
 
     model = "<judge from avp.toml>"
 
-    async def ask(self, prompt: str) -> Any:  # pragma: no cover - never called
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Any:  # pragma: no cover
         raise AvpError("the placeholder judge cannot be asked")
 
 
@@ -335,13 +335,13 @@ def cmd_regrade(args: argparse.Namespace) -> int:
 
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import graded_benchmarks
+    from avp_harness.store.grading_queries import regradable_benchmarks
 
     config = _config(args.config)
     db = resolve_db(args.db, config.db if config.path else None)
     summaries = []
     with Store.open(db, create=False) as store:
-        names = args.benchmark or graded_benchmarks(store)
+        names = args.benchmark or regradable_benchmarks(store)
         for name in names:
             _module(name)  # unknown names fail before any work
         for name in names:
@@ -373,6 +373,11 @@ def _print_regrade(summary: Any) -> None:
         f"{summary.rewritten} grades rewritten (previous kept in grade_history), "
         f"{summary.failed} failed{judge}"
     )
+    if summary.judge_failures:
+        print(
+            f"  {summary.judge_failures} judge failures (reply without a single verdict, or cut "
+            "off): those cells are errors now, any old grade kept in grade_history"
+        )
     for error in summary.errors:
         print(f"  failed: {error}")
     if summary.confusion:

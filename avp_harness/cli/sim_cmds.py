@@ -96,6 +96,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{m.latency_mean_s:.1f}s",
             m.description,
         )
+    table.caption = "as a judge, ID@echo repeats its prompt, ID@ramble reasons ~1,900 tokens first"
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=140)

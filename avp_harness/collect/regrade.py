@@ -7,6 +7,12 @@ cache) grades it again. New grades are written in place in batches, each replace
 `grade_history`; an unchanged grade is not rewritten, so regrading is idempotent and an
 interrupted regrade simply resumes. A grading failure (judge given up, sandbox failure) keeps the
 old grade and is counted, never turned into a wrong answer.
+
+Judge failures (`JudgeFailure`: the judge's reply, read by the current rule, holds no single
+verdict or was cut off) are different: the old grade was read from such a reply by an older rule,
+or the cell already is a judge failure. The grade is withdrawn (kept in `grade_history`) and the
+cell becomes an error "judge failure: ...". Cells that are judge failures, with their answer kept,
+are regraded too (unless `grader_filter` is given): a verdict makes them ok.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ import benchmarks
 from avp_harness.collect.judge import CollectorJudge
 from avp_harness.collect.runner import Collector
 from avp_harness.config import Config
-from avp_harness.errors import ProviderError, SandboxError
+from avp_harness.errors import JudgeFailure, ProviderError, SandboxError
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import StoredCell, iter_regrade_batches, replace_grades
+from avp_harness.store.grading_queries import (
+    StoredCell,
+    iter_regrade_batches,
+    replace_grades,
+    withdraw_grades,
+)
 from avp_harness.types import Grade
 from graders import Grader
 
@@ -46,7 +57,8 @@ class RegradeSummary:
     examined: int = 0
     score_changes: int = 0  # cells whose score changed
     rewritten: int = 0  # cells whose stored grade changed in any way (history kept)
-    failed: int = 0  # cells that could not be graded again (old grade kept)
+    failed: int = 0  # cells that could not be graded again (old grade kept unless judge failure)
+    judge_failures: int = 0  # of those, judge failures: now errors, their old grade withdrawn
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)  # (old, new) -> cells
     judge_model: str | None = None
     judge_calls: int = 0
@@ -87,18 +99,21 @@ async def regrade(
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
 
-    async def grade_one(cell: StoredCell) -> Grade | None:
+    async def grade_one(cell: StoredCell) -> Grade | JudgeFailure | None:
         async with gate:
             try:
                 return await grader(cell.item, cell.completion)
-            except (ProviderError, SandboxError) as exc:
+            except JudgeFailure as exc:
+                failure: JudgeFailure | None = exc
                 reason = str(exc)
+            except (ProviderError, SandboxError) as exc:
+                failure, reason = None, str(exc)
             except Exception as exc:  # a grader bug keeps the old grade too
-                reason = f"grader crashed: {type(exc).__name__}: {exc}"
+                failure, reason = None, f"grader crashed: {type(exc).__name__}: {exc}"
         summary.failed += 1
         if len(summary.errors) < 5:
             summary.errors.append(f"{cell.model} {cell.item.id}: {reason}")
-        return None
+        return failure
 
     try:
         batches = iter_regrade_batches(store, benchmark, grader=grader_filter, size=batch_size)
@@ -107,9 +122,13 @@ async def regrade(
             if batch is None:
                 break
             grades = await asyncio.gather(*(grade_one(cell) for cell in batch))
-            changes = []
+            changes, withdrawn = [], []
             for cell, new in zip(batch, grades, strict=True):
                 summary.examined += 1
+                if isinstance(new, JudgeFailure):
+                    summary.judge_failures += 1
+                    withdrawn.append((cell.cell_id, str(new)))
+                    continue
                 if new is None:
                     continue
                 summary.confusion[(verdict_label(cell.grade), verdict_label(new))] += 1
@@ -117,6 +136,7 @@ async def regrade(
                 summary.score_changes += old_score != new.score
                 changes.append((cell.cell_id, new))
             summary.rewritten += await loop.run_in_executor(None, replace_grades, store, changes)
+            await loop.run_in_executor(None, withdraw_grades, store, withdrawn)
     finally:
         await collector.close_clients()
     if judge is not None:

@@ -34,9 +34,10 @@ from avp_harness.collect.limits import ProviderLimits
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
-from avp_harness.errors import ProviderError, SandboxError
+from avp_harness.errors import JudgeFailure, ProviderError, SandboxError
 from avp_harness.providers.client import ModelClient, classify
 from avp_harness.store import Store
+from avp_harness.store.grading_queries import outdated_grades
 from avp_harness.store.tables import ModelRecord
 from avp_harness.types import (
     CellKey,
@@ -91,6 +92,7 @@ class RunSummary:
     context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
     timed_out: int = 0  # calls given up client-side: generations a server may have wasted
     dead_providers: list[str] = field(default_factory=list)  # "name (base URL)": stopped, down
+    judge_failures: int = 0  # cells left ungraded: the judge's reply held no single verdict
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -230,6 +232,15 @@ class Collector:
         self.reporter.start(plan, pending_cells, run_id)
         for note in plan.notes:
             self.reporter.message(note)
+        graders = {b.name: (b.grader.id, b.grader.version) for b in plan.benchmarks}
+        outdated = await loop.run_in_executor(
+            None, outdated_grades, self.store, list(plan.hashes.values()), graders
+        )
+        for name, count in outdated.items():  # e.g. verdicts read by an older judge-reply rule
+            self.reporter.message(
+                f"{name}: {count} cells were graded by an older {graders[name][0]} version: "
+                f"`avp regrade --benchmark {name}` grades them again (candidates are not called)"
+            )
 
         queues: dict[str, deque[PlannedCell]] = {}
         for cell in pending_cells:
@@ -333,6 +344,7 @@ class Collector:
                 summary.context_exceeded += 1  # final: neither retried nor left to do
             else:
                 self._failed.append(cell)
+                summary.judge_failures += (result.error or "").startswith(JudgeFailure.PREFIX)
             writer.put(result)
             self.reporter.result(result)
 
@@ -348,6 +360,9 @@ class Collector:
                                 error=call.decision.message, rate_limits=rate_limits)
         try:
             grade = await self._grade(cell, completion)
+        except JudgeFailure as exc:  # "judge failure: ...": the cell is retried, never graded
+            return self._result(cell, run_id, Status.ERROR, attempts, started,
+                                error=str(exc), completion=completion)
         except (ProviderError, SandboxError) as exc:
             return self._result(cell, run_id, Status.ERROR, attempts, started,
                                 error=f"grading failed: {exc}", completion=completion)

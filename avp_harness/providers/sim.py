@@ -19,8 +19,9 @@ indexes them by sha256 of the last user message. A recognised prompt is answered
 `hash(model, item, nonce) < p_correct(model, benchmark, topic)` (the nonce is the request's
 `seed`, else 0), in the format of `sim_answers.ANSWERS[benchmark]`. A prompt rendered from one of
 graders/judge.py's judge templates is answered by an honest simulated judge
-(`sim_answers.answer_judge`, logged with benchmark "judge"); any other prompt gets a generic answer
-that grades wrong.
+(`sim_answers.answer_judge`, logged with benchmark "judge"), or a broken one for a model id with a
+judge-style suffix (`sim/mid-pro@echo`, see `sim_models.JUDGE_STYLES`); any other prompt gets a
+generic answer that grades wrong.
 
 Faults (KINDS below) come from, in order of precedence: the `X-Sim-Fault` request header, the
 scripted queue, and random `--fault KIND=RATE` draws seeded by `--seed`. As seen by the openai
@@ -87,6 +88,7 @@ from avp_harness.providers.sim_models import (
     SIM_MODELS,
     SimModel,
     p_correct,
+    sim_model,
     topic_of,
 )
 from avp_harness.types import Item
@@ -535,11 +537,11 @@ class SimProvider:
         sha = prompt_sha(text) if text is not None else None
         index = await self.get_index()
         bench, item = index.get(sha, (None, None)) if sha else (None, None)
-        judge_reply = answer_judge(text) if item is None and text is not None else None
+        judge_reply = answer_judge(text, model_id) if item is None and text is not None else None
         seed = body.get("seed")
         nonce = seed if isinstance(seed, int) else 0
         fault = self.pick_fault(request, model_id)
-        model = SIM_MODELS.get(model_id or "")
+        model = sim_model(model_id)
         too_long = model is not None and text is not None and self.over_context(model, body)
         if fault is not None:
             status = self.fault_status(fault)

@@ -15,9 +15,13 @@ Conventions relied on (see benchmarks/arc_agi.py and benchmarks/humaneval.py):
 - short answer (SimpleQA): `target` is the answer string.
 - HLE: `Explanation: / Answer: / Confidence: NN%`.
 
-`answer_judge(prompt)` plays the LLM judge of graders/judge.py: given one of its rendered templates
-it answers in the judge's format, deciding honestly by comparing the response's answer with the
-reference (normalised string match), so judge-graded benchmarks run end to end offline.
+`answer_judge(prompt, model_id)` plays the LLM judge of graders/judge.py: given one of its rendered
+templates it answers in the judge's format, deciding honestly by comparing the response's answer
+with the reference (normalised string match), so judge-graded benchmarks run end to end offline.
+A model id with a judge-style suffix (`sim_models.JUDGE_STYLES`) plays a judge that real servers
+show: `sim/mid-pro@echo` repeats the judge prompt and gives no verdict of its own (a weak model
+fooling a first-letter parser); `sim/mid-pro@ramble` writes about 1,900 tokens of reasoning before
+its honest verdict, so it is cut off (finish_reason "length") under a small judge max_tokens.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from avp_harness.providers.sim_models import judge_style
 from avp_harness.types import Item
 from graders.judge import HLE_JUDGE_PROMPT_VERSION, SIMPLEQA_JUDGE_PROMPT_VERSION
 from graders.judge_prompts import parse_judge_prompt
@@ -282,13 +287,30 @@ JUDGES: dict[str, Callable[[str, str, str], str]] = {
 }
 
 
-def answer_judge(prompt_text: str) -> str | None:
-    """The simulated judge's reply to a judge prompt; None when `prompt_text` is not one."""
+RAMBLE_LINES = 80  # x ~95 characters: about 1,900 simulated tokens before the verdict
+
+
+def ramble() -> str:
+    """Reasoning a verbose judge writes before its verdict (no grade letters, no field labels)."""
+    return "\n".join(
+        f"Step {n}: comparing the predicted response with the reference, word by word, for any "
+        "difference that matters."
+        for n in range(1, RAMBLE_LINES + 1)
+    )
+
+
+def answer_judge(prompt_text: str, model_id: str | None = None) -> str | None:
+    """The simulated judge's reply to a judge prompt, in the judge style of `model_id`
+    (`sim_models.judge_style`); None when `prompt_text` is not a judge prompt."""
     parsed = parse_judge_prompt(prompt_text)
     judge = JUDGES.get(parsed.version) if parsed is not None else None
     if parsed is None or judge is None:
         return None
-    return judge(parsed.question, parsed.reference, parsed.response)
+    style = judge_style(model_id or "")
+    if style == "echo":
+        return prompt_text
+    verdict = judge(parsed.question, parsed.reference, parsed.response)
+    return f"{ramble()}\n\n{verdict}" if style == "ramble" else verdict
 
 
 ANSWERS: dict[str, AnswerFn] = {

@@ -9,13 +9,17 @@ different prices, latencies and verbosity, one reasoning model and one that does
 optional override per `benchmark/topic`, and a `*` default for benchmarks it has no entry for.
 `topic_of(benchmark, item)` is a cheap deterministic feature of an item (its metadata topic when it
 has one, else a size or keyword bucket) so that routers have clusters worth finding.
+
+Judge styles: any model id may carry a suffix `@STYLE` (one of JUDGE_STYLES), e.g.
+`sim/mid-pro@echo`: the same model, judging in that style (sim_answers.answer_judge). `sim_model`
+resolves such ids; the catalogue itself lists only the plain models.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -235,6 +239,34 @@ _HUMANEVAL_KEYWORDS = (
     ("numbers", ("int", "float", "number")),
 )
 ARC_LARGE_CELLS = 100
+
+
+# How a simulated model behaves as an LLM judge (the suffix of its id: "sim/mid-pro@echo").
+JUDGE_STYLES: Mapping[str, str] = MappingProxyType(
+    {
+        "honest": "decides by comparing the answer with the reference (the default)",
+        "echo": "repeats the judge prompt verbatim and gives no verdict of its own",
+        "ramble": "writes ~1,900 tokens of reasoning before its honest verdict",
+    }
+)
+
+
+def judge_style(model_id: str) -> str:
+    """The judge style named by `model_id`'s `@STYLE` suffix ("honest" without one)."""
+    _base, at, style = model_id.partition("@")
+    return style if at and style in JUDGE_STYLES else "honest"
+
+
+def sim_model(model_id: str | None) -> SimModel | None:
+    """The catalogue model `model_id` names, also with a judge-style suffix (then under that id)."""
+    if model_id is None:
+        return None
+    if model_id in SIM_MODELS:
+        return SIM_MODELS[model_id]
+    base, at, style = model_id.partition("@")
+    if not at or style not in JUDGE_STYLES or base not in SIM_MODELS:
+        return None
+    return replace(SIM_MODELS[base], id=model_id)
 
 
 def topic_of(benchmark: str, item: Item) -> str:
