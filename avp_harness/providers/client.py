@@ -112,7 +112,9 @@ class ModelClient:
 
 def server_time(response: Any) -> float | None:
     """The server's own seconds for a call, from llama.cpp's `timings` (prompt_ms +
-    predicted_ms: queueing excluded); None when the response has no such field."""
+    predicted_ms: queueing excluded); None when the response has no such field (vLLM, OpenAI;
+    OpenRouter reports its generation time only through GET /generation, a second call per
+    answer, which is not made)."""
     extra = getattr(response, "model_extra", None) or {}
     timings = extra.get("timings")
     if not isinstance(timings, dict):
