@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from avp_harness.errors import ConfigError
-from avp_harness.types import Usage
+from avp_harness.types import Usage, canonical_json
 
 if TYPE_CHECKING:
     from benchmarks import Selection
@@ -109,7 +109,8 @@ class ProviderConfig:
     """Name of the environment variable holding the API key, read at call time and never
     stored; None for keyless local servers."""
     max_concurrency: int = 16
-    """Most calls in flight at once (the adaptive back-off may lower it temporarily)."""
+    """Most calls in flight at once (the adaptive back-off may lower it temporarily). A new
+    provider on this machine (localhost, 127.x, ::1) defaults to LOCAL_MAX_CONCURRENCY."""
     rpm: int | None = None
     """Requests per minute (None = unlimited)."""
     tpm: int | None = None
@@ -445,11 +446,15 @@ def _providers(root: _Table) -> dict[str, ProviderConfig]:
                 "must be the NAME of an environment variable (letters, digits, _); "
                 "the key itself never goes in avp.toml",
             )
+        base_url = _url(entry, entry.string("base_url", base.base_url))
+        concurrency = base.max_concurrency
+        if builtin is None and is_local_url(base_url):
+            concurrency = LOCAL_MAX_CONCURRENCY
         providers[name] = ProviderConfig(
             name=name,
-            base_url=_url(entry, entry.string("base_url", base.base_url)),
+            base_url=base_url,
             api_key_env=api_key_env,
-            max_concurrency=entry.integer("max_concurrency", base.max_concurrency, minimum=1),
+            max_concurrency=entry.integer("max_concurrency", concurrency, minimum=1),
             rpm=entry.opt_int("rpm", base.rpm, minimum=1),
             tpm=entry.opt_int("tpm", base.tpm, minimum=1),
             timeout_s=entry.number("timeout_s", base.timeout_s, above=0.0),
@@ -458,6 +463,19 @@ def _providers(root: _Table) -> dict[str, ProviderConfig]:
             headers=_headers(entry, base.headers),
         )
     return providers
+
+
+# A server on this machine usually generates a few requests at a time (llama.cpp's default slots,
+# Ollama's OLLAMA_NUM_PARALLEL), often one: 16 in flight would queue, time out and be generated
+# anyway. Timeouts lower the bound further (collect/limits.py); a batching server such as vLLM
+# wants `max_concurrency = 64` set explicitly.
+LOCAL_MAX_CONCURRENCY = 4
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a base URL points at this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
 
 
 def _url(table: _Table, url: str) -> str:
@@ -480,6 +498,7 @@ def _headers(table: _Table, default: Mapping[str, str]) -> dict[str, str]:
 def _models(root: _Table, providers: Mapping[str, ProviderConfig]) -> tuple[ModelConfig, ...]:
     models: list[ModelConfig] = []
     first_seen: dict[str, str] = {}
+    same: dict[str, str] = {}  # identity -> id
     for entry in root.tables("models"):
         model = _model(entry, providers)
         if model.id in first_seen:
@@ -487,6 +506,16 @@ def _models(root: _Table, providers: Mapping[str, ProviderConfig]) -> tuple[Mode
                 "id", f"duplicate model id {model.id!r} (also {first_seen[model.id]})"
             )
         first_seen[model.id] = entry.key
+        # A model IS its provider route, model name and generation parameters; the id is its
+        # label. Two ids for one configuration would share (and split) the same cells.
+        identity = canonical_json({"provider": model.provider, **model.generation_params()})
+        if identity in same:
+            raise entry.error(
+                "id", f"{model.id!r} has the same provider, model and parameters as "
+                f"{same[identity]!r}: one model under two ids (give it other parameters, or "
+                "rename the first instead)"
+            )
+        same[identity] = model.id
         models.append(model)
     return tuple(models)
 

@@ -21,6 +21,7 @@ from avp_harness.errors import AvpError
 COMMAND_MODULES = [
     "avp_harness.cli.config_cmds",
     "avp_harness.cli.collect_cmds",
+    "avp_harness.cli.doctor_cmds",
     "avp_harness.cli.sim_cmds",
     "avp_harness.cli.grading_cmds",
     "avp_harness.cli.tui_cmds",

@@ -22,7 +22,7 @@ examples:
 
 Interrupt it any way (Ctrl-C, SIGTERM, kill -9) and run it again: finished cells are never
 requested twice; failed cells are retried. Exit codes: 0 done, 3 stopped by the budget,
-130 interrupted, 2 bad input.
+4 a provider was down (its cells stopped, the others run), 130 interrupted, 2 bad input.
 """
 
 
@@ -158,7 +158,8 @@ def collect(config: Any, db: str, *, budget: float | None, progress: str) -> Any
 
 
 def _exit_code(summary: Any) -> int:
-    return {"completed": 0, "budget": 3, "interrupted": 130}.get(summary.status, 1)
+    code = {"completed": 0, "budget": 3, "interrupted": 130}.get(summary.status, 1)
+    return 4 if code == 0 and summary.dead_providers else code
 
 
 def _print_summary(summary: Any) -> None:
@@ -168,6 +169,24 @@ def _print_summary(summary: Any) -> None:
         f"{summary.already_done} already done, {summary.attempted} attempted ({by_status}) "
         f"in {summary.elapsed_s:.1f}s, spent ${summary.spent:.4f}",
     ]
+    if summary.truncated:
+        lines.append(
+            f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
+            "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
+        )
+    for provider in summary.dead_providers:
+        lines.append(f"provider {provider} is down: its remaining cells were not run; start it "
+                     "(or fix base_url) and run again")
+    if summary.timed_out:
+        lines.append(
+            f"{summary.timed_out} requests timed out client-side (retried or given up): a server "
+            "that does not cancel them generated them anyway (wasted generations)"
+        )
+    if summary.context_exceeded:
+        lines.append(
+            f"{summary.context_exceeded} prompts are longer than the model's context window: "
+            "recorded as context_exceeded, left out of accuracy, never re-sent"
+        )
     if summary.judge_failures:
         lines.append(
             f"{summary.judge_failures} cells not graded: judge failure (the judge's reply held no "
@@ -218,16 +237,19 @@ def print_matrix(db: str, as_json: bool = False) -> None:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     table = Table(title=f"{db}: accuracy by model and benchmark", title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "failed", "dollars",
-                   "$/cell", "latency"):
+    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
+                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
     for row in rows:
         done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
         accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
         per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
         latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
+        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
+            latency += f" (server {row.mean_server_time_s:.2f}s)"
         table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.errors), f"{row.dollars:.4f}", per_cell, latency)
+                      str(row.truncated), str(row.context_exceeded), str(row.errors),
+                      f"{row.dollars:.4f}", per_cell, latency)
     if not rows:
         table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
     console = Console()

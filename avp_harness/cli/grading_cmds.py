@@ -588,7 +588,27 @@ def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
                 "unparsed": sum(not g.parsed for g in grades),
             }
         report[entry.model] = row
+    _add_coverage(store, benchmark, report)
     return report
+
+
+def _add_coverage(store: Any, benchmark: str, report: dict[str, dict[str, Any]]) -> None:
+    """Per model: planned items, truncated answers, and what the figures leave out and why."""
+    for m in store.matrix():
+        if m.benchmark != benchmark:
+            continue
+        row = report.setdefault(m.model, {"n": 0, "dollars": m.dollars, "judge_dollars": 0.0,
+                                          "judge_tokens": 0})
+        n = row["n"]
+        finished = m.done + m.errors
+        left_out = {
+            "context_exceeded": m.context_exceeded,
+            "failed": m.errors,
+            "ungraded": max(0, m.done - m.context_exceeded - n),
+            "not_yet_run": max(0, (m.planned or finished) - finished),
+        }
+        row |= {"planned": m.planned, "truncated": m.truncated,
+                "left_out": {k: v for k, v in left_out.items() if v}}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -667,11 +687,14 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
         columns = ["model", "n", "accuracy", "± (95%)", "calibration error", "judged"]
     else:
         columns = ["model", "n", "accuracy", "unparsed"]
-    columns += ["dollars", "judge dollars"]
+    metrics = len(columns) - 2
+    columns += ["planned", "truncated", "dollars", "judge dollars"]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for model, row in sorted(report.items()):
-        if benchmark == "simpleqa":
+        if not row["n"]:  # planned, nothing graded yet: the caption says why
+            cells = ["-"] * metrics
+        elif benchmark == "simpleqa":
             cells = [row["correct"], row["incorrect"], row["not_attempted"],
                      _pct(row["accuracy"]), _pct(row["accuracy_given_attempted"]),
                      _pct(row["f_score"])]
@@ -680,14 +703,37 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
                      _pct(row["calibration_error"]), row["judged"]]
         else:
             cells = [_pct(row["accuracy"]), row["unparsed"]]
-        table.add_row(model, str(row["n"]), *map(str, cells), f"{row['dollars']:.4f}",
+        coverage = [str(row.get("planned", "-")), str(row.get("truncated", 0))]
+        table.add_row(model, str(row["n"]), *map(str, cells), *coverage, f"{row['dollars']:.4f}",
                       f"{row['judge_dollars']:.4f}")
+    captions = []
     if benchmark == "hle":
-        table.caption = (
+        captions.append(
             "calibration error: RMS over bins of 100 answers, as the official code "
             "(- under 100 answers; 0 under 200)"
         )
+    captions += _coverage_lines(report)
+    table.caption = "\n".join(captions) or None
     _console().print(table)
+
+
+def _coverage_lines(report: dict[str, dict[str, Any]]) -> list[str]:
+    """What the figures leave out (per model) and how many answers were cut at max_tokens."""
+    words = {"context_exceeded": "context exceeded", "failed": "failed",
+             "ungraded": "not graded", "not_yet_run": "not yet run"}
+    lines = []
+    for model, row in sorted(report.items()):
+        left_out = row.get("left_out") or {}
+        if left_out:
+            why = ", ".join(f"{words[k]} {v}" for k, v in left_out.items())
+            lines.append(f"{model}: leaves out {sum(left_out.values())} of {row.get('planned')} "
+                         f"planned items ({why})")
+        if row.get("truncated"):
+            lines.append(f"{model}: {row['truncated']} of its {row['n']} answers hit max_tokens "
+                         "(graded as they are)")
+    if not lines:
+        lines.append("every planned item is in these figures")
+    return lines
 
 
 def _console() -> Any:

@@ -82,7 +82,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     for c in snap.cells:
         acc = "-" if c.accuracy is None else f"{c.accuracy:.1%}"
         print(f"{c.benchmark:14} {c.model:28} {c.done:>6}/{c.planned or '?':<6} {acc:>6} "
-              f"${c.dollars:.4f} failed {c.errors} rate-limited {c.rate_limited}")
+              f"${c.dollars:.4f} failed {c.errors} rate-limited {c.rate_limited} "
+              f"truncated {c.truncated} context-exceeded {c.context_exceeded}")
     for p in snap.providers:
         print(f"provider {p.name}: {p.requests_per_min:.0f} req/min, "
               f"{p.rate_limited} rate-limited cells")

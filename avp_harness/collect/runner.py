@@ -88,6 +88,10 @@ class RunSummary:
     elapsed_s: float = 0.0
     rate_limit_hits: int = 0
     unpriced_models: list[str] = field(default_factory=list)
+    truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
+    context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
+    timed_out: int = 0  # calls given up client-side: generations a server may have wasted
+    dead_providers: list[str] = field(default_factory=list)  # "name (base URL)": stopped, down
     judge_failures: int = 0  # cells left ungraded: the judge's reply held no single verdict
 
     def as_dict(self) -> dict[str, Any]:
@@ -204,7 +208,8 @@ class Collector:
             http_client = self.http_client_factory() if self.http_client_factory else None
             self.clients[key] = ModelClient(provider, http_client=http_client)
             self.limits[key] = ProviderLimits(
-                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm
+                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm,
+                timeout_s=provider.timeout_s, base_url=provider.base_url,
             )
         return self.clients[key], self.limits[key]
 
@@ -218,7 +223,8 @@ class Collector:
         await loop.run_in_executor(None, self._prepare_store, plan)
         done = await loop.run_in_executor(None, self.store.ok_cells, list(plan.hashes.values()))
         pending_cells = [c for c in plan.cells() if (c.key.fingerprint, c.key.sample) not in done]
-        self.budget.seed(self.store.mean_costs(list(plan.hashes.values())))
+        means = self.store.mean_costs(list(plan.hashes.values()))
+        self.budget.seed({pair: means[h] for pair, h in plan.hashes.items() if h in means})
         run_id = self.store.start_run(
             plan.entries, budget=self.budget.budget, config=self._config_snapshot()
         )
@@ -265,6 +271,9 @@ class Collector:
         summary.spent = self.budget.spent
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
         summary.rate_limit_hits = sum(lim.rate_limit_hits for lim in self.limits.values())
+        summary.timed_out = sum(lim.timeouts for lim in self.limits.values())
+        summary.dead_providers = [f"{n} ({lim.base_url})" for n, lim in self.limits.items()
+                                  if lim.dead]
         summary.unpriced_models = sorted(self.budget.unpriced_models)
         summary.elapsed_s = time.monotonic() - started
         if self._stopping:
@@ -311,6 +320,8 @@ class Collector:
                 await self._running.wait()
                 continue
             cell = queue[0]
+            if self._client_for(cell.model)[1].dead:
+                return  # its provider is down: the rest of its queue stays not yet run
             reserved = self.budget.try_reserve(cell)
             if reserved is None:
                 self._budget_stop = True
@@ -328,6 +339,9 @@ class Collector:
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
                 summary.ok += 1
+                summary.truncated += _truncated(result)
+            elif result.status is Status.CONTEXT_EXCEEDED:
+                summary.context_exceeded += 1  # final: neither retried nor left to do
             else:
                 self._failed.append(cell)
                 summary.judge_failures += (result.error or "").startswith(JudgeFailure.PREFIX)
@@ -387,7 +401,11 @@ class Collector:
             ):
                 with attempt:
                     attempts += 1
-                    completion = await self._attempt(client, limits, model, messages, seed)
+                    if limits.dead:
+                        raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
+                                                       f"not called: {limits.down_message()}"))
+                    completion = await self._attempt(client, limits, model, messages, seed,
+                                                     attempts)
         except CallFailed as failed:
             rate_limits += failed.decision.kind == "rate_limit"  # the last one is not waited on
             return CallOutcome(None, failed.decision, attempts, rate_limits)
@@ -400,8 +418,10 @@ class Collector:
         model: ModelConfig,
         messages: Sequence[dict[str, str]],
         seed: int | None,
+        attempt: int = 1,
     ) -> Completion:
         await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
+        sent = time.monotonic()
         try:
             completion = await client.complete(model, messages, seed)
         except asyncio.CancelledError:
@@ -411,10 +431,13 @@ class Collector:
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
                 self.reporter.rate_limited(limits)
+            note = limits.on_failure(decision, sent, attempt)  # timeouts, a provider down
+            if note:
+                self.reporter.message(note)
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
-        limits.on_success()
+        limits.on_success(completion.latency_s)
         return completion
 
     async def _grade(self, cell: PlannedCell, completion: Completion) -> Grade:
@@ -448,6 +471,11 @@ class Collector:
             grade=grade,
             rate_limits=rate_limits,
         )
+
+
+def _truncated(result: CellResult) -> bool:
+    """The answer hit max_tokens: graded as it is, marked by its finish reason."""
+    return result.completion is not None and result.completion.finish_reason == "length"
 
 
 def _dollars(result: CellResult) -> float | None:

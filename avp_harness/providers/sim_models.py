@@ -41,6 +41,7 @@ class SimModel:
     latency_sd_s: float
     skills: Mapping[str, float] = field(default_factory=dict)  # "bench", "bench/topic", "*"
     verbosity: int = 1  # how many sentences of preamble it writes before an answer
+    context_tokens: int = 131_072  # a longer prompt is rejected with a context-length 400
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """Dollars for one call at this model's prices."""
@@ -70,6 +71,7 @@ class SimModel:
             "latency_mean_s": self.latency_mean_s,
             "latency_sd_s": self.latency_sd_s,
             "skills": dict(self.skills),
+            "context_tokens": self.context_tokens,
         }
 
 
@@ -115,6 +117,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
         reasoning=False,
         latency_mean_s=0.4,
         latency_sd_s=0.15,
+        context_tokens=32_768,
         skills={
             "*": 0.50,
             "arc_agi": 0.04,
@@ -142,6 +145,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
         reasoning=False,
         latency_mean_s=0.7,
         latency_sd_s=0.3,
+        context_tokens=16_384,
         skills={
             "*": 0.35,
             "arc_agi": 0.06,

@@ -358,6 +358,7 @@ def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
     """Graded ok cells per model, in each model's most recent configuration of `benchmark`
     (all of its cells when it has no recorded plan, e.g. imported records)."""
     latest = {p.model: p.config_hash for p in store.latest_plans() if p.benchmark == benchmark}
+    labels = {chash: model for model, chash in latest.items()}
     query = (
         select(CellRecord)
         .where(
@@ -370,9 +371,10 @@ def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
     by_model: dict[str, list[CellRecord]] = {}
     with Session(store.engine) as session:
         for cell in session.exec(query).scalars():  # type: ignore[call-overload]
-            if cell.model in latest and cell.config_hash != latest[cell.model]:
+            model = labels.get(cell.config_hash, cell.model)  # a renamed model: its new id
+            if model in latest and cell.config_hash != latest[model]:
                 continue
-            by_model.setdefault(cell.model, []).append(cell)
+            by_model.setdefault(model, []).append(cell)
     result = []
     for model, cells in by_model.items():
         grades = [g for g in map(grade_from_cell, cells) if g is not None]

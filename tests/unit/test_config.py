@@ -96,7 +96,9 @@ def test_base_config_loads_with_defaults_and_builtins(tmp_path: Path) -> None:
     assert config.db == str(tmp_path / "runs.db")
     assert config.path == tmp_path / "avp.toml"
     local = config.providers["local"]
-    assert local == ProviderConfig(name="local", base_url="http://127.0.0.1:8000/v1")
+    # a server on this machine defaults to a few requests in flight, not 16
+    assert local == ProviderConfig(name="local", base_url="http://127.0.0.1:8000/v1",
+                                   max_concurrency=cfg.LOCAL_MAX_CONCURRENCY)
     assert config.provider_for(config.models[0]) is local
 
 
@@ -836,3 +838,15 @@ def test_model_toml_lists_only_what_differs_from_defaults() -> None:
     )
     assert 'model = "gpt"' in full
     assert 'price = { input_per_m = 1.0, output_per_m = 2.0, date = "2025-01-02" }' in full
+
+
+def test_local_servers_default_to_few_requests_in_flight() -> None:
+    def provider(**entry: object) -> ProviderConfig:
+        data = {"providers": {"p": entry}, "models": [{"id": "m", "provider": "p"}],
+                "benchmarks": [{"name": "arc_agi"}]}
+        return cfg.config_from_dict(data, None).providers["p"]
+
+    for url in ("http://localhost:8080/v1", "http://127.0.0.1:8080/v1", "http://[::1]:8080/v1"):
+        assert provider(base_url=url).max_concurrency == cfg.LOCAL_MAX_CONCURRENCY
+    assert provider(base_url="https://api.example.org/v1").max_concurrency == 16
+    assert provider(base_url="http://localhost:8000/v1", max_concurrency=64).max_concurrency == 64
