@@ -53,7 +53,10 @@ def check_alpha(alpha: Any) -> float:
 
 def check_alphas(alphas: Any) -> Array:
     """A 1-d float array of α values, each in [0, 1] (see `check_alpha`)."""
-    grid = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    try:
+        grid = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise RouterError(f"alphas must be numbers in [0, 1], got {alphas!r}") from None
     if grid.ndim != 1 or len(grid) == 0:
         raise RouterError("alphas must be a non-empty list of numbers in [0, 1]")
     bad = ~np.isfinite(grid) | (grid < 0.0) | (grid > 1.0)
