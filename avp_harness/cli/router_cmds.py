@@ -137,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("query", nargs="?", default=None, help="the query text")
     route.add_argument("--file", type=Path, default=None, help='JSONL with a "query" per line')
     route.add_argument("--alpha", type=float, default=None,
-                       help="trade-off: 1 = accuracy only, 0 = cost only (default: the fit's)")
+                       help="trade-off in [0, 1]: 1 = accuracy only, 0 = cost only "
+                       "(default: the fit's)")
     route.add_argument("--json", action="store_true", help="print the decisions as JSON")
     add_db_argument(route)
     route.set_defaults(func=cmd_route)

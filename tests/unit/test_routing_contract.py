@@ -89,7 +89,7 @@ def test_routing_is_deterministic_and_shaped(kind):
     one, two = fitted(kind), fitted(kind)
     curve = one.route_curve(X, GRID)
     assert curve.shape == (len(GRID), len(X)) and curve.dtype == np.intp
-    assert ((0 <= curve) & (curve < A.shape[1])).all()
+    assert ((curve >= 0) & (curve < A.shape[1])).all()
     np.testing.assert_array_equal(curve, two.route_curve(X, GRID))
     np.testing.assert_array_equal(curve, one.route_curve(X, GRID))
     for i, a in enumerate(GRID):
@@ -143,7 +143,6 @@ def test_registry_refuses_duplicates_unknown_names_and_inputs():
         get_kind("nope")
     with pytest.raises(RouterError, match="unknown inputs"):
         RouterKind("odd", RouterBase, help="x", needs=frozenset({"telepathy"}))
-    with registered(BY_RESPONSE):
-        with pytest.raises(RouterError, match="needs responses"):
-            BY_RESPONSE.fit_inputs({"datasets": np.array(["a"])})
+    with registered(BY_RESPONSE), pytest.raises(RouterError, match="needs responses"):
+        BY_RESPONSE.fit_inputs({"datasets": np.array(["a"])})
     assert "by_response" not in kind_names()  # unregistered on leaving the block
