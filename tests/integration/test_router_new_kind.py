@@ -162,3 +162,38 @@ async def test_the_new_kind_in_the_tui_router_inspector(store, capsys):
             result = app.screen.result
             assert result is not None and result.chosen in MODELS
             assert np.isclose(result.alpha, 0.51)
+
+
+def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
+    """Records as avp wrote them before the registry: kind names, params and array names."""
+    import time
+
+    from avp_harness.embed.tfidf import TfidfEmbedder
+    from avp_harness.routing.persist import to_npz
+    from avp_harness.store import Store
+    from avp_harness.store.routing_queries import save_router
+    from avp_harness.store.tables import RouterRecord
+
+    texts = ["solve the equation for x", "write a poem about the sea", "sort a list in python",
+             "simplify the polynomial", "a rhyming verse about the moon", "return the result"]
+    tfidf = TfidfEmbedder().fit(texts)
+    X = tfidf.embed(texts)
+    A = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 1], [1, 1]], dtype=float)
+    C = np.tile([0.1, 0.001], (6, 1))
+    arrays = {"X_": X, "A_": A, "C_": C, "seen_": np.ones_like(A), **tfidf.state()}
+    db = str(tmp_path / "old.db")
+    with Store.open(db, create=True) as store:
+        save_router(store, RouterRecord(
+            name="old", kind="knn", arrays=to_npz(arrays), created_at=time.time(),
+            params_json=json.dumps({"estimator": {"alpha": 0.5, "batch": 2048, "n_neighbors": 1},
+                                    "seed": 42, "train_ratio": 0.7}),
+            fitted_on_json=json.dumps({"models": ["big", "tiny"], "embedding": "tfidf",
+                                       "benchmarks": ["x"]}),
+        ))
+    code, out, err = run(capsys, "route", "old", "solve the equation for x", "--alpha", "1",
+                         "--json", "--db", db)
+    assert code == 0, err
+    assert json.loads(out)["model"] == "big"  # its nearest neighbour: only big solved it
+    code, out, _ = run(capsys, "route", "old", "write a poem about the sea", "--alpha", "0.5",
+                       "--json", "--db", db)
+    assert json.loads(out)["model"] == "tiny"
