@@ -7,11 +7,13 @@ stored with it says which estimator to rebuild (`base.get_kind`).
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from avp_harness.errors import RouterError
 from avp_harness.routing.base import RouterBase, get_kind
 
 
@@ -33,5 +35,8 @@ def to_npz(arrays: dict[str, NDArray[Any]]) -> bytes:
 
 
 def from_npz(blob: bytes) -> dict[str, NDArray[Any]]:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise RouterError(f"the router's arrays are not a readable .npz file ({exc})") from None

@@ -197,3 +197,13 @@ def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
     code, out, _ = run(capsys, "route", "old", "write a poem about the sea", "--alpha", "0.5",
                        "--json", "--db", db)
     assert json.loads(out)["model"] == "tiny"
+
+
+def test_importing_a_damaged_router_is_a_one_line_error(store, capsys, tmp_path):
+    code, _, _ = fit(capsys, store, "main")
+    run(capsys, "routers", "export", "main", str(tmp_path / "exp"), "--db", store)
+    for damage in (b"PK\x03\x04garbage", b"garbage"):
+        (tmp_path / "exp" / "arrays.npz").write_bytes(damage)
+        code, _, err = run(capsys, "routers", "import", str(tmp_path / "exp"), "--db",
+                           str(tmp_path / "other.db"))
+        assert code == 2 and "not a readable .npz" in err and len(err.strip().splitlines()) == 1
