@@ -70,13 +70,18 @@ class TopTwoRouter(RouterBase):
 
 
 class ResponseRouter(GlobalRouter):
-    """The global choice, but fitting needs the models' stored responses (one per query, model)."""
+    """The global choice; fitting needs the models' stored responses (one per query and model,
+    None where none is stored) and keeps the share of queries each model has one for."""
+
+    fitted_arrays = ("p_", "q_", "answered_")
 
     def fit(self, X: Any, A: Any, C: Any, **inputs: Any) -> ResponseRouter:
         responses = inputs.get("responses")
         if responses is None or np.shape(responses) != np.shape(A):
             raise RouterError("by_response needs one stored response per query and model")
         super().fit(X, A, C)
+        stored = np.vectorize(lambda r: isinstance(r, str) and r != "", otypes=[bool])(responses)
+        self.answered_ = stored.mean(axis=0)
         return self
 
 

@@ -32,6 +32,7 @@ from avp_harness.store import Store
 from avp_harness.store.routing_queries import (
     StoreEmbeddingCache,
     get_router,
+    response_table,
     save_router,
     score_table,
 )
@@ -69,6 +70,16 @@ def load_data(
         texts=table.texts,
         meta={"run_ids": list(table.run_ids)},
     )
+
+
+def available_inputs(store: Store, kind: RouterKind, data: RoutingData) -> dict[str, Any]:
+    """The extra fit inputs a kind declares (`RouterKind.needs`), one entry per query of `data`:
+    its datasets, and the models' stored responses (None where none is stored)."""
+    out: dict[str, Any] = {"datasets": data.datasets}
+    if "responses" in kind.needs:
+        keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
+        out["responses"] = response_table(store, rows=keys, models=data.models)
+    return out
 
 
 # -- embeddings ---------------------------------------------------------------------------------
@@ -266,13 +277,19 @@ class FitRequest:
     refit: bool = False
 
 
+NOT_EVALUATED = (
+    "a router choosing several models needs an ensemble strategy to be scored, "
+    "which avp does not have yet"
+)
+
+
 @dataclass
 class Fitted:
     name: str
     kind: str
     embedding: str
     data: RoutingData
-    result: SweepResult
+    result: SweepResult | None  # None: not evaluated (summary["reason"] says why)
     summary: dict[str, Any]
     refit: bool
     seconds: float
@@ -302,14 +319,18 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
         embedding, X = fit_embedding(spec_name, data.texts, store, request.config_file)
         seed, ratio = request.seed, request.train_ratio
         train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
-        inputs = kind.fit_inputs({"datasets": data.datasets}, train)
+        inputs = kind.fit_inputs(available_inputs(store, kind, data), train)
         router = kind.build(request.hyper, seed=seed).fit(
             X[train], data.A[train], data.C[train], **inputs
         )
     data = data.with_embeddings(X)
-    result = run_sweep(data, RouterSpec(kind=kind.name), seed=seed, train_ratio=ratio,
-                       router=router)
-    summary = result.summary()
+    result: SweepResult | None = None
+    if kind.chooses == "one":
+        result = run_sweep(data, RouterSpec(kind=kind.name), seed=seed, train_ratio=ratio,
+                           router=router)
+        summary = result.summary()
+    else:
+        summary = {"n_train": len(train), "evaluated": False, "reason": NOT_EVALUATED}
     save_router(store, RouterRecord(
         name=request.name,
         kind=kind.name,
@@ -345,7 +366,8 @@ def sweep_router(store: Store, name: str, alphas: Array, seeds: int = 1) -> list
     loaded = load_router(store, name)
     data = loaded_data(store, loaded)
     return run_seeds(data, loaded.spec(), [loaded.seed + i for i in range(seeds)],
-                     train_ratio=loaded.train_ratio, alphas=grid)
+                     train_ratio=loaded.train_ratio, alphas=grid,
+                     fit_inputs=available_inputs(store, loaded.kind, data))
 
 
 # -- route --------------------------------------------------------------------------------------

@@ -237,7 +237,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         f"{fitted.data.n} items, embedding {fitted.embedding}) "
         f"{'refitted' if fitted.refit else 'fitted'} in {fitted.seconds:.1f}s"
     )
-    print_summary(fitted.summary, fitted.result)
+    if fitted.result is None:
+        print(f"held-out: not evaluated ({fitted.summary['reason']})")
+    else:
+        print_summary(fitted.summary, fitted.result)
     return 0
 
 
@@ -400,7 +403,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             print(json.dumps({
                 "query": d.query[:200],
                 "alpha": d.alpha,
-                "model": chosen,
+                "model": d.chosen,
                 **({"models": dict(zip(d.selected, d.weights, strict=True))}
                    if len(d.selected) > 1 else {}),
                 "scores": {m: _num(s) for m, s in d.scores},

@@ -3,6 +3,7 @@
 Functions over a `Store` (kept out of store.py so the router's queries live in one place):
 
     table = score_table(store, benchmarks=["mmlu_pro"], models=None)   # items x models
+    R = response_table(store, rows=[("mmlu_pro", "q1")], models=["m"])  # stored answer texts
     run_id = import_records(store, source="routerbench", ...)          # published records
     save_router(store, record) / get_router(store, name) / list_routers(store)
     StoreEmbeddingCache(store)                                           # embed.EmbeddingCache
@@ -104,6 +105,40 @@ def score_table(
         C=C,
         run_ids=run_ids,
     )
+
+
+def response_table(
+    store: Store, *, rows: Sequence[tuple[str, str]], models: Sequence[str]
+) -> NDArray[np.object_]:
+    """The stored answer text per (benchmark, item id) row and model: (len(rows), len(models)).
+
+    None where the model has no ok cell with a non-empty response for the item (imported records
+    carry no text). With several samples, the lowest sample index wins (its latest cell).
+    """
+    out = np.full((len(rows), len(models)), None, dtype=object)
+    if not rows or not models:
+        return out
+    row = {key: i for i, key in enumerate(rows)}
+    col = {m: j for j, m in enumerate(models)}
+    query = (
+        select(  # type: ignore[call-overload]
+            CellRecord.model, CellRecord.benchmark, CellRecord.item_id, CellRecord.response
+        )
+        .where(
+            CellRecord.status == Status.OK.value,
+            CellRecord.model.in_(list(models)),  # type: ignore[attr-defined]
+            CellRecord.benchmark.in_(sorted({b for b, _ in rows})),  # type: ignore[attr-defined]
+            CellRecord.response.is_not(None),  # type: ignore[union-attr]
+            CellRecord.response != "",
+        )
+        .order_by(CellRecord.sample, CellRecord.id.desc())  # type: ignore[union-attr]
+    )
+    with store.engine.connect() as connection:
+        for model, bench, item, text in connection.execute(query):
+            i = row.get((bench, item))
+            if i is not None and out[i, col[model]] is None:
+                out[i, col[model]] = text
+    return out
 
 
 def _item_texts(connection, keys):

@@ -114,12 +114,35 @@ def test_a_kind_defined_in_the_tests_is_fitted_swept_routed_and_persisted(store,
     assert code == 2 and "unknown router kind 'global'" in err  # unregistered: a clear error
 
 
-def test_kinds_choosing_several_models_or_needing_responses(store, capsys):
-    with registered(TOP_TWO), registered(BY_RESPONSE):
+def test_a_kind_choosing_several_models_is_fitted_routed_and_persisted(store, capsys, tmp_path):
+    with registered(TOP_TWO):
         code, out, err = fit(capsys, store, "two", "--kind", "top_two")
-        assert code == 2 and "chooses several models" in err, out
-        code, _, err = fit(capsys, store, "resp", "--kind", "by_response")
-        assert code == 2 and "needs responses" in err and len(err.strip().splitlines()) == 1
+        assert code == 0 and "held-out: not evaluated (a router choosing several" in out, err
+        code, out, _ = run(capsys, "route", "two", "write a poem", "--alpha", "0.5", "--json",
+                           "--db", store)
+        answer = json.loads(out)
+        assert code == 0 and len(answer["models"]) == 2 and answer["model"] in answer["models"]
+        assert list(answer["models"].values()) == pytest.approx([2 / 3, 1 / 3])
+        code, out, _ = run(capsys, "route", "two", "write a poem", "--alpha", "0.5", "--db", store)
+        assert out.splitlines()[0] == " + ".join(answer["models"]) + "  (alpha=0.5)"
+        code, _, err = run(capsys, "sweep", "two", "--db", store)
+        assert code == 2 and "chooses several models" in err and len(err.splitlines()) == 1
+        run(capsys, "routers", "export", "two", str(tmp_path / "two"), "--db", store)
+        other = str(tmp_path / "other.db")
+        code, _, _ = run(capsys, "routers", "import", str(tmp_path / "two"), "--db", other)
+        assert code == 0
+
+
+def test_a_kind_needing_responses_gets_the_stored_ones(store, capsys, tmp_path):
+    with registered(BY_RESPONSE):
+        code, out, err = fit(capsys, store, "resp", "--kind", "by_response")
+        assert code == 0, err
+        run(capsys, "routers", "export", "resp", str(tmp_path / "resp"), "--db", store)
+        answered = np.load(tmp_path / "resp" / "arrays.npz")["answered_"]
+        np.testing.assert_array_equal(answered, 0.0)  # imported records carry no answer text
+        code, out, _ = run(capsys, "sweep", "resp", "--seeds", "2", "--alphas", "0,1", "--csv",
+                           "--db", store)
+        assert code == 0 and len(out.strip().splitlines()) == 3
 
 
 async def test_the_new_kind_in_the_tui_router_inspector(store, capsys):
