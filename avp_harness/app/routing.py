@@ -3,6 +3,7 @@
     data = load_data(store, benchmarks=None, models=None)          # the store's score table
     fitted = fit_router(store, FitRequest(name="main", embedding="tfidf"))
     loaded = load_router(store, "main")                            # estimator + its embedding
+    export_router(store, "main", Path("out")); read_exported(Path("out"))
     results = sweep_router(store, "main", alphas, seeds=3)         # one SweepResult per seed
     decisions = route_queries(store, "main", ["What is 2+2?"], alpha=0.4)
 
@@ -18,6 +19,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,13 +32,13 @@ from avp_harness.routing.persist import from_npz, to_npz
 from avp_harness.routing.split import split_indices
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import (
+    StoredRouter,
     StoreEmbeddingCache,
     get_router,
     response_table,
     save_router,
     score_table,
 )
-from avp_harness.store.tables import RouterRecord
 
 Array = NDArray[np.float64]
 LOCAL_MODELS = ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2-onnx-int8")
@@ -212,27 +214,56 @@ class LoadedRouter:
         return RouterSpec(kind=self.kind.name, params=self.params.get("estimator", {}))
 
 
-def restore(kind: str, params_json: str, blob: bytes) -> tuple[RouterBase, dict[str, NDArray[Any]]]:
-    """Rebuild a stored router from its record's fields (proves its arrays are complete)."""
+def restore(
+    kind: str, params: dict[str, Any], blob: bytes
+) -> tuple[RouterBase, dict[str, NDArray[Any]]]:
+    """Rebuild a stored router from its kind, params and arrays (proves they are complete)."""
     arrays = from_npz(blob)
-    params = json.loads(params_json)
     return get_kind(kind).restore(params.get("estimator", {}), arrays), arrays
 
 
 def load_router(store: Store, name: str, config_file: str | None = None) -> LoadedRouter:
-    record = get_router(store, name)
-    router, arrays = restore(record.kind, record.params_json, record.arrays)
-    fitted_on = json.loads(record.fitted_on_json)
-    embedding = stored_embedding(fitted_on.get("embedding", "tfidf"), arrays, store, config_file)
+    stored = get_router(store, name)
+    router, arrays = restore(stored.kind, stored.params, stored.arrays)
+    spec = stored.fitted_on.get("embedding", "tfidf")
     return LoadedRouter(
-        name=record.name,
-        kind=get_kind(record.kind),
+        name=stored.name,
+        kind=get_kind(stored.kind),
         router=router,
-        params=json.loads(record.params_json),
-        fitted_on=fitted_on,
-        metrics=json.loads(record.metrics_json),
-        embedding=embedding,
+        params=stored.params,
+        fitted_on=stored.fitted_on,
+        metrics=stored.metrics,
+        embedding=stored_embedding(spec, arrays, store, config_file),
     )
+
+
+def export_router(store: Store, name: str, folder: Path) -> StoredRouter:
+    """Write router `name` to `folder` as router.json (everything but the arrays) + arrays.npz."""
+    stored = get_router(store, name)
+    meta = {"name": stored.name, "kind": stored.kind, "params": stored.params,
+            "fitted_on": stored.fitted_on, "metrics": stored.metrics,
+            "created_at": stored.created_at}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "router.json").write_text(json.dumps(meta, indent=1))
+        (folder / "arrays.npz").write_bytes(stored.arrays)
+    except OSError as exc:
+        raise DataError(f"cannot write {folder}: {exc.strerror}") from None
+    return stored
+
+
+def read_exported(folder: Path) -> StoredRouter:
+    """A router folder written by `export_router`, checked complete (nothing is written)."""
+    try:
+        meta = json.loads((folder / "router.json").read_text())
+        blob = (folder / "arrays.npz").read_bytes()
+        stored = StoredRouter(name=meta["name"], kind=meta["kind"], params=meta["params"],
+                              arrays=blob, fitted_on=meta["fitted_on"], metrics=meta["metrics"],
+                              created_at=meta.get("created_at", time.time()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{folder}: not an exported router ({exc})") from None
+    restore(stored.kind, stored.params, stored.arrays)
+    return stored
 
 
 def loaded_data(store: Store, loaded: LoadedRouter, *, exact_models: bool = False) -> RoutingData:
@@ -331,13 +362,12 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
         summary = result.summary()
     else:
         summary = {"n_train": len(train), "evaluated": False, "reason": NOT_EVALUATED}
-    save_router(store, RouterRecord(
+    save_router(store, StoredRouter(
         name=request.name,
         kind=kind.name,
-        params_json=json.dumps({"estimator": router.get_params(), "seed": seed,
-                                "train_ratio": ratio}),
+        params={"estimator": router.get_params(), "seed": seed, "train_ratio": ratio},
         arrays=to_npz({**router.to_arrays(), **embedding.state}),
-        fitted_on_json=json.dumps({
+        fitted_on={
             "benchmarks": sorted(set(data.datasets.tolist())),
             "models": list(data.models),
             "run_ids": data.meta.get("run_ids", []),
@@ -347,8 +377,8 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
             "embedding_model": embedding.model,
             "missing_cells": data.missing_report(),
             "refit": request.refit,
-        }),
-        metrics_json=json.dumps(summary),
+        },
+        metrics=summary,
         created_at=time.time(),
     ))
     return Fitted(request.name, kind.name, embedding.spec, data, result, summary, request.refit,

@@ -21,11 +21,12 @@ import numpy as np
 
 from avp_harness.app.routing import (
     FitRequest,
+    export_router,
     fit_router,
     load_data,
     load_router,
     loaded_data,
-    restore,
+    read_exported,
     route_queries,
     sweep_router,
 )
@@ -43,7 +44,6 @@ from avp_harness.store.routing_queries import (
     save_router,
     score_table,
 )
-from avp_harness.store.tables import RouterRecord
 
 FIT_EPILOG = """\
 examples:
@@ -450,8 +450,7 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no routers yet: avp fit --name NAME")
     for r in rows:
-        on = json.loads(r.fitted_on_json)
-        s = json.loads(r.metrics_json)
+        on, s = r.fitted_on, r.metrics
         print(
             f"{r.name:16} {r.kind:10} {len(on.get('models', [])):3} models "
             f"{on.get('n_items', 0):6} items  {on.get('embedding', '?'):10} "
@@ -463,70 +462,22 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
 
 def cmd_routers_show(args: argparse.Namespace) -> int:
     r = get_router(open_store(args), args.name)
-    print(
-        json.dumps(
-            {
-                "name": r.name,
-                "kind": r.kind,
-                "params": json.loads(r.params_json),
-                "fitted_on": json.loads(r.fitted_on_json),
-                "metrics": json.loads(r.metrics_json),
-                "created_at": r.created_at,
-                "arrays_bytes": len(r.arrays),
-            },
-            indent=1,
-        )
-    )
+    shown = {"name": r.name, "kind": r.kind, "params": r.params, "fitted_on": r.fitted_on,
+             "metrics": r.metrics, "created_at": r.created_at, "arrays_bytes": len(r.arrays)}
+    print(json.dumps(shown, indent=1))
     return 0
 
 
 def cmd_routers_export(args: argparse.Namespace) -> int:
-    r = get_router(open_store(args), args.name)
-    try:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        (args.dir / "router.json").write_text(
-            json.dumps(
-                {
-                    "name": r.name,
-                    "kind": r.kind,
-                    "params": json.loads(r.params_json),
-                    "fitted_on": json.loads(r.fitted_on_json),
-                    "metrics": json.loads(r.metrics_json),
-                    "created_at": r.created_at,
-                },
-                indent=1,
-            )
-        )
-        (args.dir / "arrays.npz").write_bytes(r.arrays)
-    except OSError as exc:
-        raise DataError(f"cannot write {args.dir}: {exc.strerror}") from None
+    r = export_router(open_store(args), args.name, args.dir)
     print(f"exported router {r.name!r} to {args.dir}")
     return 0
 
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
-    try:
-        meta = json.loads((args.dir / "router.json").read_text())
-        blob = (args.dir / "arrays.npz").read_bytes()
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{args.dir}: not an exported router ({exc})") from None
-    try:
-        restore(meta["kind"], json.dumps(meta["params"]), blob)  # complete, before any write
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{args.dir}: not an exported router ({exc})") from None
-    save_router(
-        open_store(args, create=True),
-        RouterRecord(
-            name=meta["name"],
-            kind=meta["kind"],
-            params_json=json.dumps(meta["params"]),
-            arrays=blob,
-            fitted_on_json=json.dumps(meta["fitted_on"]),
-            metrics_json=json.dumps(meta["metrics"]),
-            created_at=meta.get("created_at", time.time()),
-        ),
-    )
-    print(f"imported router {meta['name']!r}")
+    stored = read_exported(args.dir)  # complete, before anything is written
+    save_router(open_store(args, create=True), stored)
+    print(f"imported router {stored.name!r}")
     return 0
 
 

@@ -5,7 +5,7 @@ Functions over a `Store` (kept out of store.py so the router's queries live in o
     table = score_table(store, benchmarks=["mmlu_pro"], models=None)   # items x models
     R = response_table(store, rows=[("mmlu_pro", "q1")], models=["m"])  # stored answer texts
     run_id = import_records(store, source="routerbench", ...)          # published records
-    save_router(store, record) / get_router(store, name) / list_routers(store)
+    save_router(store, StoredRouter(...)) / get_router(store, name) / list_routers(store)
     StoreEmbeddingCache(store)                                           # embed.EmbeddingCache
 """
 
@@ -15,7 +15,8 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -264,32 +265,62 @@ def import_records(
 # -- routers ----------------------------------------------------------------------------------
 
 
-def save_router(store: Store, record: RouterRecord) -> None:
+@dataclass(frozen=True)
+class StoredRouter:
+    """A fitted router as stored: kind, hyperparameters, arrays (.npz bytes), what it was fitted on
+    and its held-out metrics."""
+
+    name: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    arrays: bytes = b""
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+def _stored(record: RouterRecord) -> StoredRouter:
+    return StoredRouter(
+        name=record.name,
+        kind=record.kind,
+        params=json.loads(record.params_json or "{}"),
+        arrays=record.arrays,
+        fitted_on=json.loads(record.fitted_on_json or "{}"),
+        metrics=json.loads(record.metrics_json or "{}"),
+        created_at=record.created_at,
+    )
+
+
+def save_router(store: Store, router: StoredRouter) -> None:
     """Insert or replace the router of that name."""
-    record.created_at = record.created_at or time.time()
+    record = RouterRecord(
+        name=router.name,
+        kind=router.kind,
+        params_json=json.dumps(router.params),
+        arrays=router.arrays,
+        fitted_on_json=json.dumps(router.fitted_on),
+        metrics_json=json.dumps(router.metrics),
+        created_at=router.created_at or time.time(),
+    )
     with Session(store.engine) as session:
         session.merge(record)
         session.commit()
 
 
-def get_router(store: Store, name: str) -> RouterRecord:
+def get_router(store: Store, name: str) -> StoredRouter:
     with Session(store.engine) as session:
         record = session.get(RouterRecord, name)
         if record is None:
             names = [r.name for r in session.exec(select(RouterRecord)).scalars()]  # type: ignore[call-overload]
             known = ", ".join(sorted(names)) or "none yet: run `avp fit --name NAME`"
             raise StoreError(f"no router named {name!r} in {store.url} (known: {known})")
-        session.expunge(record)
-        return record
+        return _stored(record)
 
 
-def list_routers(store: Store) -> list[RouterRecord]:
+def list_routers(store: Store) -> list[StoredRouter]:
     with Session(store.engine) as session:
         query = select(RouterRecord).order_by(RouterRecord.name)
-        rows = list(session.exec(query).scalars())  # type: ignore[call-overload]
-        for r in rows:
-            session.expunge(r)
-        return rows
+        return [_stored(r) for r in session.exec(query).scalars()]  # type: ignore[call-overload]
 
 
 # -- embeddings -------------------------------------------------------------------------------

@@ -194,8 +194,7 @@ def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
     from avp_harness.embed.tfidf import TfidfEmbedder
     from avp_harness.routing.persist import to_npz
     from avp_harness.store import Store
-    from avp_harness.store.routing_queries import save_router
-    from avp_harness.store.tables import RouterRecord
+    from avp_harness.store.routing_queries import StoredRouter, save_router
 
     texts = ["solve the equation for x", "write a poem about the sea", "sort a list in python",
              "simplify the polynomial", "a rhyming verse about the moon", "return the result"]
@@ -206,12 +205,11 @@ def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
     arrays = {"X_": X, "A_": A, "C_": C, "seen_": np.ones_like(A), **tfidf.state()}
     db = str(tmp_path / "old.db")
     with Store.open(db, create=True) as store:
-        save_router(store, RouterRecord(
+        save_router(store, StoredRouter(
             name="old", kind="knn", arrays=to_npz(arrays), created_at=time.time(),
-            params_json=json.dumps({"estimator": {"alpha": 0.5, "batch": 2048, "n_neighbors": 1},
-                                    "seed": 42, "train_ratio": 0.7}),
-            fitted_on_json=json.dumps({"models": ["big", "tiny"], "embedding": "tfidf",
-                                       "benchmarks": ["x"]}),
+            params={"estimator": {"alpha": 0.5, "batch": 2048, "n_neighbors": 1},
+                    "seed": 42, "train_ratio": 0.7},
+            fitted_on={"models": ["big", "tiny"], "embedding": "tfidf", "benchmarks": ["x"]},
         ))
     code, out, err = run(capsys, "route", "old", "solve the equation for x", "--alpha", "1",
                          "--json", "--db", db)
