@@ -90,12 +90,29 @@ def available_inputs(store: Store, kind: RouterKind, data: RoutingData) -> dict[
 @dataclass
 class Embedding:
     """How a router embeds text: its spec (`local`, `tfidf`, `api:MODEL`), the model name, the
-    arrays stored with the router (TF-IDF's vocabulary and projection) and the function."""
+    arrays stored with the router (TF-IDF's vocabulary and projection), the backend function and
+    the tail cut (`max_chars`: keep the last N characters of each text; None keeps all)."""
 
     spec: str
     model: str
     state: dict[str, NDArray[Any]]
-    embed: Callable[[Sequence[str]], Array] = field(repr=False)
+    backend: Callable[[list[str]], Array] = field(repr=False)
+    max_chars: int | None = None
+
+    def embed(self, texts: Sequence[str]) -> Array:
+        return self.backend(tail(texts, self.max_chars))
+
+
+@dataclass(frozen=True)
+class EmbeddingChoice:
+    """The embedding a new fit asks for: a spec and an optional tail cut in characters."""
+
+    spec: str
+    max_chars: int | None = None
+
+
+def tail(texts: Sequence[str], max_chars: int | None) -> list[str]:
+    return list(texts) if max_chars is None else [t[-max_chars:] for t in texts]
 
 
 def _config(config_file: str | None) -> Any:
@@ -110,14 +127,15 @@ def _config(config_file: str | None) -> Any:
     return load_config(config_file)
 
 
-def configured_embedding(config_file: str | None = None) -> str:
-    """The `[embedding]` table of the config as a spec; `local` when there is no config file."""
+def configured_embedding(config_file: str | None = None) -> EmbeddingChoice:
+    """The `[embedding]` table of the config (backend, model, max_chars); `local` with no tail cut
+    when there is no config file."""
     config = _config(config_file)
     if config is None:
-        return "local"
+        return EmbeddingChoice("local")
     emb = config.embedding
     if emb.backend == "api":
-        return f"api:{emb.model}"
+        return EmbeddingChoice(f"api:{emb.model}", emb.max_chars)
     if emb.backend == "local" and emb.model not in LOCAL_MODELS:
         raise ConfigError(
             config.file_label(),
@@ -125,7 +143,7 @@ def configured_embedding(config_file: str | None = None) -> str:
             f"the local backend runs all-MiniLM-L6-v2 only, got {emb.model!r} "
             '(use backend = "api" for another model)',
         )
-    return str(emb.backend)
+    return EmbeddingChoice(str(emb.backend), emb.max_chars)
 
 
 def _embedder(spec: str, config_file: str | None) -> Any:
@@ -146,21 +164,26 @@ def _embedder(spec: str, config_file: str | None) -> Any:
 
 
 def fit_embedding(
-    spec: str, corpus: Sequence[str], store: Store, config_file: str | None = None
+    choice: EmbeddingChoice, corpus: Sequence[str], store: Store, config_file: str | None = None
 ) -> tuple[Embedding, Array]:
     """An embedding for a new fit and the corpus's vectors (TF-IDF is fitted on the corpus)."""
+    spec, cut = choice.spec, choice.max_chars
     if spec == "tfidf":
         from avp_harness.embed.tfidf import TfidfEmbedder
 
-        tfidf = TfidfEmbedder().fit(list(corpus))
-        embedding = Embedding(spec, tfidf.model, tfidf.state(), tfidf.embed)
+        tfidf = TfidfEmbedder().fit(tail(corpus, cut))
+        embedding = Embedding(spec, tfidf.model, tfidf.state(), tfidf.embed, cut)
     else:
-        embedding = _cached(spec, _embedder(spec, config_file), store)
-    return embedding, embedding.embed(list(corpus))
+        embedding = _cached(spec, _embedder(spec, config_file), store, cut)
+    return embedding, embedding.embed(corpus)
 
 
 def stored_embedding(
-    spec: str, arrays: dict[str, NDArray[Any]], store: Store, config_file: str | None = None
+    spec: str,
+    arrays: dict[str, NDArray[Any]],
+    store: Store,
+    config_file: str | None = None,
+    max_chars: int | None = None,
 ) -> Embedding:
     """The embedding a stored router was fitted with (TF-IDF rebuilt from its arrays)."""
     if spec == "tfidf":
@@ -170,16 +193,16 @@ def stored_embedding(
             raise RouterError("the router was fitted with TF-IDF but stores no TF-IDF state")
         tfidf = TfidfEmbedder.from_state(arrays)
         state = {k: v for k, v in arrays.items() if k.startswith("tfidf_")}
-        return Embedding(spec, tfidf.model, state, tfidf.embed)
-    return _cached(spec, _embedder(spec, config_file), store)
+        return Embedding(spec, tfidf.model, state, tfidf.embed, max_chars)
+    return _cached(spec, _embedder(spec, config_file), store, max_chars)
 
 
-def _cached(spec: str, embedder: Any, store: Store) -> Embedding:
+def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Embedding:
     from avp_harness.embed import embed_texts
 
     cache = StoreEmbeddingCache(store)
     return Embedding(spec, embedder.model, {},
-                     lambda texts: embed_texts(embedder, list(texts), cache))
+                     lambda texts: embed_texts(embedder, texts, cache), max_chars)
 
 
 # -- a stored router ----------------------------------------------------------------------------
@@ -226,6 +249,7 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
     stored = get_router(store, name)
     router, arrays = restore(stored.kind, stored.params, stored.arrays)
     spec = stored.fitted_on.get("embedding", "tfidf")
+    cut = stored.fitted_on.get("embedding_max_chars")  # absent: routers fitted without a cut
     return LoadedRouter(
         name=stored.name,
         kind=get_kind(stored.kind),
@@ -233,7 +257,7 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
         params=stored.params,
         fitted_on=stored.fitted_on,
         metrics=stored.metrics,
-        embedding=stored_embedding(spec, arrays, store, config_file),
+        embedding=stored_embedding(spec, arrays, store, config_file, cut),
     )
 
 
@@ -303,7 +327,7 @@ class FitRequest:
     models: Sequence[str] | None = None
     seed: int = 42
     train_ratio: float = 0.7
-    embedding: str | None = None  # None: the config's [embedding], else local
+    embedding: str | None = None  # None: the config's [embedding] (with its max_chars), else local
     config_file: str | None = None
     refit: bool = False
 
@@ -345,9 +369,10 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
         router = loaded.router.refit_stats(X[train], data.A[train], data.C[train])
     else:
         kind = get_kind(request.kind)
-        spec_name = request.embedding or configured_embedding(request.config_file)
+        choice = (EmbeddingChoice(request.embedding) if request.embedding
+                  else configured_embedding(request.config_file))
         data = load_data(store, request.benchmarks, request.models)
-        embedding, X = fit_embedding(spec_name, data.texts, store, request.config_file)
+        embedding, X = fit_embedding(choice, data.texts, store, request.config_file)
         seed, ratio = request.seed, request.train_ratio
         train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
         inputs = kind.fit_inputs(available_inputs(store, kind, data), train)
@@ -375,6 +400,7 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
             "n_train": summary["n_train"],
             "embedding": embedding.spec,
             "embedding_model": embedding.model,
+            **({} if embedding.max_chars is None else {"embedding_max_chars": embedding.max_chars}),
             "missing_cells": data.missing_report(),
             "refit": request.refit,
         },

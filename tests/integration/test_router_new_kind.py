@@ -60,7 +60,23 @@ def test_fit_embeds_with_the_configured_backend(store, capsys, tmp_path, monkeyp
     code, out, err = run(capsys, "fit", "--name", "cfg", "--clusters", "6", "--db", store)
     assert code == 0 and "embedding tfidf" in out, err
     code, out, _ = run(capsys, "routers", "show", "cfg", "--db", store)
-    assert json.loads(out)["fitted_on"]["embedding"] == "tfidf"
+    fitted_on = json.loads(out)["fitted_on"]
+    assert fitted_on["embedding"] == "tfidf" and fitted_on["embedding_max_chars"] == 2000
+
+    # max_chars: only the last N characters of a query are embedded, at fit and at route time
+    (tmp_path / "avp.toml").write_text('[embedding]\nbackend = "tfidf"\nmax_chars = 24\n')
+    code, out, err = run(capsys, "fit", "--name", "cut", "--clusters", "6", "--db", store)
+    assert code == 0, err
+    queries = ("write a poem about the sea; solve the equation for x",
+               "python sorting function. solve the equation for x")
+    for name, same in (("cut", True), ("cfg", False)):
+        decided = []
+        for query in queries:
+            code, out, _ = run(capsys, "route", name, query, "--alpha", "0.7", "--json",
+                               "--db", store)
+            decided.append(json.loads(out)["scores"])
+        # the same last 24 characters embed the same; with 2000 characters the heads count
+        assert (decided[0] == decided[1]) is same, (name, decided)
 
     api = tmp_path / "api.toml"
     api.write_text('[embedding]\nbackend = "api"\nprovider = "openrouter"\n'
