@@ -123,10 +123,10 @@ def cmd_show_cell(args: argparse.Namespace) -> int:
 
 def cmd_clusters(args: argparse.Namespace) -> int:
     from avp_harness.errors import RouterError
+    from avp_harness.routing import check_alpha
     from avp_harness.tui.router_model import inspect_router
 
-    if not 0.0 <= args.alpha <= 1.0:
-        raise RouterError(f"alpha must be in [0, 1], got {args.alpha}")
+    check_alpha(args.alpha)
     with _open(args) as store:
         view = inspect_router(store, args.name)
     if not view.clusters:
