@@ -82,6 +82,7 @@ INPUT_DIR = "/in"  # where the program and its files are, read-only, under bwrap
 # packages, and starts ~3x faster (the editable-install finder alone costs ~60 ms per start).
 PYTHON_FLAGS = ("-I", "-S")
 CGROUP_PREFIX = "avp-sbx-"
+SCRATCH_PREFIX = "avp-sbx-"  # + the grading process's pid: rlimits-only runs' folders in $TMPDIR
 
 Isolation = str  # "bwrap+cgroup" | "bwrap" | "rlimits-only+cgroup" | "rlimits-only"
 log = logging.getLogger("avp.sandbox")
@@ -474,7 +475,7 @@ async def _run(
             cwd = "/"
             nproc = None  # pids.max bounds it; RLIMIT_NPROC would count the caller's own processes
         else:
-            scratch = tempfile.mkdtemp(prefix="avp-sbx-")
+            scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
             os.chmod(scratch, 0o700)
             for name, text in all_files.items():
                 Path(scratch, name).write_text(text, encoding="utf-8")
@@ -553,14 +554,18 @@ async def _run(
             await group.empty()
             group.remove()
         if scratch:
-            _remove_tree(scratch)
+            await _remove_tree(scratch)
 
 
-def _remove_tree(path: str) -> None:
+async def _remove_tree(path: str) -> None:
     """Delete a scratch folder however deep it is (shutil.rmtree recurses and gives up on 32k
-    nested folders); GNU rm walks it iteratively."""
+    nested folders; GNU rm walks it iteratively), off the event loop: it can take a minute."""
     for _ in range(2):  # a second pass for what a still-dying process wrote meanwhile
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True)
+        rm = await asyncio.create_subprocess_exec(
+            "rm", "-rf", "--one-file-system", "--", path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await rm.wait()
         if not os.path.lexists(path):
             return
 

@@ -395,7 +395,8 @@ def run_functional(spec, source):
 
     tests = spec["tests"]
     try:
-        child = Child(source, "__main__", make_function, "solution.py")
+        # Not "__main__": as the official grader (a module "tmp_sol"), main blocks do not run.
+        child = Child(source, "__solution__", make_function, "solution.py")
     except (CandidateError, ChildGone) as exc:
         return 0, len(tests), f"test 1: {_short(exc)}"
     passed = 0

@@ -75,7 +75,7 @@ def test_full_function_vs_body_continuation() -> None:
     assert full.startswith("import math\nfrom typing import List\n\ndef f(x):")
     body = humaneval_program(prompt, "    return x\n", "f", "def check(c): pass")
     assert body.startswith(prompt) and body.rstrip().endswith("check(f)")
-    assert extract_code("a\n```python\none\n```\nb\n```\ntwo\n```\n") == "two\n"
+    assert extract_code("a\n```python\none\n```\nb\n```\ntwo\n```\n") == "one\n"  # the first
     assert extract_code("no fences") == "no fences"
 
 
