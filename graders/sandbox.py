@@ -557,6 +557,11 @@ async def _run(
             await _remove_tree(scratch)
 
 
+def scratch_dirs(pid: int) -> list[Path]:
+    """Host scratch folders of the grading process `pid` (only rlimits-only runs make them)."""
+    return list(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{pid}-*"))
+
+
 async def _remove_tree(path: str) -> None:
     """Delete a scratch folder however deep it is (shutil.rmtree recurses and gives up on 32k
     nested folders; GNU rm walks it iteratively), off the event loop: it can take a minute."""

@@ -49,11 +49,6 @@ async def _py(code: str, timeout_s: float = 20, memory_mb: int = sandbox.DEFAULT
     return await sandbox.run_python(code, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
-def scratch_dirs(pid: int) -> list[Path]:
-    """Host scratch folders of the grading process `pid` (rlimits-only runs make them)."""
-    return list(Path(tempfile.gettempdir()).glob(f"{sandbox.SCRATCH_PREFIX}{pid}-*"))
-
-
 def processes_named(marker: str) -> list[int]:
     """Host pids whose name (comm) is `marker`."""
     pids = []
@@ -159,7 +154,7 @@ print("depth", i + 1)
 
 async def nested_dirs(project: Path) -> Outcome:
     result = await _py(NESTED_DIRS, timeout_s=120)
-    left = scratch_dirs(os.getpid())
+    left = sandbox.scratch_dirs(os.getpid())
     made = "32000" in result.stdout
     detail = f"{'made' if made else 'could not make'} 32k nested folders; {len(left)} left behind"
     return Outcome(not left, detail)
@@ -382,7 +377,7 @@ async def killed_grader(project: Path) -> Outcome:
     if not started:
         return Outcome(False, "the sandboxed program never started")
     gone = await wait_for(lambda: not processes_named(marker), 30)
-    folders = scratch_dirs(grader.pid)
+    folders = sandbox.scratch_dirs(grader.pid)
     survivors = processes_named(marker)
     for pid in survivors:  # clean up what escaped
         with contextlib.suppress(ProcessLookupError):

@@ -49,7 +49,7 @@ def lcb_items() -> dict[str, Item]:
 HUMANEVAL_CHEATS = {
     "sys.exit(0) at import": "import sys\nsys.exit(0)\ndef has_close_elements(n, t):\n    return 0",
     "os._exit(0) at import": "import os\nos._exit(0)\ndef has_close_elements(n, t):\n    return 0",
-    "raise SystemExit at import": "raise SystemExit(0)\ndef has_close_elements(n, t):\n    return 0",
+    "raise SystemExit at import": "raise SystemExit\ndef has_close_elements(n, t):\n    return 0",
     "sys.exit(0) in the call": "def has_close_elements(n, t):\n    import sys\n    sys.exit(0)",
     "os._exit(0) in the call": "def has_close_elements(n, t):\n    import os\n    os._exit(0)",
     "raise SystemExit in the call": "def has_close_elements(n, t):\n    raise SystemExit(0)",
@@ -94,7 +94,7 @@ HUMANEVAL_CHEATS = {
         "import os\nfound = b''\nfor fd in range(3, 256):\n    try:\n"
         "        os.set_blocking(fd, False)\n        found += os.read(fd, 100)\n"
         "    except OSError:\n        pass\nfor fd in range(3, 256):\n    try:\n"
-        "        os.write(fd, found + b'{\"passed\": 1, \"total\": 1, \"first_failure\": null}')\n"
+        '        os.write(fd, found + b\'{"passed": 1, "total": 1, "first_failure": null}\')\n'
         "    except OSError:\n        pass\n"
         "def has_close_elements(n, t):\n    return None\n"
     ),
@@ -137,8 +137,7 @@ LCB_STDIN_CHEATS = {
     "os._exit(0) before printing": "import os\nos._exit(0)",
     "fork, parent exits": "import os\nif os.fork():\n    os._exit(0)\nprint(0)",
     "prints a fake verdict": (
-        'print(\'{"passed": 3, "total": 3, "first_failure": null}\')\n'
-        "import sys\nsys.stdout = None"
+        'print(\'{"passed": 3, "total": 3, "first_failure": null}\')\nimport sys\nsys.stdout = None'
     ),
     "wrong answer then exit 0": "print(-1)\nraise SystemExit(0)",
 }

@@ -7,6 +7,7 @@ graders/sandbox.py); the containment checks look at the host afterwards (process
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from pathlib import Path
@@ -150,8 +151,8 @@ while True:
 
 
 async def test_network_is_unreachable() -> None:
-    if sandbox.isolation() == "none":
-        pytest.skip("no network isolation on this machine (isolation=none)")
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"no network isolation on this machine (isolation={sandbox.isolation()})")
     connected: list[bool] = []
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -165,35 +166,32 @@ async def test_network_is_unreachable() -> None:
             connect = f"socket.create_connection(({host!r}, {p}), 2).close()"
             body = f"import socket\n{connect}\nreturn 'escaped'"
             explanation = await grade_attack(f"net-{host}", body)
-            assert "OSError" in explanation or "Network is unreachable" in explanation
+            assert "Error" in explanation
     assert connected == []
 
 
-async def test_writes_outside_scratch_fail() -> None:
+async def test_writes_outside_scratch_never_reach_the_host() -> None:
+    """/tmp, /var/tmp and /dev/shm inside are the run's own (or absent); the project folder is not
+    there at all. Whatever the code writes, the host never sees it."""
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"host files are writable without bwrap (isolation={sandbox.isolation()})")
     token = secrets.token_hex(6)
-    for target in (Path(f"/tmp/avp-escape-{token}"), REPO / f"avp-escape-{token}"):
-        body = f"open({str(target)!r}, 'w').write('x')\nreturn 'escaped'"
-        explanation = await grade_attack(f"write-{target.parent.name}", body)
-        if sandbox.isolation() != "none":
-            assert "Error" in explanation
-        if target.exists():  # only possible without isolation: clean up, then fail
-            target.unlink()
-            pytest.fail(f"sandboxed code wrote {target}")
-    # /var/tmp and /dev/shm are a private tmpfs: the write works inside and never reaches the host.
-    contained = Path(f"/var/tmp/avp-escape-{token}")
-    inside = await sandbox.run_python(
-        f"open({str(contained)!r}, 'w').write('x')", timeout_s=5, memory_mb=256
+    targets = [Path(d, f"avp-escape-{token}") for d in ("/tmp", "/var/tmp", "/dev/shm", REPO)]
+    code = "".join(
+        f"try:\n    open({str(t)!r}, 'w').write('x')\nexcept OSError as e:\n    print(e)\n"
+        for t in targets
     )
-    if contained.exists():
-        contained.unlink()
-        pytest.fail(f"sandboxed code wrote {contained} (isolation={inside.isolation})")
+    await sandbox.run_python(code, timeout_s=5, memory_mb=256)
+    written = [t for t in targets if t.exists()]
+    for target in written:
+        target.unlink()
+    assert written == []
     scratch = await sandbox.run_python(
         "import os\nopen('out.txt','w').write('ok')\nprint(open('out.txt').read(), os.getcwd())",
         timeout_s=5,
         memory_mb=256,
     )
     assert scratch.ok and scratch.stdout.startswith("ok ")
-    assert not Path(scratch.stdout.split()[1]).exists()  # the scratch directory is deleted
 
 
 async def test_api_keys_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,18 +209,21 @@ async def test_api_keys_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -
 async def test_infrastructure_failures_raise_sandbox_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SandboxError, match="positive limits"):
         await sandbox.run_python("print(1)", timeout_s=0, memory_mb=256)
-    monkeypatch.setattr(sandbox, "_wrap", lambda *a: ["/nonexistent/avp-launcher"])
-    with pytest.raises(SandboxError, match="cannot start"):
+    monkeypatch.setattr(sandbox, "interpreter", lambda: "/nonexistent/avp-python")
+    with pytest.raises(SandboxError, match="cannot start|setup failed"):
         await sandbox.run_python("print(1)", timeout_s=5, memory_mb=256)
 
 
 async def test_unisolated_fallback_still_limits_and_kills(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "isolation", lambda: "none")
+    fallback = sandbox._Setup(bwrap=False, cgroups={}, label="rlimits-only", notes=())
+    monkeypatch.setattr(sandbox, "_setup", lambda: fallback)
     ok = await sandbox.run_python("print(input())", stdin="hi", timeout_s=5, memory_mb=256)
-    assert ok.ok and ok.stdout == "hi\n" and ok.isolation == "none"
+    assert ok.ok and ok.stdout == "hi\n" and ok.isolation == "rlimits-only"
+    assert sandbox.scratch_dirs(os.getpid()) == []  # its scratch folder is gone
     # sleeping uses no CPU: only the wall-clock timeout can stop it
-    slow = await sandbox.run_python("import time\nwhile True: time.sleep(0.05)", timeout_s=1,
-                                    memory_mb=256)
+    slow = await sandbox.run_python(
+        "import time\nwhile True: time.sleep(0.05)", timeout_s=1, memory_mb=256
+    )
     assert slow.timed_out and slow.killed_reason == "wall_timeout" and not slow.ok
     # spinning meets the CPU limit and the wall timeout at about the same second: either stops it
     spin = await sandbox.run_python("while True: pass", timeout_s=1, memory_mb=256)
@@ -278,6 +279,6 @@ async def test_lcb_per_test_timeout_and_crash(lcb_items: dict[str, Item]) -> Non
     crash = await grader(
         lcb_items["fx_pair"], completion("```python\nclass Solution:\n    pass\n```")
     )
-    assert crash.score == 0.0 and "AttributeError" in crash.explanation
+    assert crash.score == 0.0 and "no method 'pairSum'" in crash.explanation
     syntax = await grader(lcb_items["fx_add"], completion("```python\ndef (:\n```"))
     assert syntax.score == 0.0 and "compile error" in syntax.explanation
