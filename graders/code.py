@@ -52,7 +52,7 @@ PYTHON_TAGS = ("", "python", "py", "python3", "py3")
 def code_blocks(text: str) -> list[tuple[str, str, bool]]:
     """Fenced blocks as (language tag, code, closed), in order; fences are whole lines."""
     blocks = []
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     i = 0
     while i < len(lines):
         opening = _OPEN.match(lines[i])
