@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "avp_harness.cli.collect_cmds",
     "avp_harness.cli.sim_cmds",
     "avp_harness.cli.grading_cmds",
+    "avp_harness.cli.sandbox_cmds",
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
 ]
