@@ -32,14 +32,16 @@ return them) and, in the rlimits-only fallback run as root, a child that regains
 the driver; graders say which isolation held each grade.
 """
 
-import contextlib
+# Imports are kept few (each run pays for them): signal, traceback and decimal load on demand, and
+# try/except replaces contextlib.suppress.
+# ruff: noqa: SIM105
 import ctypes
 import json
 import os
-import signal
 import sys
 import time
-import traceback
+
+SIGKILL = 9
 
 MAX_LINE = 64 * 1024 * 1024  # largest message from the child
 EXCERPT = 200
@@ -129,16 +131,20 @@ def finish(passed, total, failure):
 
 
 def no_dumping():
-    with contextlib.suppress(OSError, AttributeError):
+    try:
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
 
 
 def enter_child(keep):
     """First thing in a child: drop every fd the model code must not have."""
     for fd in PRIVATE_FDS:
         if fd not in keep:
-            with contextlib.suppress(OSError):
+            try:
                 os.close(fd)
+            except OSError:
+                pass
 
 
 EXCERPTS = [True]  # False: report exception types only (the model may have read host files)
@@ -244,7 +250,7 @@ class Child:
 
     def close(self):
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, SIGKILL)
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
@@ -262,17 +268,20 @@ def run_humaneval(spec):
             raise NameError(f"the solution defines no function {entry!r}")
         return function
 
+    # The tests first (trusted item text): the child then inherits the modules they imported.
+    namespace = {"__name__": "__check__"}
+    exec(compile(spec["prompt"], "prompt.py", "exec"), namespace)  # helpers the tests use
+    exec(compile(spec["test"], "test.py", "exec"), namespace)
     try:
         child = Child(spec["program"], "__humaneval__", make_function, "solution.py")
     except (CandidateError, ChildGone) as exc:
         return 0, 1, f"solution did not load: {_short(exc)}"
+    namespace[entry] = child.call  # some tests call the function by its name (HumanEval/33)
     try:
-        namespace = {"__name__": "__check__"}
-        exec(compile(spec["prompt"], "prompt.py", "exec"), namespace)  # helpers the tests use
-        namespace[entry] = child.call  # some tests call the function by its name (HumanEval/33)
-        exec(compile(spec["test"], "test.py", "exec"), namespace)
         namespace["check"](child.call)
     except AssertionError:
+        import traceback
+
         frames = traceback.extract_tb(sys.exc_info()[2])
         line = [f.lineno for f in frames if f.filename == "test.py"]
         where = f" (test line {line[-1]})" if line else ""
@@ -346,6 +355,8 @@ def run_stdin_test(code, test, timeout_s):
         except SystemExit:
             pass
         except BaseException:
+            import traceback
+
             traceback.print_exc(limit=3)
             sys.stderr.flush()
             os._exit(1)
@@ -375,7 +386,7 @@ def wait_child(pid, timeout_s):
         if done:
             return status
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, SIGKILL)
             os.waitpid(pid, 0)
             return None
         time.sleep(delay)
@@ -383,6 +394,8 @@ def wait_child(pid, timeout_s):
 
 
 def run_functional(spec, source):
+    import signal
+
     name = spec["func_name"]
 
     def make_function(namespace):
@@ -436,6 +449,8 @@ def run_livecodebench(spec):
     except (SyntaxError, ValueError) as exc:
         return 0, len(tests), f"compile error: {_short(exc)}"
     if spec["func_name"]:
+        import signal
+
         signal.signal(signal.SIGALRM, _alarm)
         return run_functional(spec, source)
     for i, test in enumerate(tests):
