@@ -165,7 +165,7 @@ def _cgroup_bases() -> dict[str, Path]:
             if {"memory", "pids"} <= set((base / "cgroup.subtree_control").read_text().split()):
                 return {"v2": base}
     if "memory" in mounts and "pids" in mounts:
-        bases = {
+        bases: dict[str, Path] = {
             name: mounts[name] / own.get(name, "/").lstrip("/")
             for name in ("memory", "pids", "cpuacct")
             if name in mounts
