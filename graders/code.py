@@ -41,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from avp_harness.errors import SandboxError
 from avp_harness.types import Completion, Grade, Item
 from graders import sandbox
 
@@ -120,10 +121,11 @@ async def run_driver(
     if result.report is not None:
         try:
             verdict = json.loads(result.report)
-            if isinstance(verdict, dict) and {"passed", "total", "first_failure"} <= verdict.keys():
-                return verdict, "", result
-        except ValueError:
-            pass
+        except ValueError as exc:
+            raise SandboxError(f"sandbox: the test driver's report is not JSON: {exc}") from exc
+        if "driver_error" in verdict:  # our own failure: never a wrong answer
+            raise SandboxError(f"sandbox: the test driver failed: {verdict['driver_error']}")
+        return verdict, "", result
     if result.timed_out:
         return None, f"timed out after {timeout_s:g}s ({where})", result
     reason = f", {result.killed_reason}" if result.killed_reason else ""

@@ -209,6 +209,11 @@ async def test_api_keys_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -
 async def test_infrastructure_failures_raise_sandbox_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SandboxError, match="positive limits"):
         await sandbox.run_python("print(1)", timeout_s=0, memory_mb=256)
+    # The driver's own failure (here: broken test data) is an error, never a wrong answer.
+    broken = attack_item("broken")
+    broken.target["test"] = "raise RuntimeError('broken test data')\n"
+    with pytest.raises(SandboxError, match="test driver failed: RuntimeError"):
+        await HumanEvalGrader(timeout_s=5)(broken, completion("def attack():\n    return 1\n"))
     monkeypatch.setattr(sandbox, "interpreter", lambda: "/nonexistent/avp-python")
     with pytest.raises(SandboxError, match="cannot start|setup failed"):
         await sandbox.run_python("print(1)", timeout_s=5, memory_mb=256)
