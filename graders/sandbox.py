@@ -254,11 +254,13 @@ class _Cgroup:
     async def empty(self, timeout_s: float = 10.0) -> None:
         """SIGKILL whatever is still in the cgroup and wait until it has left."""
         deadline = time.monotonic() + timeout_s
+        delay = 0.001
         while (pids := self.pids()) and time.monotonic() < deadline:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def remove(self) -> None:
         for d in self.dirs.values():

@@ -103,7 +103,9 @@ async def memory_children(project: Path) -> Outcome:
     result = await _py(MEMORY_CHILDREN, timeout_s=60)
     allocated = result.stdout.count("allocated")
     peak = result.peak_memory_bytes
-    contained = peak is not None and peak <= limit and allocated * 900 * 2**20 <= limit
+    # The cgroup's own peak is the criterion: children that allocate one after another (a loaded
+    # machine) may each get their 900 MB without the total ever passing the bound.
+    contained = peak is not None and 0 < peak <= limit
     shown = "unknown" if peak is None else f"{peak / 2**20:.0f} MiB"
     return Outcome(
         contained, f"peak {shown} (bound {limit / 2**20:.0f} MiB), {allocated}/6 got 900 MB"
