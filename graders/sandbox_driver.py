@@ -468,6 +468,7 @@ def run_livecodebench(spec):
         code = compile(source, "solution.py", "exec")
     except (SyntaxError, ValueError) as exc:
         return 0, len(tests), f"compile error: {_short(exc)}"
+    exec(LCB_PRELUDE, {})  # trusted: each test's child then finds these modules loaded
     if spec["func_name"]:
         import signal
 

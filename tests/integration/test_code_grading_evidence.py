@@ -202,3 +202,22 @@ async def test_grade_keeps_only_a_short_excerpt_of_what_the_code_prints(
     assert grade.score == 0.0
     assert len(grade.explanation) < 600, len(grade.explanation)
     assert "P" * 50 not in grade.explanation
+
+
+async def test_without_bwrap_no_text_of_the_code_reaches_the_grade(
+    humaneval_item: Item, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rlimits-only: the code could have read host files, so the grade keeps exception types
+    only, never messages or output."""
+    fallback = sandbox._Setup(bwrap=False, cgroups={}, label="rlimits-only", notes=())
+    monkeypatch.setattr(sandbox, "_setup", lambda: fallback)
+    leaky = (
+        "import sys\nsys.stderr.write('HOSTDATA-1')\n"
+        "def has_close_elements(n, t):\n    raise ValueError('HOSTDATA-2')\n"
+    )
+    grade = await HumanEvalGrader(timeout_s=10)(humaneval_item, completion(fenced(leaky)))
+    assert grade.score == 0.0 and "ValueError" in grade.explanation
+    assert "HOSTDATA" not in grade.explanation and "isolation=rlimits-only" in grade.explanation
+    crash = "import os\nos.write(2, b'HOSTDATA-3')\nos.kill(os.getppid(), 9)\n"
+    grade = await HumanEvalGrader(timeout_s=10)(humaneval_item, completion(fenced(crash)))
+    assert grade.score == 0.0 and "HOSTDATA" not in grade.explanation
