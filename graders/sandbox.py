@@ -15,8 +15,9 @@ Layers, each used when this machine allows it (probed once per process, see `iso
   prefix: no /tmp, /home, /work, /etc, /run or /var of the host, so no host file and no host Unix
   socket exists in there. Writable: a size-limited tmpfs on /tmp (the cwd and HOME; `TMPFS_SIZE`)
   and one on /dev/shm. The program and its inputs are copied in from memfds (read-only under /in),
-  so a run needs no folder on the host disk at all. The network namespace has only a downed
-  loopback. SysV IPC objects live in the run's IPC namespace and vanish with it. The program runs
+  so a run needs no folder on the host disk at all. The network namespace has only its own
+  loopback. On x86_64 a seccomp filter (graders/sandbox_seccomp.py) refuses ptrace,
+  process_vm_readv, the keyring, bpf, io_uring, mounts and namespace creation ("+seccomp"). SysV IPC objects live in the run's IPC namespace and vanish with it. The program runs
   as PID 2 under bwrap's init (PID 1): when that dies the kernel kills everything left inside;
   `--die-with-parent` (PR_SET_PDEATHSIG) makes it die when the grading process dies, even by
   kill -9.
@@ -51,6 +52,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -66,6 +68,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from avp_harness.errors import SandboxError
+from graders import sandbox_seccomp
 
 DEFAULT_WORKERS = 2  # concurrent sandboxed processes per event loop (AVP_SANDBOX_WORKERS overrides)
 DEFAULT_MEMORY_MB = 1024  # per process (RLIMIT_AS) and, with a cgroup, for the whole run
@@ -83,7 +86,7 @@ PYTHON_FLAGS = ("-I", "-S")
 CGROUP_PREFIX = "avp-sbx-"
 SCRATCH_PREFIX = "avp-sbx-"  # + the grading process's pid: rlimits-only runs' folders in $TMPDIR
 
-Isolation = str  # "bwrap+cgroup" | "bwrap" | "rlimits-only+cgroup" | "rlimits-only"
+Isolation = str  # "bwrap[+seccomp][+cgroup]" | "rlimits-only[+cgroup]"
 log = logging.getLogger("avp.sandbox")
 
 
@@ -303,7 +306,7 @@ def interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _bwrap_argv(argv: list[str], files: dict[str, int]) -> list[str]:
+def _bwrap_argv(argv: list[str], files: dict[str, int], seccomp_fd: int | None) -> list[str]:
     args = [
         shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
@@ -315,19 +318,27 @@ def _bwrap_argv(argv: list[str], files: dict[str, int]) -> list[str]:
     ]  # fmt: skip
     for name, fd in files.items():
         args += ["--ro-bind-data", str(fd), f"{INPUT_DIR}/{name}"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     return [*args, "--remount-ro", "/", "--chdir", "/tmp", "--", *argv]
 
 
-def _probe_bwrap() -> str | None:
+def _probe_bwrap(seccomp: bool) -> str | None:
     """None when bwrap works here (runs the interpreter without network), else why not."""
     if not shutil.which("bwrap"):
         return "bwrap is not installed (Debian package bubblewrap)"
     code = "import os\nprint(os.getuid(), os.readlink('/proc/self/ns/net'))"
-    argv = _bwrap_argv([interpreter(), *PYTHON_FLAGS, "-c", code], {})
+    fd = sandbox_seccomp.program_fd() if seccomp else None
+    argv = _bwrap_argv([interpreter(), *PYTHON_FLAGS, "-c", code], {}, fd)
     try:
-        out = subprocess.run(argv, capture_output=True, timeout=30, env=_clean_env("/tmp"))
+        env = _clean_env("/tmp")
+        fds = [fd] if fd is not None else []
+        out = subprocess.run(argv, capture_output=True, timeout=30, env=env, pass_fds=fds)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bwrap cannot start: {exc}"
+    finally:
+        if fd is not None:
+            os.close(fd)
     # Runs as the sandbox uid, in a network namespace of its own.
     expected = f"{SANDBOX_UID} "
     got = out.stdout.decode(errors="replace").strip()
@@ -343,13 +354,18 @@ class _Setup:
     cgroups: dict[str, Path]
     label: Isolation
     notes: tuple[str, ...]
+    seccomp: bool = False
 
 
 @lru_cache(maxsize=1)
 def _setup() -> _Setup:
     forced = os.environ.get("AVP_SANDBOX_ISOLATION", "")
     notes = []
-    why_not = "forced by AVP_SANDBOX_ISOLATION" if forced.startswith("rlimits") else _probe_bwrap()
+    forced_off = forced.startswith("rlimits")
+    why_not = "forced by AVP_SANDBOX_ISOLATION" if forced_off else _probe_bwrap(False)
+    seccomp = not why_not and sandbox_seccomp.supported() and _probe_bwrap(True) is None
+    if not why_not and not seccomp:
+        notes.append(f"no seccomp filter ({platform.machine()} or refused)")
     if why_not:
         notes.append(f"no bwrap ({why_not}): network, host files and sockets are reachable")
     bases = {} if forced == "rlimits-only" else _cgroup_bases()
@@ -357,10 +373,11 @@ def _setup() -> _Setup:
         _sweep_stale_cgroups(bases)
     else:
         notes.append("no writable cgroup: memory is bounded per process only")
-    label = ("rlimits-only" if why_not else "bwrap") + ("+cgroup" if bases else "")
+    label = "rlimits-only" if why_not else ("bwrap+seccomp" if seccomp else "bwrap")
+    label += "+cgroup" if bases else ""
     if notes:
         log.warning("sandbox isolation %s: %s", label, "; ".join(notes))
-    return _Setup(not why_not, bases, label, tuple(notes))
+    return _Setup(not why_not, bases, label, tuple(notes), seccomp)
 
 
 def isolation() -> Isolation:
@@ -481,7 +498,12 @@ async def _run(
                 os.write(fd, text.encode("utf-8"))
                 os.lseek(fd, 0, os.SEEK_SET)
                 fds[name] = fd
-            argv = _bwrap_argv([interpreter(), *PYTHON_FLAGS, f"{INPUT_DIR}/main.py"], fds)
+            seccomp_fd = sandbox_seccomp.program_fd() if setup.seccomp else None
+            if seccomp_fd is not None:
+                to_close.append(seccomp_fd)
+            argv = _bwrap_argv(
+                [interpreter(), *PYTHON_FLAGS, f"{INPUT_DIR}/main.py"], fds, seccomp_fd
+            )
             env = _clean_env("/tmp")
             env["AVP_INPUT"] = INPUT_DIR
             cwd = "/"

@@ -276,6 +276,30 @@ async def user_namespace(project: Path) -> Outcome:
     return Outcome(not created, "a user namespace was created" if created else "refused")
 
 
+SYSCALLS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {
+    "ptrace(ATTACH, parent)": lambda: libc.ptrace(16, os.getppid(), 0, 0),
+    "keyctl": lambda: libc.syscall(250, 0, 0, 0, 0),
+    "bpf": lambda: libc.syscall(321, 0, 0, 0),
+    "io_uring_setup": lambda: libc.syscall(425, 1, 0),
+    "process_vm_readv(parent)": lambda: libc.syscall(310, os.getppid(), 0, 0, 0, 0, 0),
+}
+for name, call in calls.items():
+    print("allowed" if call() != -1 else "refused", name)
+"""
+
+
+async def syscall_filter(project: Path) -> Outcome:
+    result = await _py(SYSCALLS)
+    allowed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if "allowed" in line]
+    refused = result.stdout.count("refused")
+    contained = not allowed and refused == 5
+    detail = f"allowed: {', '.join(allowed)}" if allowed else f"{refused}/5 refused"
+    return Outcome(contained, detail)
+
+
 NETWORK = """
 import socket, sys
 for host, port in [("127.0.0.1", int(sys.argv[1])), ("1.1.1.1", 53)]:
@@ -398,6 +422,7 @@ ATTACKS = [
     Attack("unix_socket", "a host Unix socket (as PostgreSQL's)", "", unix_socket),
     Attack("host_files", "host /tmp and the project folder read", "", host_files),
     Attack("user_namespace", "a new user namespace", "", user_namespace),
+    Attack("syscall_filter", "ptrace of the driver, keyring, bpf, io_uring", "", syscall_filter),
     Attack("network", "127.0.0.1 of the host and the internet", "", network),
     Attack("fork_bomb", "a fork bomb and a setsid daemon", "cgroup", fork_bomb),
     Attack("environment", "API keys in the environment", "", environment),

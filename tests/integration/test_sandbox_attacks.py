@@ -8,6 +8,8 @@
   and /var/run/postgresql -> not reachable, the server sees no connection;
 - host_files: canary files in host /tmp and in the project folder -> not readable;
 - user_namespace: unshare(CLONE_NEWUSER) -> refused;
+- syscall_filter: ptrace and process_vm_readv of the parent, keyctl, bpf, io_uring -> refused
+  (seccomp, x86_64);
 - network: a 127.0.0.1 server of the host and the internet -> not reachable;
 - fork_bomb: a fork bomb and a setsid daemon -> nothing of them alive after the run;
 - environment: secret-looking variables -> not visible;
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import sandbox
+from graders import sandbox, sandbox_seccomp
 from graders.sandbox_attacks import ATTACKS, Attack, run_attack
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,8 @@ async def test_attack_is_contained(attack: Attack) -> None:
         pytest.skip(f"bwrap unusable here ({'; '.join(sandbox.isolation_notes())})")
     if attack.needs == "cgroup" and "cgroup" not in label:
         pytest.skip(f"no writable cgroup here (isolation={label})")
+    if attack.name == "syscall_filter" and "seccomp" not in label:
+        pytest.skip(f"no seccomp filter here ({'; '.join(sandbox.isolation_notes())})")
     outcome = await run_attack(attack, REPO)
     assert outcome.ran and outcome.contained, f"{attack.name}: {outcome.detail}"
 
@@ -55,3 +59,5 @@ def test_this_machine_has_the_full_sandbox_when_root_with_bwrap() -> None:
     if os.geteuid() != 0 or not shutil.which("bwrap"):
         pytest.skip("not root with bwrap installed: a fallback is allowed here")
     assert sandbox.isolation().startswith("bwrap"), sandbox.isolation_notes()
+    if sandbox_seccomp.supported():
+        assert "seccomp" in sandbox.isolation(), sandbox.isolation_notes()
