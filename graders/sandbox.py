@@ -17,8 +17,9 @@ Layers, each used when this machine allows it (probed once per process, see `iso
   and one on /dev/shm. The program and its inputs are copied in from memfds (read-only under /in),
   so a run needs no folder on the host disk at all. The network namespace has only its own
   loopback. On x86_64 a seccomp filter (graders/sandbox_seccomp.py) refuses ptrace,
-  process_vm_readv, the keyring, bpf, io_uring, mounts and namespace creation ("+seccomp"). SysV IPC objects live in the run's IPC namespace and vanish with it. The program runs
-  as PID 2 under bwrap's init (PID 1): when that dies the kernel kills everything left inside;
+  process_vm_readv, the keyring, bpf, io_uring, mounts and namespace creation ("+seccomp").
+  SysV IPC objects live in the run's IPC namespace and vanish with it. The program runs as PID 2
+  under bwrap's init (PID 1): when that dies the kernel kills everything left inside;
   `--die-with-parent` (PR_SET_PDEATHSIG) makes it die when the grading process dies, even by
   kill -9.
 - **cgroup** (v2 `memory.max`/`memory.swap.max`/`pids.max`, or v1 `memory.limit_in_bytes` and
