@@ -176,7 +176,9 @@ def no_dumping():
 
 
 def enter_child(keep):
-    """First thing in a child: drop every fd the model code must not have."""
+    """First thing in a child: its own process group (killed whole after its test), and no fd the
+    model code must not have."""
+    os.setpgid(0, 0)
     for fd in PRIVATE_FDS:
         if fd not in keep:
             try:
@@ -287,10 +289,21 @@ class Child:
         return decode(reply["ok"])
 
     def close(self):
+        kill_group(self.pid)
         try:
-            os.kill(self.pid, SIGKILL)
             os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ChildProcessError:
+            pass
+
+
+def kill_group(pid):
+    """SIGKILL a child's process group (what it forked and left behind, too)."""
+    try:
+        os.killpg(pid, SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, SIGKILL)
+        except ProcessLookupError:
             pass
 
 
@@ -404,6 +417,7 @@ def run_stdin_test(code, test, timeout_s):
             os._exit(0)
     os.close(inp)
     status = wait_child(pid, timeout_s)
+    kill_group(pid)
     size = os.fstat(out).st_size
     got = os.pread(out, min(size, MAX_LINE), 0).decode("utf-8", errors="replace")
     os.close(out)
