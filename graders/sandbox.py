@@ -494,7 +494,7 @@ async def _run(
         if setup.bwrap:
             fds = {}
             for name, text in all_files.items():
-                fd = os.memfd_create(f"avp-{name}", 0)
+                fd = os.memfd_create(f"avp-{name}")  # close-on-exec: only this run gets it
                 to_close.append(fd)
                 os.write(fd, text.encode("utf-8"))
                 os.lseek(fd, 0, os.SEEK_SET)

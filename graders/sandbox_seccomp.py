@@ -82,7 +82,7 @@ def program() -> bytes:
 
 def program_fd() -> int:
     """A memfd holding the program, at offset 0 (the caller closes it)."""
-    fd = os.memfd_create("avp-seccomp", 0)
+    fd = os.memfd_create("avp-seccomp")  # close-on-exec, passed by pass_fds
     os.write(fd, program())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

@@ -7,6 +7,7 @@ graders/sandbox.py); the containment checks look at the host afterwards (process
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
@@ -19,6 +20,7 @@ from avp_harness.types import Completion, CostSource, Item, Message, Usage
 from benchmarks import Selection, get
 from graders import sandbox
 from graders.code import HumanEvalGrader, LiveCodeBenchGrader, extract_code, humaneval_program
+from graders.sandbox_attacks import processes_named, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +289,26 @@ async def test_lcb_per_test_timeout_and_crash(lcb_items: dict[str, Item]) -> Non
     assert crash.score == 0.0 and "no method 'pairSum'" in crash.explanation
     syntax = await grader(lcb_items["fx_add"], completion("```python\ndef (:\n```"))
     assert syntax.score == 0.0 and "compile error" in syntax.explanation
+
+
+async def test_runs_in_flight_do_not_see_each_others_files() -> None:
+    """Inputs travel in close-on-exec memfds: a run started while another is in flight gets only
+    its own descriptors (stdio, and its token and report pipes)."""
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"needs bwrap (isolation={sandbox.isolation()})")
+    marker = "avpf" + secrets.token_hex(4)
+    first = asyncio.create_task(
+        sandbox.run_python(
+            f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\n"
+            "time.sleep(30)",
+            timeout_s=3,
+            files={"a.txt": "x"},
+            report=True,
+        )
+    )
+    assert await wait_for(lambda: bool(processes_named(marker)), 60)  # the first is in flight
+    probe = "import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
+    second = await sandbox.run_python(probe, timeout_s=10, files={"b.txt": "y"}, report=True)
+    await first
+    fds = json.loads(second.stdout)
+    assert fds[:3] == [0, 1, 2] and len(fds) == 6, fds  # + token, report, the listing itself
