@@ -60,7 +60,7 @@ try:
         parse_int = int
         parse_constant = float  # NaN, Infinity, -Infinity, as json.loads
 
-    _scan = _json.make_scanner(_Context())
+    _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed, as json does
     _encoder = _json.make_encoder(
         None, _not_json, _json.encode_basestring_ascii, None, ":", ",", False, False, True
     )
@@ -79,7 +79,7 @@ try:
         return value
 
 except (ImportError, AttributeError, TypeError):  # another interpreter: the json module
-    from json import dumps, loads
+    from json import dumps, loads  # type: ignore[assignment]
 
 MAX_LINE = 64 * 1024 * 1024  # largest message from the child
 EXCERPT = 200
