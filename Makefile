@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests need (each issue that needs one adds it here). Installed only when
 # missing, and only as root (CI, fresh machines); otherwise the tests that need them say so.
-APT_PACKAGES :=
+APT_PACKAGES := bubblewrap
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

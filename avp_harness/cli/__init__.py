@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "avp_harness.cli.doctor_cmds",
     "avp_harness.cli.sim_cmds",
     "avp_harness.cli.grading_cmds",
+    "avp_harness.cli.sandbox_cmds",
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
 ]
