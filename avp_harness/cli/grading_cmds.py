@@ -459,18 +459,29 @@ def _config(path: str | None) -> Any:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
-
+    import benchmarks
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import regradable_benchmarks
+    from avp_harness.store.grading_queries import count_regradable, regradable_benchmarks
 
     config = _config(args.config)
     db = resolve_db(args.db, config.db if config.path else None)
     summaries = []
     with Store.open(db, create=False) as store:
         names = args.benchmark or regradable_benchmarks(store)
-        for name in names:
-            _module(name)  # unknown names fail before any work
+        if args.benchmark:
+            for name in names:
+                _module(name)  # a named unknown benchmark fails before any work
+        else:  # imported records under names avp does not know: nothing to grade them with
+            unknown = [name for name in names if name not in benchmarks.REGISTRY]
+            names = [name for name in names if name in benchmarks.REGISTRY]
+            if unknown:
+                cells = sum(count_regradable(store, name) for name in unknown)
+                print(
+                    f"avp: skipped {cells} cells of {len(unknown)} benchmarks avp does not know "
+                    f"({', '.join(unknown)}; imported records?): no grader for them",
+                    file=sys.stderr,
+                )
         for name in names:
             summaries.append(
                 asyncio.run(
@@ -508,6 +519,8 @@ def _print_regrade(summary: Any) -> None:
         f"{summary.benchmark}: {summary.examined} cells regraded with {summary.grader} "
         f"{summary.grader_version}: {summary.score_changes} verdicts changed, "
         f"{written}, {summary.failed} failed{judge}"
+        + (f"; {summary.skipped} imported cells skipped (no answer to grade again)"
+           if summary.skipped else "")
     )
     if summary.judge_failures:
         print(
