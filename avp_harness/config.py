@@ -199,6 +199,9 @@ class BenchmarkConfig:
     """Seed for `sample` and for per-item choice permutations."""
     samples: int = 1
     """Completions requested per item (sample indices 0..samples-1)."""
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The benchmark's own options (`Benchmark.with_options`), e.g. LiveCodeBench's release and
+    date window: `options = { release = "release_v5", start_date = 2024-08-01 }`."""
 
     def selection(self) -> Selection:
         """The `benchmarks.Selection` this entry stands for (imported lazily: config sits
@@ -602,6 +605,9 @@ def _benchmarks(root: _Table, base: Path | None) -> tuple[BenchmarkConfig, ...]:
         source = entry.opt_string("source")
         if source is not None and not source.strip():
             raise entry.error("source", "must not be empty (omit it for the default data)")
+        options_table = entry.table("options")
+        options = dict(options_table.data) if options_table is not None else {}
+        _check_options(entry, name, options)
         result.append(
             BenchmarkConfig(
                 name=name,
@@ -610,9 +616,21 @@ def _benchmarks(root: _Table, base: Path | None) -> tuple[BenchmarkConfig, ...]:
                 sample=sample,
                 seed=entry.integer("seed", 0),
                 samples=entry.integer("samples", 1, minimum=1),
+                options=options,
             )
         )
     return tuple(result)
+
+
+def _check_options(entry: _Table, name: str, options: Mapping[str, Any]) -> None:
+    """The benchmark checks its own options (no data is loaded)."""
+    import benchmarks
+
+    try:
+        benchmarks.get(name).with_options(options)
+    except benchmarks.OptionError as exc:
+        key = entry.path("options") + (f".{_key_part(exc.option)}" if exc.option else "")
+        raise ConfigError(entry.file, key, exc.reason) from None
 
 
 def _embedding(root: _Table, providers: Mapping[str, ProviderConfig]) -> EmbeddingConfig:
@@ -1007,6 +1025,8 @@ price = { input_per_m = 0.20, output_per_m = 0.80, date = "2025-10-01" }
 #   sample   N items drawn at random with `seed`     }
 #   seed     for `sample` and choice shuffling (default 0)
 #   samples  completions per item (default 1)
+#   options  the benchmark's own options, e.g. for livecodebench:
+#            options = { release = "release_v5", start_date = 2024-08-01, end_date = 2025-02-01 }
 # ---------------------------------------------------------------------------------------------
 
 [[benchmarks]]
