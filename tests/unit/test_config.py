@@ -876,3 +876,27 @@ def test_benchmark_options_table_is_checked_by_the_benchmark(tmp_path: Path) -> 
     ]:
         error = load_error(tmp_path, "[[benchmarks]]\n" + text + "\n")
         assert (error.key, reason in error.reason) == (key, True), error
+
+
+def test_every_field_of_every_shape_carries_its_docstring_into_the_schema() -> None:
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Config).json_schema()
+    shapes = {"Config": schema, **schema["$defs"]}
+    assert set(shapes) == {"Config", "Price", "ProviderConfig", "ModelConfig", "BenchmarkConfig",
+                           "EmbeddingConfig"}
+    for name, shape in shapes.items():
+        for key, prop in shape["properties"].items():
+            assert prop.get("description") or "$ref" in prop, f"{name}.{key} has no docstring"
+
+
+def test_shapes_built_in_code_are_checked_only_when_written_and_read() -> None:
+    """`avp models add` builds a ModelConfig from its options before add_model checks it in
+    the file, so a constructor never refuses (and never names a key the file does not have)."""
+    odd = ModelConfig(id="m", provider="nowhere", temperature=9.0, price=Price(-1.0, 1.0))
+    assert odd.temperature == 9.0 and odd.model == "m"
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"models": [dataclasses.asdict(odd)]}, env={})
+    assert (info.value.key, info.value.reason) == (
+        "models[0].temperature", "must be between 0 and 2, got 9"
+    )
