@@ -193,6 +193,7 @@ Dollars = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
 Positive = Annotated[int, Field(strict=True, ge=1)]
 Table = Mapping[str, Any]
 
+
 def _read_table(data: Any, allowed: tuple[str, ...], *where: str | int) -> Any:
     """One TOML table as a shape reads it: None values mean "not set" (TOML has no null; dicts
     built in code use it), and a key the shape does not define is refused with the list of those
