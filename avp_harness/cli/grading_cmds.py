@@ -601,8 +601,9 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
 
     bench = benchmarks.get(benchmark) if benchmark in benchmarks.REGISTRY else None
     labels = dict(bench.metric_labels) if bench is not None else {}
-    names = list(dict.fromkeys(
-        k for row in report.values() if row["n"] for k, v in row.items()
+    rows = [metrics_of(benchmark)([])] + [row for row in report.values() if row["n"]]
+    names = list(dict.fromkeys(  # the figures of no grades name the columns a table always has
+        k for row in rows for k, v in row.items()
         if k not in SPEND and not isinstance(v, bool) and (v is None or isinstance(v, int | float))
     ))
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
