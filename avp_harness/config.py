@@ -674,9 +674,6 @@ def config_from_dict(
     file = str(path) if path is not None else "<config>"
     if not isinstance(data, Mapping):
         raise ConfigError(file, "", f"must be a table, got {_kind(data)}")
-    if "path" in data:  # a Config field, but not a key of the file
-        listed = ", ".join(TOP_LEVEL_KEYS)
-        raise ConfigError(file, "path", f"unknown key; expected one of: {listed}")
     config = _validate(Config, data, file)
     base = path.parent if path is not None else None
     budget = config.budget
