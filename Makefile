@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests need (each issue that needs one adds it here). Installed only when
 # missing, and only as root (CI, fresh machines); otherwise the tests that need them say so.
 # postgresql: the tests start a throw-away server from its binaries (tests/integration/conftest.py).
-APT_PACKAGES := postgresql
+APT_PACKAGES := bubblewrap postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

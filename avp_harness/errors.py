@@ -8,6 +8,7 @@
     │                             the collector stops at once (exit code 4)
     ├── DataError                 benchmark data missing or not in the official format
     ├── ProviderError             a model call failed; carries the provider's RetryDecision
+    │   └── JudgeFailure          the judge answered without exactly one verdict, or was cut off
     ├── SandboxError              the code sandbox itself failed (never a wrong answer)
     └── RouterError               a router cannot be fitted, found or used
 
@@ -58,6 +59,18 @@ class ProviderError(AvpError):
     def __init__(self, message: str, decision: RetryDecision | None = None) -> None:
         self.decision = decision
         super().__init__(message)
+
+
+class JudgeFailure(ProviderError):
+    """The judge's reply cannot grade the answer: it holds no verdict of its own (e.g. it repeats
+    the prompt), several verdicts, or it was cut off at max_tokens. Like any ProviderError it is
+    an error on the cell, retried later, never a grade of the candidate."""
+
+    PREFIX = "judge failure: "
+
+    def __init__(self, judge_model: str, reason: str) -> None:
+        self.judge_model, self.reason = judge_model, reason
+        super().__init__(f"{self.PREFIX}{judge_model}: {reason}")
 
 
 class SandboxError(AvpError):

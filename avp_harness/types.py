@@ -81,7 +81,13 @@ class CostSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A successful model call."""
+    """A successful model call.
+
+    `latency_s` is the request latency: wall time of the one HTTP request that answered, as the
+    client saw it, including any time the request waited in the server's queue (not our own
+    limiter's wait). `server_time_s` is the server's own time for it (prompt + generation, no
+    queueing) when the response says (llama.cpp's `timings`), else None.
+    """
 
     text: str
     usage: Usage
@@ -91,6 +97,7 @@ class Completion:
     finish_reason: str | None
     price_version: str | None = None
     raw: Mapping[str, Any] | None = None
+    server_time_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +117,32 @@ class Grade:
 
 
 class Status(StrEnum):
-    """What happened to a cell. Only OK cells carry a grade; the others are retried next run."""
+    """What happened to a cell. Only OK cells carry a grade; CONTEXT_EXCEEDED is final too
+    (not retried, not re-sent, left out of accuracy and counted); the others are retried next run.
+
+    A truncated answer (finish_reason "length": it hit max_tokens) is still OK: it is graded and
+    its grade counts, and the stored finish reason marks it, so `avp status`, `avp report` and the
+    TUI count truncations apart from answers that did not follow the format.
+    """
 
     OK = "ok"
     ANSWERED = "answered"  # the answer is stored (and paid for), its grade is not yet: no new call
+    CONTEXT_EXCEEDED = "context_exceeded"  # the prompt is longer than the model's context window
     ERROR = "error"  # non-retryable provider error (400/401/403/404, quota) or retries exhausted
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
     REFUSED = "refused"  # content filter / refusal finish reason
-    TRUNCATED = "truncated"  # finish_reason == length with no usable answer
     MALFORMED = "malformed"  # the provider answered with a body we could not read
     CANCELLED = "cancelled"  # the run was interrupted while the call was in flight
 
 
-RetryKind = Literal["rate_limit", "transient", "fatal"]
+# Finished cells: never requested again. A context-length rejection is permanent for its
+# fingerprint (same prompt, same model and parameters), so it is done, and left out of accuracy.
+DONE_STATUSES = (Status.OK.value, Status.CONTEXT_EXCEEDED.value)
+
+
+# "connection": no HTTP answer at all (refused, reset, DNS): transient, and counted per provider
+RetryKind = Literal["rate_limit", "transient", "connection", "fatal"]
 
 
 @dataclass(frozen=True, slots=True)

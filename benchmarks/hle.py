@@ -15,19 +15,26 @@ Protocol (the official `hle_eval`): a system message asks for `Explanation:`, th
 `Exact Answer:` (or `Answer:` for multiple choice) and `Confidence:` (0-100%); the question is the
 user message. An LLM judge extracts the final answer and decides correct yes/no against the
 reference (graders/judge.py); report accuracy and the RMS calibration error of the stated
-confidences (`graders.judge.hle_metrics`). The Avengers-Pro paper uses the first 500 text-only
+confidences (`graders.judge.hle_metrics`). The official judge returns a structured output
+(`extracted_final_answer`, `reasoning`, `correct: yes|no`, `confidence`); we ask for the same four
+fields as lines (JSON is read too) and read only the judge's own single `correct:` field once the
+prompt's text (which has a line "correct: yes if ...") is removed; a reply without exactly one, or
+cut off at max_tokens, is a judge failure, not a grade (`graders.judge.read_hle_verdict`).
+The Avengers-Pro paper uses the first 500 text-only
 questions: PAPER_SELECTION.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import ConfigError, DataError
-from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from avp_harness.types import Grade, Item, Message
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     check_fields,
     hf_dataset_name,
@@ -36,7 +43,7 @@ from benchmarks._text_common import (
     read_jsonl,
     resolve_source,
 )
-from graders.judge import HLEJudgeGrader
+from graders.judge import HLEJudgeGrader, hle_metrics
 
 if TYPE_CHECKING:
     from graders import Judge
@@ -96,13 +103,19 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class HLE:
+class HLE(BenchmarkBase):
     """Humanity's Last Exam, text-only (satisfies benchmarks.Benchmark); graded by a judge."""
 
     name = NAME
     version = VERSION
     description = "Humanity's Last Exam (text-only): expert questions, LLM-judged, with calibration"
     default_source = DEFAULT_SOURCE
+    needs_judge = True
+    metric_labels = MappingProxyType({"half_width": "± (95%)"})
+    metric_notes = (
+        "calibration error: RMS over bins of 100 answers, as the official code "
+        "(- under 100 answers; 0 under 200)",
+    )
 
     def __init__(self) -> None:
         self.excluded_with_image = 0  # set by rows(): how many questions had an image
@@ -140,6 +153,18 @@ class HLE:
         if judge is None:
             raise ConfigError("avp.toml", "judge", "hle is graded by an LLM judge: configure one")
         return HLEJudgeGrader(judge)
+
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        """Accuracy with its 95% half-width and the RMS calibration error, as fractions
+        (`graders.judge.hle_metrics` works in percent like the official code)."""
+        figures = hle_metrics(grades)
+        calibration = figures.calibration_error / 100
+        return {
+            "accuracy": figures.accuracy / 100,
+            "half_width": figures.half_width / 100,
+            "calibration_error": None if math.isnan(calibration) else calibration,
+            "judged": figures.judged,
+        }
 
 
 BENCHMARK = HLE()

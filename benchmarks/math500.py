@@ -10,6 +10,12 @@ Source format: `test.jsonl` with `id`, `problem`, `answer` (LaTeX); the Hugging 
 
 Protocol: the model reasons and puts its final answer in `\\boxed{}`; the last box is compared to
 the gold answer by mathematical equivalence (graders/math.py, `math-verify`).
+
+Extraction follows the MATH benchmark's own code, hendrycks/math
+`modeling/dataset/util.py: last_boxed_only_string` (the last `\\boxed{...}`; `\\fbox` only when
+there is no `\\boxed`). Deliberate differences: equivalence is decided by `math-verify`, not by the
+original `math_equivalence.is_equiv` string normalisation (so `0.5` matches `\\frac{1}{2}`, which
+is_equiv rejects), and `\\boxed 5` without braces is read as `5` (graders/math.py says more).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import hf_dataset_name, iter_hf_rows, read_jsonl, resolve_source
 from graders.math import MathGrader
 
@@ -56,7 +62,7 @@ def build_item(row: dict[str, Any], dataset: str = NAME, topic: str = "math") ->
     )
 
 
-class Math500:
+class Math500(BenchmarkBase):
     """The MATH-500 benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME

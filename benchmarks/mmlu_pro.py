@@ -7,20 +7,37 @@ Source format: the official `test.jsonl` (one object per line: `question_id`, `q
 `options` (up to 10), `answer` (letter), `answer_index`, `category`, `src`); or, when `datasets`
 is importable, `Selection(source=Path("hf:TIGER-Lab/MMLU-Pro"))`.
 
-Protocol: zero-shot, options lettered A–J in the official order (no shuffle), the model ends with
-`Answer: X`; the last such line wins; no answer scores 0 and is counted as unparsed (same
-extraction as GPQA, graders/choice.py, over the letters A–J).
+Protocol: zero-shot chain of thought, options lettered A-J in the official order (no shuffle),
+with the official answer instruction: finish with "The answer is (X)".
+
+Extraction follows TIGER-AI-Lab/MMLU-Pro, `evaluate_from_api.py` (the API path, which is ours):
+the response has every `**` removed (`response.replace('**', '')`), then `extract_answer` takes
+the FIRST "answer is (X)" (`answer is \\(?([A-J])\\)?`, case-sensitive, `re.search`), else
+`extract_again` the first line holding "Answer: X" (`.*[aA]nswer:\\s*([A-J])`, `re.search`),
+else `extract_final` the last standalone capital A-J anywhere (`\\b[A-J]\\b` not followed by
+another, DOTALL). So a base model that answers and then writes and answers a fake next question
+is graded on its first answer. The letter is compared to the gold letter as is.
+
+Deliberate differences from that code:
+- no answer found: recorded as unparsed and scored 0; the official code (`update_result`) scores
+  it as a uniformly random option instead (its reported accuracy includes that luck);
+- zero-shot: the official runs prepend 5 chain-of-thought examples of the same category from the
+  validation split; we send the question alone (the extraction is unchanged);
+- `extract_again` and `extract_final` are written in linear-time forms that pick the same letter
+  (tests/unit/test_choice_grader.py checks them against the official regexes), because the
+  official ones backtrack quadratically on long answers.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     LETTERS,
     hf_dataset_name,
@@ -29,23 +46,41 @@ from benchmarks._text_common import (
     render_choices,
     resolve_source,
 )
-from graders.choice import ChoiceGrader
+from graders.choice import ChoiceGrader, ChoiceRule, Pattern
 
 if TYPE_CHECKING:
     from graders import Judge
 
 NAME = "mmlu_pro"
-VERSION = "1"
+VERSION = "2"  # 2: the official answer instruction "The answer is (X)"
 DEFAULT_SOURCE = "../shared/data/benchmarks/mmlu_pro/test.jsonl"
 PAPER_SELECTION = Selection()  # all 12,032 test questions
 
 PROMPT_TEMPLATE = """\
-Answer the multiple-choice question below. Reason step by step, then finish with a final line \
-of the form 'Answer: LETTER' (no quotes), where LETTER is one of {letters}.
+The following is a multiple-choice question about {category}. Think step by step and then \
+finish your answer with "The answer is (X)", where X is the letter of the correct option \
+({letters}).
 
 {question}
 
 {choices}"""
+
+# TIGER-AI-Lab/MMLU-Pro evaluate_from_api.py: extract_answer -> extract_again -> extract_final
+EXTRACTION = ChoiceRule(
+    name="tiger-lab-mmlu-pro",
+    version="1",
+    follows="TIGER-AI-Lab/MMLU-Pro evaluate_from_api.py: extract_answer, extract_again, "
+    "extract_final (after response.replace('**', ''))",
+    remove=("**",),
+    patterns=(
+        Pattern(r"answer is \(?([A-J])\)?"),
+        # official `.*[aA]nswer:\s*([A-J])` with re.search: the first line with a match, its
+        # last match; anchored at line starts it is the same search without the backtracking
+        Pattern(r"^.*[aA]nswer:\s*([A-J])", flags=re.MULTILINE),
+        # official `\b[A-J]\b(?!.*\b[A-J]\b)` (DOTALL): the last standalone letter
+        Pattern(r"\b[A-J]\b", take="last"),
+    ),
+)
 
 REQUIRED_FIELDS = ("question_id", "question", "options", "answer", "category")
 
@@ -60,7 +95,10 @@ def build_item(row: dict[str, Any]) -> Item:
     if answer not in letters:
         raise DataError(f"{NAME}: question {row['question_id']}: answer {answer!r} not an option")
     prompt = PROMPT_TEMPLATE.format(
-        letters=letters, question=str(row["question"]).strip(), choices=render_choices(options)
+        category=str(row["category"]).strip(),
+        letters=", ".join(letters),
+        question=str(row["question"]).strip(),
+        choices=render_choices(options),
     )
     return Item(
         id=str(row["question_id"]),
@@ -75,7 +113,7 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class MMLUPro:
+class MMLUPro(BenchmarkBase):
     """The MMLU-Pro benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME
@@ -96,7 +134,7 @@ class MMLUPro:
             yield build_item(row)
 
     def grader(self, judge: Judge | None = None) -> ChoiceGrader:
-        return ChoiceGrader(LETTERS)
+        return ChoiceGrader(EXTRACTION)
 
 
 BENCHMARK = MMLUPro()

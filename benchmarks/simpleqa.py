@@ -12,7 +12,12 @@ index in the official file (`simpleqa-<index>`). SimpleQA is not available offli
 Protocol (simple-evals' `simpleqa_eval.py`): the question is sent as it is, with no instructions
 (PROMPT_TEMPLATE is just the question); an LLM judge grades the answer CORRECT / INCORRECT /
 NOT_ATTEMPTED (graders/judge.py); report accuracy, accuracy given attempted and their F-score
-(`graders.judge.simpleqa_metrics`).
+(`graders.judge.simpleqa_metrics`). One deliberate difference: simple-evals reads the verdict with
+`re.search(r"(A|B|C)", response)` (the first capital A, B or C anywhere, "C" when none), which a
+judge repeating its prompt fools; here only the reply's own last line, once the prompt's text is
+removed, may hold the grade letter, and a reply without exactly one grade (or one cut off at
+max_tokens) is a judge failure, an error on the cell, never NOT_ATTEMPTED
+(`graders.judge.read_simpleqa_grade`).
 
 The Avengers-Pro paper evaluates 500 questions sampled uniformly: PAPER_SELECTION samples 500
 with seed 0, which picks the same rows as simple-evals' `random.Random(0).sample(examples, 500)`
@@ -22,15 +27,16 @@ with seed 0, which picks the same rows as simple-evals' `random.Random(0).sample
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import ConfigError, DataError
-from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from avp_harness.types import Grade, Item, Message
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import read_csv, resolve_source
-from graders.judge import SimpleQAJudgeGrader
+from graders.judge import SimpleQAJudgeGrader, simpleqa_metrics
 
 if TYPE_CHECKING:
     from graders import Judge
@@ -70,7 +76,7 @@ def build_item(index: int, row: dict[str, str], where: str) -> Item:
     )
 
 
-class SimpleQA:
+class SimpleQA(BenchmarkBase):
     """The SimpleQA benchmark (satisfies benchmarks.Benchmark); its grader needs a judge."""
 
     name = NAME
@@ -79,6 +85,8 @@ class SimpleQA:
         "SimpleQA: 4,326 short factual questions, LLM-judged correct/incorrect/not attempted"
     )
     default_source = DEFAULT_SOURCE
+    needs_judge = True
+    metric_labels = MappingProxyType({"f_score": "F-score"})
 
     def rows(self, source: Path | None = None) -> list[tuple[int, dict[str, str]]]:
         """(row index, row) pairs in official order."""
@@ -95,6 +103,10 @@ class SimpleQA:
                 "avp.toml", "judge", "simpleqa is graded by an LLM judge: configure one"
             )
         return SimpleQAJudgeGrader(judge)
+
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        """Correct / incorrect / not attempted, accuracy, accuracy given attempted, F-score."""
+        return dict(simpleqa_metrics(grades).__dict__)
 
 
 BENCHMARK = SimpleQA()

@@ -21,8 +21,12 @@ class Grader(Protocol):
 
 
 class Judge(Protocol):
-    """An LLM judge: a pinned model called through the provider layer (see graders/judge.py)."""
+    """An LLM judge: a pinned model called through the provider layer (see graders/judge.py).
+
+    `ask` may answer from a cache (finish reason `graders.judge.CACHED`); `fresh=True` asks the
+    model itself (the graders do so once when a cached reply holds no verdict).
+    """
 
     model: str
 
-    async def ask(self, prompt: str) -> Completion: ...
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Completion: ...

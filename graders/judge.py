@@ -4,17 +4,43 @@ Both call a `graders.Judge` (a pinned model at temperature 0, called through the
 with a template written in our words that follows the official protocol:
 
 - SimpleQA (simple-evals' `simpleqa_eval.py`): the judge sees question, gold target and predicted
-  answer and answers with one letter: A = CORRECT, B = INCORRECT, C = NOT_ATTEMPTED. Like
-  simple-evals, output without a readable grade counts as NOT_ATTEMPTED (the explanation says so).
+  answer and answers with one letter: A = CORRECT, B = INCORRECT, C = NOT_ATTEMPTED.
   `simpleqa_metrics()` gives accuracy, accuracy given attempted and their F-score.
 - HLE (`hle_eval/run_judge_results.py`): the judge reports `extracted_final_answer`, `reasoning`,
-  `correct: yes|no` and the `confidence` the response stated (100 when none). `hle_metrics()`
-  gives accuracy with its 95% Wald half-width and the official RMS calibration error
-  (`calibration_error`, bins of beta = 100 answers sorted by confidence).
+  `correct: yes|no` and the `confidence` the response stated (100 when none); the official judge
+  gets these as a structured output. `hle_metrics()` gives accuracy with its 95% Wald half-width
+  and the official RMS calibration error (`calibration_error`, bins of beta = 100 answers).
 
-A judge failure (the Judge raises `ProviderError`) propagates: it is an infrastructure failure,
-never a wrong answer. Caching judge calls is the store's job; it keys them with `judge_cache_key`.
-Each template has its own version constant, stored with every grade.
+How a verdict is read (where we deliberately differ from the official code)
+--------------------------------------------------------------------------
+simple-evals takes `re.search(r"(A|B|C)", response)`: the first capital A, B or C anywhere in the
+reply, and "C" when there is none. A weak judge that repeats its prompt ("A) CORRECT: ...") or
+writes "A predicted answer of London is wrong: B" is then read as CORRECT. Here a verdict is read
+only where the protocol puts it, from the judge's own words:
+
+1. the prompt's own text is removed from the reply first: `<think>` blocks, every verbatim copy of
+   the whole prompt, and every line equal to a line of the prompt (template lines, the question,
+   the gold answer and the candidate's response, compared without surrounding markdown);
+2. SimpleQA: what remains must hold exactly one grade line (`A`, `B`, `C`, optionally with its
+   name, `**A**`, `Grade: B`, or the name alone: `NOT_ATTEMPTED`), and it must be the reply's last
+   line; a letter and a name that disagree (`A) INCORRECT`) are no verdict;
+3. HLE: what remains must hold exactly one `correct:` field whose whole value is yes or no (as
+   lines, or as the JSON object of the official structured output); of the other fields the last
+   one counts.
+
+Anything else -- an empty reply, only the prompt's text, no grade, several grades, or a reply cut
+off at max_tokens (finish_reason "length") -- is a **judge failure**: the grader raises
+`avp_harness.errors.JudgeFailure` (a ProviderError), so the cell is recorded as an error
+("judge failure: ...") and is retried by the next `avp run` or `avp regrade`; it is never graded
+as a wrong (or right) answer. A side effect: if the candidate's response itself holds a line that
+is a bare verdict, a judge reply of exactly that line cannot be told from an echo and is a judge
+failure too.
+
+Caching judge calls is the store's job; it keys them with `judge_cache_key` on the *prompt*
+version (the template text), so a change in how replies are read needs no new judge call: cached
+replies are read again. A cached reply that holds no verdict is asked once more, fresh
+(`Judge.ask(prompt, fresh=True)`). Each grader's `version` (stored with every grade) names both
+the template and the reading rule, so grades read by an older rule are told apart.
 """
 
 from __future__ import annotations
@@ -22,13 +48,25 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
+from avp_harness.errors import JudgeFailure
 from avp_harness.types import Completion, Grade, Item, canonical_json, sha256_hex
 from graders import Judge
+
+CACHED = "cached"  # Completion.finish_reason of a judge reply served from the judge cache
+JUDGE_MAX_TOKENS = 4096  # the judge's max_tokens when [judge] sets none (official HLE: 4096)
+MAX_VERDICT_LINE = 200  # longer lines are prose, never a grade line (keeps matching linear)
+
+T = TypeVar("T")
+
+
+class NoVerdict(ValueError):
+    """A judge reply that does not hold exactly one verdict; the message says why."""
 
 
 def judge_cache_key(judge_model: str, prompt_version: str, question: str, response: str) -> str:
@@ -62,10 +100,81 @@ def _judge_grade(
 
 
 # --------------------------------------------------------------------------------------------
+# Reading a reply: the prompt's own text out, then exactly one verdict
+# --------------------------------------------------------------------------------------------
+
+
+def _bare(line: str) -> str:
+    """A line without surrounding markdown and with single spaces, for comparing with the prompt."""
+    return " ".join(line.strip().strip(">*_`#-").split())
+
+
+def _drop_think(text: str) -> str:
+    """The reply without `<think>...</think>` blocks (an unclosed one runs to the end)."""
+    closing = text.rfind("</think>")
+    if closing >= 0 and text.find("<think>") < 0:  # the server dropped the opening tag
+        text = text[closing + len("</think>") :]
+    kept, position = [], 0
+    while (start := text.find("<think>", position)) >= 0:
+        kept.append(text[position:start])
+        end = text.find("</think>", start)
+        position = len(text) if end < 0 else end + len("</think>")
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+def strip_echo(reply: str, prompt: str) -> list[str]:
+    """The non-empty lines of `reply` that are the judge's own: without `<think>` blocks, without
+    verbatim copies of `prompt`, and without any line equal to a line of `prompt`."""
+    text = _drop_think(reply)
+    if prompt.strip():
+        text = text.replace(prompt.strip(), "\n")
+    prompt_lines = {bare for line in prompt.splitlines() if (bare := _bare(line))}
+    return [line for line in text.splitlines() if _bare(line) and _bare(line) not in prompt_lines]
+
+
+def read_verdict(
+    reply: Completion, prompt: str, read: Callable[[str, str], T]
+) -> T:
+    """`read(reply text, prompt)`, unless the reply was cut off at max_tokens; NoVerdict if not."""
+    if reply.finish_reason == "length":
+        raise NoVerdict(
+            f"its reply was cut off at max_tokens ({reply.usage.completion_tokens} tokens): "
+            "raise [judge] max_tokens"
+        )
+    return read(reply.text, prompt)
+
+
+async def ask_for_verdict(
+    judge: Judge, prompt: str, read: Callable[[str, str], T]
+) -> tuple[Completion, T]:
+    """Ask the judge and read its verdict. A cached reply without one is asked once more, fresh;
+    a fresh reply without one raises JudgeFailure (an error on the cell, never a grade)."""
+    reply = await judge.ask(prompt)
+    try:
+        return reply, read_verdict(reply, prompt, read)
+    except NoVerdict as failure:
+        if reply.finish_reason != CACHED:
+            raise JudgeFailure(judge.model, str(failure)) from None
+    reply = await judge.ask(prompt, fresh=True)
+    try:
+        return reply, read_verdict(reply, prompt, read)
+    except NoVerdict as failure:
+        raise JudgeFailure(judge.model, str(failure)) from None
+
+
+def _no_lines(reply: str) -> NoVerdict:
+    if not reply.strip():
+        return NoVerdict("its reply is empty")
+    return NoVerdict("its reply holds nothing of its own (only the prompt's text, or thinking)")
+
+
+# --------------------------------------------------------------------------------------------
 # SimpleQA
 # --------------------------------------------------------------------------------------------
 
-SIMPLEQA_JUDGE_PROMPT_VERSION = "simpleqa-1"
+SIMPLEQA_JUDGE_PROMPT_VERSION = "simpleqa-1"  # the template text: part of the judge cache key
+SIMPLEQA_GRADER_VERSION = "simpleqa-2"  # template simpleqa-1, verdicts read strictly (see above)
 SIMPLEQA_GRADES = {"A": "CORRECT", "B": "INCORRECT", "C": "NOT_ATTEMPTED"}
 
 SIMPLEQA_JUDGE_PROMPT = """\
@@ -93,31 +202,71 @@ Predicted answer: {response}
 
 Reply with a single letter, A, B or C, and nothing else."""
 
-_SIMPLEQA_LETTER = re.compile(r"\b([ABC])\b")
-_SIMPLEQA_WORD = re.compile(r"\b(NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)\b", re.IGNORECASE)
+_GRADE_NAME = r"(?i:NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)"
+# Possessive quantifiers (*+) never give back what they took: matching stays linear in the line.
+_SIMPLEQA_LINE = re.compile(
+    r"^[\s*_`\"'(\[]*+"  # markdown and quotes around the grade
+    r"(?:(?i:(?:the\s++)?(?:final\s++)?(?:grade|answer|verdict|classification))"
+    r"(?:\s++is)?+[\s*_`\"'(\[:=\-]*+)?"  # an optional label: "Grade: B", "**Answer:** A"
+    rf"(?:(?P<letter>[ABC])(?![A-Za-z0-9])(?:[\s*_`\"')\].:\-]*+(?P<named>{_GRADE_NAME}))?"
+    rf"|(?P<name>{_GRADE_NAME}))"
+    r"[\s*_`\"')\].!]*+$"
+)
 
 
-def parse_simpleqa_grade(judge_output: str) -> str | None:
-    """CORRECT / INCORRECT / NOT_ATTEMPTED from the judge's reply, or None if unreadable."""
-    text = judge_output.strip()
-    letter = _SIMPLEQA_LETTER.search(text)
-    if letter:
-        return SIMPLEQA_GRADES[letter.group(1)]
-    word = _SIMPLEQA_WORD.search(text)
-    if word:
-        return word.group(1).upper().replace(" ", "_")
-    return None
+def _simpleqa_line(line: str) -> str | None:
+    """The grade a line states when the whole line is a grade line ("" when it contradicts
+    itself), else None."""
+    if len(line) > MAX_VERDICT_LINE:
+        return None
+    match = _SIMPLEQA_LINE.match(line)
+    if match is None:
+        return None
+    name = (match["named"] or match["name"] or "").upper().replace(" ", "_")
+    letter = match["letter"]
+    if letter and name and SIMPLEQA_GRADES[letter] != name:
+        return ""
+    return SIMPLEQA_GRADES[letter] if letter else name
+
+
+def read_simpleqa_grade(judge_output: str, prompt: str = "") -> str:
+    """CORRECT / INCORRECT / NOT_ATTEMPTED: the reply's one grade line, its last line once the
+    prompt's own text is removed; NoVerdict (with the reason) otherwise."""
+    lines = strip_echo(judge_output, prompt)
+    if not lines:
+        raise _no_lines(judge_output)
+    grades = [(number, grade) for number, line in enumerate(lines)
+              if (grade := _simpleqa_line(line)) is not None]
+    if not grades:
+        raise NoVerdict("its reply holds no grade letter (A, B or C) of its own")
+    if len(grades) > 1:
+        raise NoVerdict(f"its reply holds {len(grades)} grade lines, not one")
+    number, grade = grades[0]
+    if not grade:
+        raise NoVerdict("its grade line names one letter and another grade")
+    if number != len(lines) - 1:
+        raise NoVerdict("its grade is not the last line of its reply")
+    return grade
+
+
+def parse_simpleqa_grade(judge_output: str, prompt: str = "") -> str | None:
+    """`read_simpleqa_grade`, or None when the reply holds no single verdict."""
+    try:
+        return read_simpleqa_grade(judge_output, prompt)
+    except NoVerdict:
+        return None
 
 
 class SimpleQAJudgeGrader:
     """Asks the judge for CORRECT / INCORRECT / NOT_ATTEMPTED; score 1 only for CORRECT.
 
     `Grade.extracted` holds the grade; `parsed` is False for NOT_ATTEMPTED (the model gave no
-    answer), so unanswered questions are counted apart from wrong ones.
+    answer), so unanswered questions are counted apart from wrong ones. A reply without exactly
+    one verdict raises JudgeFailure.
     """
 
     id = "simpleqa_judge"
-    version = SIMPLEQA_JUDGE_PROMPT_VERSION
+    version = SIMPLEQA_GRADER_VERSION
 
     def __init__(self, judge: Judge) -> None:
         self.judge = judge
@@ -128,11 +277,9 @@ class SimpleQAJudgeGrader:
         )
 
     async def __call__(self, item: Item, completion: Completion) -> Grade:
-        reply = await self.judge.ask(self.prompt(item, completion.text))
-        grade = parse_simpleqa_grade(reply.text)
-        explanation = f"judge: {grade}"
-        if grade is None:
-            grade, explanation = "NOT_ATTEMPTED", "judge reply had no grade; counted NOT_ATTEMPTED"
+        reply, grade = await ask_for_verdict(
+            self.judge, self.prompt(item, completion.text), read_simpleqa_grade
+        )
         return _judge_grade(
             self.id,
             self.version,
@@ -140,7 +287,7 @@ class SimpleQAJudgeGrader:
             reply,
             score=1.0 if grade == "CORRECT" else 0.0,
             extracted=grade,
-            explanation=explanation,
+            explanation=f"judge: {grade}",
             parsed=grade != "NOT_ATTEMPTED",
         )
 
@@ -184,7 +331,8 @@ def simpleqa_metrics(grades: Iterable[Grade | str]) -> SimpleQAMetrics:
 # Humanity's Last Exam
 # --------------------------------------------------------------------------------------------
 
-HLE_JUDGE_PROMPT_VERSION = "hle-1"
+HLE_JUDGE_PROMPT_VERSION = "hle-1"  # the template text: part of the judge cache key
+HLE_GRADER_VERSION = "hle-2"  # template hle-1, verdicts read strictly (see the module docstring)
 
 HLE_JUDGE_PROMPT = """\
 Decide whether the [response] to the [question] below is correct, judged only against the \
@@ -209,21 +357,12 @@ wrong answer).
 confidence: the confidence score between 0% and 100% stated in the [response], as a number; \
 100 if the response states none."""
 
-# Field labels may carry markdown (`**correct:** yes`). Runs are bounded to one line ([ \t...]),
-# so a reply full of blank lines or asterisks is still scanned in linear time.
-_FIELD = r"^[ \t*_#>-]*{name}[ \t*_]*:[ \t*_]*"
-_HLE_ANSWER = re.compile(
-    _FIELD.format(name="extracted_final_answer") + r"(.*)$", re.IGNORECASE | re.MULTILINE
-)
-_HLE_REASONING = re.compile(
-    _FIELD.format(name="reasoning") + r"(.*?)(?=^[ \t*_#>-]*correct[ \t*_]*:|\Z)",
-    re.IGNORECASE | re.MULTILINE | re.DOTALL,
-)
-_HLE_CORRECT = re.compile(
-    _FIELD.format(name="correct") + r"(yes|no)\b", re.IGNORECASE | re.MULTILINE
-)
-_HLE_CONFIDENCE = re.compile(
-    _FIELD.format(name="confidence") + r"(\d+(?:\.\d+)?)", re.IGNORECASE | re.MULTILINE
+HLE_FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
+# A field line: its label at the start of a line, maybe in markdown (`**correct:** yes`). Runs
+# are bounded to one line, so a reply full of blank lines or asterisks is read in linear time.
+_HLE_FIELD = re.compile(
+    r"^[ \t*_#>-]*(extracted_final_answer|reasoning|correct|confidence)[ \t*_]*:[ \t*_]*(.*)$",
+    re.IGNORECASE,
 )
 
 
@@ -237,32 +376,61 @@ class HLEVerdict:
     confidence: float  # 0..100, as stated by the response (100 when none)
 
 
-def parse_hle_verdict(judge_output: str) -> HLEVerdict | None:
-    """The judge's verdict from its reply (the four lines, or a JSON object); None if unreadable."""
-    fields = _json_fields(judge_output)
-    if fields is not None:
-        correct_text = str(fields.get("correct", "")).strip().lower()
-        if correct_text in ("yes", "no"):
-            answer = str(fields.get("extracted_final_answer", "")).strip()
-            return HLEVerdict(
-                extracted_final_answer=None if answer in ("", "None") else answer,
-                reasoning=str(fields.get("reasoning", "")).strip(),
-                correct=correct_text == "yes",
-                confidence=_confidence(str(fields.get("confidence", "100"))),
-            )
-    correct = _HLE_CORRECT.findall(judge_output)
-    if not correct:
-        return None
-    answer_match = _HLE_ANSWER.search(judge_output)
-    answer = answer_match.group(1).strip(" \t*_") if answer_match else ""
-    reasoning_match = _HLE_REASONING.search(judge_output)
-    confidence_match = _HLE_CONFIDENCE.search(judge_output)
+def _yes_no(value: object) -> bool:
+    text = str(value).strip().strip("*_`\"'.").strip().lower()
+    if text not in ("yes", "no"):
+        raise NoVerdict("its correct: field is not just yes or no")
+    return text == "yes"
+
+
+def _hle_from_fields(fields: dict[str, str]) -> HLEVerdict:
+    answer = fields.get("extracted_final_answer", "").strip(" \t*_`")
     return HLEVerdict(
         extracted_final_answer=None if answer in ("", "None") else answer,
-        reasoning=reasoning_match.group(1).strip() if reasoning_match else "",
-        correct=correct[-1].lower() == "yes",
-        confidence=_confidence(confidence_match.group(1) if confidence_match else "100"),
+        reasoning=fields.get("reasoning", "").strip(),
+        correct=_yes_no(fields["correct"]),
+        confidence=_confidence(fields.get("confidence", "100")),
     )
+
+
+def read_hle_verdict(judge_output: str, prompt: str = "") -> HLEVerdict:
+    """The judge's one verdict (four field lines, or the official JSON object) once the prompt's
+    own text is removed; NoVerdict (with the reason) otherwise."""
+    lines = strip_echo(judge_output, prompt)
+    if not lines:
+        raise _no_lines(judge_output)
+    fields: dict[str, str] = {}
+    current: str | None = None
+    outside: list[str] = []
+    for line in lines:
+        match = _HLE_FIELD.match(line)
+        if match is None:
+            if current == "reasoning":
+                fields["reasoning"] += "\n" + line
+            else:
+                outside.append(line)
+            continue
+        name = current = match.group(1).lower()
+        if name == "correct" and name in fields:
+            raise NoVerdict("its reply holds more than one correct: field")
+        fields[name] = match.group(2)  # other fields: the last one (a repeated response's
+        # "Confidence: 85%" comes before the judge's own line)
+    as_json = _json_fields("\n".join(outside))
+    if as_json is not None and "correct" in as_json:
+        if fields:
+            raise NoVerdict("its reply holds a verdict as JSON and as field lines")
+        return _hle_from_fields({k: str(v) for k, v in as_json.items() if k in HLE_FIELDS})
+    if "correct" not in fields:
+        raise NoVerdict("its reply holds no correct: yes|no field of its own")
+    return _hle_from_fields(fields)
+
+
+def parse_hle_verdict(judge_output: str, prompt: str = "") -> HLEVerdict | None:
+    """`read_hle_verdict`, or None when the reply holds no single verdict."""
+    try:
+        return read_hle_verdict(judge_output, prompt)
+    except NoVerdict:
+        return None
 
 
 def _json_fields(text: str) -> dict[str, object] | None:
@@ -282,10 +450,11 @@ def _confidence(text: str) -> float:
 
 
 class HLEJudgeGrader:
-    """Asks the judge to extract the final answer and decide yes/no against the reference."""
+    """Asks the judge to extract the final answer and decide yes/no against the reference; a
+    reply without exactly one `correct:` verdict raises JudgeFailure."""
 
     id = "hle_judge"
-    version = HLE_JUDGE_PROMPT_VERSION
+    version = HLE_GRADER_VERSION
 
     def __init__(self, judge: Judge) -> None:
         self.judge = judge
@@ -296,19 +465,9 @@ class HLEJudgeGrader:
         )
 
     async def __call__(self, item: Item, completion: Completion) -> Grade:
-        reply = await self.judge.ask(self.prompt(item, completion.text))
-        verdict = parse_hle_verdict(reply.text)
-        if verdict is None:
-            return _judge_grade(
-                self.id,
-                self.version,
-                self.judge,
-                reply,
-                score=0.0,
-                extracted=None,
-                explanation="judge reply had no readable 'correct: yes|no'; scored 0",
-                parsed=False,
-            )
+        reply, verdict = await ask_for_verdict(
+            self.judge, self.prompt(item, completion.text), read_hle_verdict
+        )
         return _judge_grade(
             self.id,
             self.version,
@@ -372,7 +531,8 @@ def hle_metrics(grades: Iterable[Grade]) -> HLEMetrics:
     """Accuracy and calibration error of HLE grades (verdicts re-read from `judge_output`)."""
     grades = list(grades)
     n = len(grades)
-    verdicts = [parse_hle_verdict(g.judge_output or "") for g in grades]
+    # the template's own lines are left out (a judge may have repeated them before its verdict)
+    verdicts = [parse_hle_verdict(g.judge_output or "", HLE_JUDGE_PROMPT) for g in grades]
     read = [v for v in verdicts if v is not None]
     accuracy = 100 * sum(g.score >= 1.0 for g in grades) / n if n else 0.0
     half_width = 1.96 * math.sqrt(accuracy * (100 - accuracy) / n) if n else 0.0

@@ -19,6 +19,7 @@ from graders.judge import (
     SIMPLEQA_JUDGE_PROMPT,
     SIMPLEQA_JUDGE_PROMPT_VERSION,
 )
+from graders.rubric import RUBRIC_JUDGE_VERSION, parse_rubric_prompt
 
 # template version -> (template, the name of its reference-answer field)
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -78,4 +79,8 @@ def parse_judge_prompt(prompt: str) -> JudgePrompt | None:
                 reference=values[reference_field],
                 response=values["response"],
             )
+    rubric = parse_rubric_prompt(prompt)  # HealthBench: question = the conversation before
+    if rubric is not None:  # the response, reference = the rubric item (graders/rubric.py)
+        conversation, rubric_item, response = rubric
+        return JudgePrompt(RUBRIC_JUDGE_VERSION, conversation, rubric_item, response)
     return None

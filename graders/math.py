@@ -1,7 +1,12 @@
 """Math grader: the last `\\boxed{...}` compared to the gold answer by mathematical equivalence.
 
-Protocol (AIME, MATH-500): the model puts its final answer in `\\boxed{}`; the last box counts
-(balanced braces, also `\\boxed 5` and `\\fbox{...}`); no box scores 0 and is counted as unparsed.
+Protocol (AIME, MATH-500): the model puts its final answer in `\\boxed{}`. Extraction follows the
+MATH benchmark's own code, hendrycks/math `modeling/dataset/util.py: last_boxed_only_string`: the
+last `\\boxed`, or the last `\\fbox` only when there is no `\\boxed`, with its balanced braces;
+no box (or a box that never closes) scores 0 and is counted as unparsed. Deliberate differences:
+`\\boxed 5` (no braces) is read as `5`, as later MATH evaluations read it (the original
+`remove_boxed` rejects it), and the comparison below replaces the original `is_equiv` string
+normalisation.
 Equivalence is decided by Hugging Face's `math-verify` (`parse()` both sides, then
 `verify(gold, answer)`): `\\frac{1}{2}` = `0.5`,
 `(3, \\pi/2)` = `\\left( 3, \\frac{\\pi}{2} \\right)`.
@@ -18,18 +23,22 @@ keeps the timeouts (`TIMEOUT_S`); on any other thread it runs with them disabled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import resource_tracker
 
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
 
 from avp_harness.types import Completion, Grade, Item
 
-MATH_GRADER_VERSION = "1"
+MATH_GRADER_VERSION = "2"  # 2: \\fbox only when there is no \\boxed, as last_boxed_only_string
 TIMEOUT_S = 5  # per parse / comparison, main thread only (signal-based)
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
@@ -47,16 +56,17 @@ for _name in ("math_verify.parser", "math_verify.grader"):
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` / `\\boxed x` / `\\fbox{...}` in `text`, or None.
+    """Content of the last `\\boxed{...}` / `\\boxed x` in `text` (the last `\\fbox{...}` when
+    there is no `\\boxed`), or None.
 
     Only the last box counts: if it is empty or never closes (a truncated answer), there is no
     answer, even when an earlier box exists (earlier boxes are often intermediate results).
     """
-    start = max(text.rfind(command) for command in _BOX_COMMANDS)
-    if start < 0:
-        return None
-    command = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
-    return _box_content(text, start + len(command))
+    for command in _BOX_COMMANDS:
+        start = text.rfind(command)
+        if start >= 0:
+            return _box_content(text, start + len(command))
+    return None
 
 
 def _box_content(text: str, i: int) -> str | None:
@@ -140,8 +150,32 @@ def _pool() -> ProcessPoolExecutor:
     if _POOL is None:
         workers = int(os.environ.get("AVP_MATH_WORKERS", "2"))
         # spawn, not fork: the collector has threads (its writer) when the pool starts
-        _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        with _real_stderr():
+            resource_tracker.ensure_running()
+            _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     return _POOL
+
+
+@contextlib.contextmanager
+def _real_stderr() -> Iterator[None]:
+    """Start multiprocessing's resource tracker with the process's real stderr.
+
+    The tracker is launched on the first spawn and passes `sys.stderr.fileno()` to its child;
+    under Textual (`avp run --tui`) `sys.stderr` is a capture object whose fileno() is -1, and
+    every spawn failed with "bad value(s) in fds_to_keep". Once running, the tracker is reused.
+    """
+    try:
+        valid = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        valid = False
+    if valid or sys.__stderr__ is None:
+        yield
+        return
+    captured, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = captured
 
 
 def _grade_in_worker(text: str, target: str) -> Grade:

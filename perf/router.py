@@ -87,6 +87,11 @@ def main() -> None:
         latencies.append(time.perf_counter() - t)
     p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
     print(f"route one query (no embedding): p50 {p50:.3f} ms  p99 {p99:.3f} ms (target < 1 ms)")
+    q, one = Xt[:1], np.array([0.5])
+    checked = timed(lambda: [router.route(q, alpha=0.5) for _ in range(2000)], repeat=3)
+    kernel = timed(lambda: [router._route(q, one) for _ in range(2000)], repeat=3)
+    print(f"router protocol checks (alpha, fitted) per route: {checked / kernel:.2f}x the bare "
+          f"kernel ({(checked - kernel) / 2000 * 1e6:.1f} us per call)")
 
     texts = real_texts()
     try:

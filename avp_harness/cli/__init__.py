@@ -22,8 +22,10 @@ from avp_harness.redact import redact
 COMMAND_MODULES = [
     "avp_harness.cli.config_cmds",
     "avp_harness.cli.collect_cmds",
+    "avp_harness.cli.doctor_cmds",
     "avp_harness.cli.sim_cmds",
     "avp_harness.cli.grading_cmds",
+    "avp_harness.cli.sandbox_cmds",
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
 ]
@@ -72,7 +74,18 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_db(arg: str | None, config_db: str | None = None) -> str:
-    return arg or os.environ.get("AVP_DB") or config_db or "runs.db"
+    """The store every command opens, by one rule: `--db`, else `$AVP_DB`, else the config's
+    `db` (`config_db` when the command read its config, else the `db` of $AVP_CONFIG or
+    ./avp.toml), else ./runs.db."""
+    if arg:
+        return arg
+    if os.environ.get("AVP_DB"):
+        return os.environ["AVP_DB"]
+    if config_db is None:
+        from avp_harness.config import config_db as read_config_db
+
+        config_db = read_config_db()
+    return config_db or "runs.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

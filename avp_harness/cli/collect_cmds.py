@@ -28,12 +28,14 @@ cells are retried. Several `avp run` on one store (one SQLite file, or one Postg
 several machines) share the work: each claims batches of cells, none is requested twice.
 
 exit codes:
-  0    every planned cell is ok
+  0    every planned cell is done (ok, or context_exceeded: never re-sent)
   2    bad input (config, options, a store that cannot be opened or is corrupt)
   3    stopped by the budget
   4    the store stopped accepting writes (disk full, read-only, connection lost): stopped at
        once, before paying for answers it could not keep
   5    some planned cells failed (errors, timeouts, ...): `avp run` retries them
+  6    a provider was down (connection failures in a row): its cells were stopped, the other
+       providers' cells ran; start it (or fix base_url) and run again
   130  interrupted (Ctrl-C, SIGTERM)
 """
 
@@ -203,6 +205,8 @@ def _exit_code(summary: Any, fail_on_error: float | None = None) -> int:
     """0 only when every planned cell is ok (or the failures are tolerated); see RUN_EPILOG."""
     if summary.status in ("interrupted", "budget"):
         return {"budget": 3, "interrupted": 130}[summary.status]
+    if summary.dead_providers:
+        return 6
     if summary.remaining == 0 or _tolerated(summary, fail_on_error):
         return 0
     return 5
@@ -215,10 +219,35 @@ def _print_summary(summary: Any, fail_on_error: float | None = None) -> None:
         f"{summary.already_done} already done, {summary.attempted} attempted ({by_status}) "
         f"in {summary.elapsed_s:.1f}s, spent ${summary.spent:.4f}",
     ]
-    failed = {k: v for k, v in sorted(summary.by_status.items()) if k != "ok"}
+    failed = {k: v for k, v in sorted(summary.by_status.items())
+              if k not in ("ok", "context_exceeded")}
     if summary.status == "failed" and fail_on_error is not None:
         lines.append(f"stopped scheduling: more cells failed than --fail-on-error "
                      f"{fail_on_error:g} allows")
+    if summary.truncated:
+        lines.append(
+            f"{summary.truncated} answers hit max_tokens (finish reason 'length'): graded as "
+            "they are and counted in the 'truncated' column; raise max_tokens to let them finish"
+        )
+    for provider in summary.dead_providers:
+        lines.append(f"provider {provider} is down: its remaining cells were not run; start it "
+                     "(or fix base_url) and run again")
+    if summary.timed_out:
+        lines.append(
+            f"{summary.timed_out} requests timed out client-side (retried or given up): a server "
+            "that does not cancel them generated them anyway (wasted generations)"
+        )
+    if summary.context_exceeded:
+        lines.append(
+            f"{summary.context_exceeded} prompts are longer than the model's context window: "
+            "recorded as context_exceeded, left out of accuracy, never re-sent"
+        )
+    if summary.judge_failures:
+        lines.append(
+            f"{summary.judge_failures} cells not graded: judge failure (the judge's reply held no "
+            "single verdict or was cut off); their answers are kept: `avp run` or `avp regrade` "
+            "grades them again without calling the candidate"
+        )
     if summary.remaining and summary.status in ("completed", "failed"):
         kinds = ", ".join(f"{k} {v}" for k, v in failed.items()) or "run by another collector"
         lines.append(
@@ -272,16 +301,19 @@ def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None
         return
     table = Table(title=f"{redact_url(db)}: accuracy by model and benchmark",
                   title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "failed", "dollars",
-                   "$/cell", "latency"):
+    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
+                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
         table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
     for row in rows:
         done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
         accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
         per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
         latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
+        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
+            latency += f" (server {row.mean_server_time_s:.2f}s)"
         table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.errors), f"{row.dollars:.4f}", per_cell, latency)
+                      str(row.truncated), str(row.context_exceeded), str(row.errors),
+                      f"{row.dollars:.4f}", per_cell, latency)
     if not rows:
         table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
     console = Console()
@@ -316,7 +348,6 @@ FULL_SUITE: tuple[tuple[str, int | None], ...] = (
     ("simpleqa", 200),
     ("hle", 200),
 )
-JUDGED_BENCHMARKS = ("simpleqa", "hle")
 DEMO_JUDGE = "sim/mid-pro"  # a SIMULATED judge: it compares answers with the reference
 
 
@@ -359,7 +390,9 @@ def demo_config(
             *(extra or []),
         ],
     }
-    if any(entry["name"] in JUDGED_BENCHMARKS for entry in extra or []):
+    import benchmarks
+
+    if any(benchmarks.get(entry["name"]).needs_judge for entry in extra or []):
         data["judge"] = {"id": DEMO_JUDGE, "provider": "sim"}
     return config_from_dict(data, None)
 

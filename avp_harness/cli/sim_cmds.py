@@ -12,6 +12,7 @@ SERVE_EPILOG = f"""\
 endpoints (base URL http://HOST:PORT/v1):
   POST /v1/chat/completions   non-streaming chat completions (stream=true -> 400)
   GET  /v1/models             the simulated catalogue (see `avp sim models`)
+  GET  /props                 llama.cpp-style properties: chat_template, total_slots, n_ctx
   POST /v1/embeddings         {SIM_EMBEDDING_MODEL}: hashed bag-of-words vectors, L2-normalised
   POST /_sim/faults           queue faults: {{"rules": [{{"fault": KIND, "count": N, "model": ID,
                               "retry_after": S, "delay": S}}]}} for the next N matching requests
@@ -24,8 +25,14 @@ fault kinds: {", ".join(FAULT_KINDS)}
   malformed: 200 with a cut-short JSON body; empty: 200 with content ""; reset: drop the connection
   a request header `X-Sim-Fault: KIND` forces one fault on that request.
 
+like a local server: each model has a context window (--context-tokens N for all; a longer
+  prompt gets llama.cpp's 400 exceed_context_size_error); a small max_tokens cuts the answer
+  (finish_reason "length"); --serial generates one request at a time and keeps generating for
+  clients that gave up; every answer carries llama.cpp-style `timings`.
+
 examples:
   avp sim serve --port 8765
+  avp sim serve --serial --generation-s 0.5 --context-tokens 4096
   avp sim serve --latency-scale 0 --fault 429=0.05 --fault reset=0.01 --seed 7 --log sim.jsonl
 
 Every model is SIMULATED; answers are deterministic per (model, item, seed).
@@ -89,6 +96,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{m.latency_mean_s:.1f}s",
             m.description,
         )
+    table.caption = "as a judge, ID@echo repeats its prompt, ID@ramble reasons ~1,900 tokens first"
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=140)

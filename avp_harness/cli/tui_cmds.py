@@ -83,7 +83,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     for c in snap.cells:
         acc = "-" if c.accuracy is None else f"{c.accuracy:.1%}"
         print(f"{c.benchmark:14} {c.model:28} {c.done:>6}/{c.planned or '?':<6} {acc:>6} "
-              f"${c.dollars:.4f} failed {c.errors} rate-limited {c.rate_limited}")
+              f"${c.dollars:.4f} failed {c.errors} rate-limited {c.rate_limited} "
+              f"truncated {c.truncated} context-exceeded {c.context_exceeded}")
     for p in snap.providers:
         print(f"provider {p.name}: {p.requests_per_min:.0f} req/min, "
               f"{p.rate_limited} rate-limited cells")
@@ -125,10 +126,10 @@ def cmd_show_cell(args: argparse.Namespace) -> int:
 
 def cmd_clusters(args: argparse.Namespace) -> int:
     from avp_harness.errors import RouterError
+    from avp_harness.routing import check_alpha
     from avp_harness.tui.router_model import inspect_router
 
-    if not 0.0 <= args.alpha <= 1.0:
-        raise RouterError(f"alpha must be in [0, 1], got {args.alpha}")
+    check_alpha(args.alpha)
     with _open(args) as store:
         view = inspect_router(store, args.name)
     if not view.clusters:

@@ -5,12 +5,21 @@
 1. reads the judge template's parts back from the prompt (`graders.judge_prompts`) and looks the
    call up in the store's `judgements` table by `graders.judge.judge_cache_key(judge model,
    prompt version, question, response)` (the question part includes the reference answer, so a
-   corrected reference is judged again). A hit returns the stored output at zero new cost;
+   corrected reference is judged again). A hit returns the stored reply at zero new cost, with
+   finish reason `graders.judge.CACHED`; `ask(prompt, fresh=True)` skips the lookup (the graders
+   ask so when a cached reply holds no verdict);
 2. on a miss, calls the pinned judge model (temperature 0, from `config.judge`) through the
    collector's `call_with_retries`: the same client, per-provider limits and tenacity retries as
-   the candidates;
-3. stores the output with its tokens and dollars, and returns it. Graders put those on the cell's
+   the candidates. When `[judge]` sets no `max_tokens`, the judge gets
+   `graders.judge.JUDGE_MAX_TOKENS` (4096, what the official HLE judge is given): HLE's judge
+   writes its reasoning before the verdict, and a reply cut off there is no verdict;
+3. stores every complete reply (finish reason other than "length") with its tokens and dollars,
+   and returns it. A reply cut off at max_tokens is not stored: the graders turn it into a judge
+   failure, and the next attempt asks again. Graders put the tokens and dollars on the cell's
    `judge_*` columns, apart from the candidate's.
+
+The cache keeps the judge's raw reply, never a parsed verdict: when graders/judge.py changes how
+replies are read, `avp regrade` reads the cached replies again without new judge calls.
 
 When the call is given up it raises `ProviderError` with the provider's `RetryDecision`: the cell
 is then recorded as an error (an infrastructure failure), never as a wrong answer. Concurrent
@@ -21,13 +30,15 @@ its own short transaction (safe next to the collector's single writer: SQLite WA
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from functools import partial
 from typing import TYPE_CHECKING
 
 from avp_harness.errors import ProviderError
 from avp_harness.store.grading_queries import get_judgement, put_judgement
 from avp_harness.store.tables import JudgementRecord
 from avp_harness.types import Completion, CostSource, Usage, canonical_json
-from graders.judge import judge_cache_key
+from graders.judge import CACHED, JUDGE_MAX_TOKENS, judge_cache_key
 from graders.judge_prompts import parse_judge_prompt
 
 if TYPE_CHECKING:
@@ -55,6 +66,8 @@ class CollectorJudge:
 
     def __init__(self, collector: Collector, model: ModelConfig) -> None:
         self.collector = collector
+        if model.max_tokens is None:
+            model = dataclasses.replace(model, max_tokens=JUDGE_MAX_TOKENS)
         self.config = model
         self.model = model.id
         self.calls = 0
@@ -62,10 +75,12 @@ class CollectorJudge:
         self.dollars = 0.0
         self._inflight: dict[str, asyncio.Task[Completion]] = {}
 
-    async def ask(self, prompt: str) -> Completion:
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Completion:
         version, key = judge_key(self.model, prompt)
         loop = asyncio.get_running_loop()
-        cached = await loop.run_in_executor(None, get_judgement, self.collector.store, key)
+        cached = None
+        if not fresh:
+            cached = await loop.run_in_executor(None, get_judgement, self.collector.store, key)
         if cached is not None:
             self.cache_hits += 1
             return Completion(
@@ -74,17 +89,17 @@ class CollectorJudge:
                 cost=0.0,
                 cost_source=CostSource(cached.cost_source),
                 latency_s=0.0,
-                finish_reason="cached",
+                finish_reason=CACHED,
                 raw={"judge_cache": key},
             )
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._call(prompt, version, key))
+            task = asyncio.ensure_future(self._call(prompt, version, key, replace=fresh))
             self._inflight[key] = task
             task.add_done_callback(lambda _done: self._inflight.pop(key, None))
         return await task
 
-    async def _call(self, prompt: str, version: str, key: str) -> Completion:
+    async def _call(self, prompt: str, version: str, key: str, *, replace: bool) -> Completion:
         messages = [{"role": "user", "content": prompt}]
         call = await self.collector.call_with_retries(self.config, messages)
         completion = call.completion
@@ -97,7 +112,7 @@ class CollectorJudge:
             )
         self.calls += 1
         self.dollars += completion.cost or 0.0
-        if completion.finish_reason != "length":  # a cut-off verdict is not worth keeping
+        if completion.finish_reason != "length":  # a cut-off reply is a judge failure
             record = JudgementRecord(
                 key=key,
                 judge_model=self.model,
@@ -109,5 +124,6 @@ class CollectorJudge:
                 cost_source=completion.cost_source.value,
             )
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, put_judgement, self.collector.store, record)
+            store = self.collector.store
+            await loop.run_in_executor(None, partial(put_judgement, store, record, replace=replace))
         return completion

@@ -3,15 +3,30 @@
 Concurrency follows AIMD: a rate-limit answer halves the bound (at most once per cool-down, so one
 burst of 429s counts once); every success adds 1/bound, so it climbs back by about one slot per
 bound's worth of successes. A `Retry-After` pauses the whole provider, not just the one call.
+
+Timeouts feed the same bound. A server that generates one request at a time (llama-cpp-python, a
+one-slot llama.cpp server) queues what it cannot serve, so with N in flight a request waits about
+N generations; past the client timeout every queued request times out, and the server still
+generates each one (a wasted generation). So the first timeout of a wave (a timeout of a request
+sent after the last cut; the others were already queued) cuts the bound to at most what the server
+can answer in half the timeout (Little's law: throughput x timeout / 2, the throughput being the
+answers of the last `window_s`), and pauses the provider while the server drains what is queued
+(the calls in flight / the throughput). This holds for a batching server too: its throughput is
+high, so its bound is only halved and its pause is short. After a timeout the bound climbs again
+only on answers faster than half the timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
+
+from avp_harness.types import RetryDecision, Status
 
 
 def rate_limiter(per_minute: int) -> AsyncLimiter:
@@ -30,12 +45,25 @@ class ProviderLimits:
     tpm: int | None = None
     min_concurrency: int = 1
     cooldown_s: float = 1.0
+    timeout_s: float | None = None  # the client timeout of one call
+    base_url: str = ""  # named when the provider is down
     limit: float = field(init=False)
     active: int = field(init=False, default=0)
     rate_limit_hits: int = field(init=False, default=0)
     requests: int = field(init=False, default=0)
     paused_until: float = field(init=False, default=0.0)
+    timeouts: int = field(init=False, default=0)  # calls given up client-side (likely generated)
+    dead_after: int = 5  # consecutive connection failures, one of them a retry, mean "down"
+    connection_failures: int = field(init=False, default=0)  # in a row, without any answer
+    dead: bool = field(init=False, default=False)  # down: its cells are no longer requested
+    _retry_in_streak: bool = field(init=False, default=False)
+    first_timeout_at: float | None = field(init=False, default=None)  # time.monotonic()
+    late_timeouts: int = field(init=False, default=0)  # of calls sent after the first timeout
     _last_cut: float = field(init=False, default=0.0)
+    _last_timeout_cut: float = field(init=False, default=-math.inf)
+    window_s: float = 60.0  # the throughput is measured over this many recent seconds
+    _answers: deque[float] = field(init=False, default_factory=deque)  # when answers came
+    _first_request: float | None = field(init=False, default=None)
     _cond: asyncio.Condition = field(init=False)
     _rpm: AsyncLimiter | None = field(init=False, default=None)
     _tpm: AsyncLimiter | None = field(init=False, default=None)
@@ -58,8 +86,7 @@ class ProviderLimits:
             await self._cond.wait_for(lambda: self.active < self.concurrency)
             self.active += 1
         try:
-            pause = self.paused_until - time.monotonic()
-            if pause > 0:
+            while (pause := self.paused_until - time.monotonic()) > 0:  # a pause may grow
                 await asyncio.sleep(pause)
             if self._rpm is not None:
                 await self._rpm.acquire()
@@ -69,15 +96,94 @@ class ProviderLimits:
             await self.release()
             raise
         self.requests += 1
+        if self._first_request is None:
+            self._first_request = time.monotonic()
 
     async def release(self) -> None:
         async with self._cond:
             self.active -= 1
             self._cond.notify_all()
 
-    def on_success(self) -> None:
-        if self.limit < self.max_concurrency:
+    def on_success(self, latency_s: float | None = None) -> None:
+        """An answer: climb back towards the bound (after a timeout, only on answers faster than
+        half the timeout); count it for the throughput."""
+        self.on_answer()
+        now = time.monotonic()
+        self._answers.append(now)
+        while self._answers and self._answers[0] < now - self.window_s:
+            self._answers.popleft()
+        slow = (self.timeouts and self.timeout_s is not None and latency_s is not None
+                and latency_s > self.timeout_s / 2)
+        if self.limit < self.max_concurrency and not slow:
             self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+
+    def on_failure(self, decision: RetryDecision, sent_at: float, attempt: int) -> str | None:
+        """A failed call, as the provider layer classified it: connection failures may declare
+        the provider down, timeouts feed the bound. Returns a line to report, if any."""
+        if decision.kind != "connection":
+            self.on_answer()
+        elif self.on_connection_failure(attempt):
+            return (f"{self.down_message()}: {self.connection_failures} calls in a row had no "
+                    f"answer ({decision.message}); its cells are stopped, the other providers "
+                    "carry on")
+        if decision.status is Status.TIMEOUT and self.on_timeout(sent_at):
+            pause = max(0.0, self.paused_until - time.monotonic())
+            return (f"{self.name}: a request timed out after {self.timeout_s:g}s: concurrency "
+                    f"now {self.concurrency}, pausing {pause:.1f}s while the server drains its "
+                    "queue")
+        return None
+
+    def down_message(self) -> str:
+        return f"provider {self.name} is down ({self.base_url} unreachable)"
+
+    def on_answer(self) -> None:
+        """The server answered over HTTP (any status): it is up."""
+        self.connection_failures = 0
+        self._retry_in_streak = False
+
+    def on_connection_failure(self, attempt: int) -> bool:
+        """No HTTP answer (refused, reset, DNS) on the `attempt`-th try of a call. Returns True
+        once, when the provider is declared down: `dead_after` failures in a row, at least one of
+        them a retry after back-off or more than could have been in flight at once (so a server
+        restarting under many calls in flight is not)."""
+        self.connection_failures += 1
+        self._retry_in_streak |= attempt > 1
+        later = self._retry_in_streak or self.connection_failures > self.max_concurrency
+        if self.dead or self.connection_failures < self.dead_after or not later:
+            return False
+        self.dead = True
+        return True
+
+    def throughput(self, now: float) -> float | None:
+        """Answers a second over the last `window_s` (since the first request, if later)."""
+        recent = sum(1 for t in self._answers if t >= now - self.window_s)
+        if not recent or self._first_request is None:
+            return None
+        return recent / max(min(self.window_s, now - self._first_request), 1e-3)
+
+    def on_timeout(self, sent_at: float) -> bool:
+        """A call sent at `sent_at` (time.monotonic()) timed out client-side.
+
+        Only the first timeout of a wave cuts the bound and pauses the provider: a request sent
+        before the last cut was already queued when it was made (see the module docstring)."""
+        self.timeouts += 1
+        now = time.monotonic()
+        if self.first_timeout_at is None:
+            self.first_timeout_at = now
+        elif sent_at > self.first_timeout_at:
+            self.late_timeouts += 1  # sent after the bound adapted: it did not adapt enough
+        if sent_at < self._last_timeout_cut:
+            return False
+        self._last_timeout_cut = self._last_cut = now
+        rate = self.throughput(now)
+        cut = self.limit / 2.0
+        if rate and self.timeout_s:  # Little's law: in flight = throughput x latency
+            cut = min(cut, math.floor(rate * self.timeout_s / 2.0))
+        self.limit = max(float(self.min_concurrency), cut)
+        # what is queued at the server (every call in flight, this one included) drains first
+        drain = self.active / rate * 2.0 if rate else (self.timeout_s or 0.0)
+        self.paused_until = max(self.paused_until, now + drain)
+        return True
 
     def on_rate_limit(self, retry_after: float | None) -> None:
         """Cut concurrency multiplicatively and honour Retry-After for the whole provider."""

@@ -58,6 +58,8 @@ class _Counting(NullReporter):
         self.total = 0
         self.done = 0
         self.failed: Counter[str] = Counter()
+        self.truncated = 0  # answers cut at max_tokens (graded)
+        self.context_exceeded = 0  # prompts longer than the context window (final)
         self.dollars = 0.0
         self.started = time.monotonic()
 
@@ -67,17 +69,25 @@ class _Counting(NullReporter):
 
     def result(self, result: CellResult) -> None:
         self.done += 1
-        if result.status is not Status.OK:
+        if result.status not in (Status.OK, Status.CONTEXT_EXCEEDED):  # both final, not failed
             self.failed[result.status.value] += 1
+        elif result.status is Status.CONTEXT_EXCEEDED:
+            self.context_exceeded += 1
+        elif result.completion is not None and result.completion.finish_reason == "length":
+            self.truncated += 1
         if result.completion and result.completion.cost:
             self.dollars += result.completion.cost
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         failed = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items())) or "none"
+        extra = "".join(
+            f", {label} {n}" for label, n in (("truncated", self.truncated),
+                                              ("context exceeded", self.context_exceeded)) if n
+        )
         return (
             f"{self.done}/{self.total} cells, {self.done / elapsed:.1f}/s, "
-            f"${self.dollars:.4f}, failed: {failed}"
+            f"${self.dollars:.4f}, failed: {failed}{extra}"
         )
 
 
@@ -163,7 +173,7 @@ class RichReporter(_Counting):
     def result(self, result: CellResult) -> None:
         super().result(result)
         model = result.key.model
-        if result.status is not Status.OK:
+        if result.status not in (Status.OK, Status.CONTEXT_EXCEEDED):
             self._model_failed[model] += 1
         if result.completion and result.completion.cost:
             self._model_dollars[model] += result.completion.cost

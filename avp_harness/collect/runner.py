@@ -38,10 +38,17 @@ from avp_harness.collect.limits import ProviderLimits
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
-from avp_harness.errors import ProviderError, SandboxError, StoreError, StoreWriteError
+from avp_harness.errors import (
+    JudgeFailure,
+    ProviderError,
+    SandboxError,
+    StoreError,
+    StoreWriteError,
+)
 from avp_harness.providers.client import ModelClient, classify
 from avp_harness.redact import redact, register_secret
 from avp_harness.store import Store
+from avp_harness.store.grading_queries import outdated_grades
 from avp_harness.store.tables import ModelRecord
 from avp_harness.types import (
     CellKey,
@@ -92,6 +99,11 @@ class RunSummary:
     elapsed_s: float = 0.0
     rate_limit_hits: int = 0
     unpriced_models: list[str] = field(default_factory=list)
+    truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
+    context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
+    timed_out: int = 0  # calls given up client-side: generations a server may have wasted
+    dead_providers: list[str] = field(default_factory=list)  # "name (base URL)": stopped, down
+    judge_failures: int = 0  # cells left ungraded: the judge's reply held no single verdict
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -315,7 +327,8 @@ class Collector:
             http_client = self.http_client_factory() if self.http_client_factory else None
             self.clients[key] = ModelClient(provider, http_client=http_client)
             self.limits[key] = ProviderLimits(
-                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm
+                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm,
+                timeout_s=provider.timeout_s, base_url=provider.base_url,
             )
         return self.clients[key], self.limits[key]
 
@@ -337,7 +350,8 @@ class Collector:
         self._answered = await loop.run_in_executor(None, self.store.answered_completions, hashes)
         await loop.run_in_executor(None, self.store.enqueue_claims, [
             (c.key.fingerprint, c.key.sample, c.config_hash) for c in pending_cells])
-        self.budget.seed(self.store.mean_costs(hashes))
+        means = self.store.mean_costs(hashes)
+        self.budget.seed({pair: means[h] for pair, h in plan.hashes.items() if h in means})
         run_id = self.store.start_run(
             plan.entries, budget=self.budget.budget, config=self._config_snapshot(),
             owner=self.owner,
@@ -346,6 +360,15 @@ class Collector:
         self.reporter.start(plan, pending_cells, run_id)
         for note in plan.notes:
             self.reporter.message(note)
+        graders = {b.name: (b.grader.id, b.grader.version) for b in plan.benchmarks}
+        outdated = await loop.run_in_executor(
+            None, outdated_grades, self.store, list(plan.hashes.values()), graders
+        )
+        for name, count in outdated.items():  # e.g. verdicts read by an older judge-reply rule
+            self.reporter.message(
+                f"{name}: {count} cells were graded by an older {graders[name][0]} version: "
+                f"`avp regrade --benchmark {name}` grades them again (candidates are not called)"
+            )
 
         by_provider: dict[str, list[PlannedCell]] = {}
         for cell in pending_cells:
@@ -397,6 +420,9 @@ class Collector:
         summary.spent = self.budget.spent
         summary.projected_to_finish = sum(self.budget.estimate(c) for c in remaining)
         summary.rate_limit_hits = sum(lim.rate_limit_hits for lim in self.limits.values())
+        summary.timed_out = sum(lim.timeouts for lim in self.limits.values())
+        summary.dead_providers = [f"{n} ({lim.base_url})" for n, lim in self.limits.items()
+                                  if lim.dead]
         summary.unpriced_models = sorted(self.budget.unpriced_models)
         summary.elapsed_s = time.monotonic() - started
         if self._stopping:
@@ -489,6 +515,9 @@ class Collector:
                 return
             if cell is None:
                 return
+            if self._client_for(cell.model)[1].dead:
+                queue.claimed.appendleft(cell)  # released with the others at the end
+                return  # its provider is down: the rest of its queue stays not yet run
             stored = (cell.key.fingerprint, cell.key.sample) in self._answered
             reserved = 0.0 if stored else self.budget.try_reserve(cell)
             if reserved is None:
@@ -515,8 +544,12 @@ class Collector:
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
                 summary.ok += 1
+                summary.truncated += _truncated(result)
+            elif result.status is Status.CONTEXT_EXCEEDED:
+                summary.context_exceeded += 1  # final: neither retried nor left to do
             else:
                 self._failed.append(cell)
+                summary.judge_failures += (result.error or "").startswith(JudgeFailure.PREFIX)
                 self._check_failures(summary)
             writer.put(result)
             self.reporter.result(result)
@@ -556,6 +589,9 @@ class Collector:
             grade = await self._grade(cell, completion)
         except _StoreBroken:
             raise
+        except JudgeFailure as exc:  # "judge failure: ...": kept as answered, never graded
+            return self._result(cell, run_id, Status.ANSWERED, 0, started,
+                                error=str(exc), completion=completion)
         except (ProviderError, SandboxError) as exc:  # kept as answered: graded again next run
             return self._result(cell, run_id, Status.ANSWERED, 0, started,
                                 error=f"grading failed: {exc}", completion=completion)
@@ -594,7 +630,11 @@ class Collector:
             ):
                 with attempt:
                     attempts += 1
-                    completion = await self._attempt(client, limits, model, messages, seed)
+                    if limits.dead:
+                        raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
+                                                       f"not called: {limits.down_message()}"))
+                    completion = await self._attempt(client, limits, model, messages, seed,
+                                                     attempts)
         except CallFailed as failed:
             rate_limits += failed.decision.kind == "rate_limit"  # the last one is not waited on
             return CallOutcome(None, failed.decision, attempts, rate_limits)
@@ -607,8 +647,10 @@ class Collector:
         model: ModelConfig,
         messages: Sequence[dict[str, str]],
         seed: int | None,
+        attempt: int = 1,
     ) -> Completion:
         await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
+        sent = time.monotonic()
         try:
             if self._writer is not None and self._writer.broken.is_set():
                 raise _StoreBroken  # its result could not be kept: do not pay for it
@@ -620,10 +662,13 @@ class Collector:
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
                 self.reporter.rate_limited(limits)
+            note = limits.on_failure(decision, sent, attempt)  # timeouts, a provider down
+            if note:
+                self.reporter.message(note)
             raise (_Retryable if decision.retry else CallFailed)(decision) from exc
         finally:
             await limits.release()
-        limits.on_success()
+        limits.on_success(completion.latency_s)
         return completion
 
     async def _grade(self, cell: PlannedCell, completion: Completion) -> Grade:
@@ -657,6 +702,11 @@ class Collector:
             grade=grade,
             rate_limits=rate_limits,
         )
+
+
+def _truncated(result: CellResult) -> bool:
+    """The answer hit max_tokens: graded as it is, marked by its finish reason."""
+    return result.completion is not None and result.completion.finish_reason == "length"
 
 
 def _dollars(result: CellResult) -> float | None:

@@ -8,7 +8,10 @@ This module only makes single calls and says, for a failure, whether and when to
 from __future__ import annotations
 
 import email.utils
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +106,42 @@ class ModelClient:
             latency_s=latency,
             finish_reason=finish_reason,
             price_version=version,
+            server_time_s=server_time(response),
         )
+
+
+def server_time(response: Any) -> float | None:
+    """The server's own seconds for a call, from llama.cpp's `timings` (prompt_ms +
+    predicted_ms: queueing excluded); None when the response has no such field (vLLM, OpenAI;
+    OpenRouter reports its generation time only through GET /generation, a second call per
+    answer, which is not made)."""
+    extra = getattr(response, "model_extra", None) or {}
+    timings = extra.get("timings")
+    if not isinstance(timings, dict):
+        return None
+    try:
+        millis = float(timings.get("prompt_ms") or 0.0) + float(timings.get("predicted_ms") or 0.0)
+    except (TypeError, ValueError):
+        return None
+    return millis / 1000.0 if millis > 0 else None
+
+
+def server_root(base_url: str) -> str:
+    """`http://host:8080/v1` -> `http://host:8080` (llama.cpp serves /props at the root)."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+def fetch_props(base_url: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
+    """llama.cpp's `GET /props` (chat_template, total_slots, n_ctx...), or None when the server
+    has no such endpoint or does not answer it with a JSON object. Blocking: run it in a thread."""
+    url = f"{server_root(base_url)}/props"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError):  # URLError, HTTPError, timeouts, non-JSON bodies
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def parse_usage(usage: Any) -> Usage:
@@ -163,13 +201,57 @@ def _is_quota(exc: openai.APIStatusError) -> bool:
     return "insufficient_quota" in text or "quota" in text or "credits" in text
 
 
+# How servers say "the prompt does not fit the context window" (HTTP 400/413/422):
+# OpenAI's code, llama.cpp's error type and message, vLLM's and OpenRouter's "maximum context
+# length is N tokens", vLLM V1's "longer than the maximum model length", llama-cpp-python's
+# "exceed context window", TGI's "must be <= N" input validation.
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "exceed_context_size_error",
+    "exceeds the available context size",
+    "maximum context length",
+    "longer than the maximum model length",
+    "exceed context window",
+    "context window exceeded",
+    "prompt is too long",
+    "input is too long",
+    "inputs` tokens + `max_new_tokens` must be",
+)
+
+
+def is_context_exceeded(exc: openai.APIStatusError) -> bool:
+    """A 400/413/422 whose code, type or message says the prompt exceeds the context window."""
+    if exc.status_code not in (400, 413, 422):
+        return False
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    parts = [exc.message]
+    if isinstance(error, dict):
+        parts += [str(error.get(k, "")) for k in ("code", "type", "message")]
+    elif isinstance(error, str):  # text-generation-inference: {"error": "...", "error_type"}
+        parts.append(error)
+    text = " ".join(parts).lower()
+    return any(marker in text for marker in _CONTEXT_MARKERS)
+
+
+def _connection_message(exc: openai.APIConnectionError) -> str:
+    """'cannot reach URL: reason' (the SDK's own message is only "Connection error.")."""
+    cause = exc.__cause__ or exc.__context__
+    reason = str(cause) if cause is not None and str(cause) else str(exc)
+    try:
+        url = str(exc.request.url)
+    except (AttributeError, RuntimeError):
+        url = "the provider"
+    return f"cannot reach {url}: {reason}"[:500]
+
+
 def classify(exc: BaseException) -> RetryDecision:
     """Whether to retry a failed call, and what status to record if it is given up."""
     message = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(exc, openai.APITimeoutError):
         return RetryDecision(True, "transient", Status.TIMEOUT, None, message)
     if isinstance(exc, openai.APIConnectionError):
-        return RetryDecision(True, "transient", Status.ERROR, None, message)
+        return RetryDecision(True, "connection", Status.ERROR, None, _connection_message(exc))
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
         if code == 402 or (code == 429 and _is_quota(exc)):
@@ -177,6 +259,9 @@ def classify(exc: BaseException) -> RetryDecision:
         if code == 429:
             after = retry_after_seconds(exc.response.headers)
             return RetryDecision(True, "rate_limit", Status.RATE_LIMITED, after, message)
+        if is_context_exceeded(exc):
+            return RetryDecision(False, "fatal", Status.CONTEXT_EXCEEDED, None,
+                                 f"prompt longer than the context window: {message}")
         if code in FATAL_STATUSES:
             return RetryDecision(False, "fatal", Status.ERROR, None, message)
         if code >= 500 or code in (408, 409):

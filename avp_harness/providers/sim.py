@@ -6,6 +6,7 @@ Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
     POST   /v1/chat/completions   answer in the benchmark's format, right or plausibly wrong
     GET    /v1/models             the catalogue (+ the embedding model)
+    GET    /props                 llama.cpp's server properties: chat_template, total_slots, n_ctx
     POST   /v1/embeddings         deterministic 64-d hashed bag-of-words vectors, L2-normalised
     POST   /_sim/faults           queue scripted faults {"rules": [{"fault", "count", "model",
                                   "retry_after", "delay"}]} for the next N matching requests
@@ -18,8 +19,9 @@ indexes them by sha256 of the last user message. A recognised prompt is answered
 `hash(model, item, nonce) < p_correct(model, benchmark, topic)` (the nonce is the request's
 `seed`, else 0), in the format of `sim_answers.ANSWERS[benchmark]`. A prompt rendered from one of
 graders/judge.py's judge templates is answered by an honest simulated judge
-(`sim_answers.answer_judge`, logged with benchmark "judge"); any other prompt gets a generic answer
-that grades wrong.
+(`sim_answers.answer_judge`, logged with benchmark "judge"), or a broken one for a model id with a
+judge-style suffix (`sim/mid-pro@echo`, see `sim_models.JUDGE_STYLES`); any other prompt gets a
+generic answer that grades wrong.
 
 Faults (KINDS below) come from, in order of precedence: the `X-Sim-Fault` request header, the
 scripted queue, and random `--fault KIND=RATE` draws seeded by `--seed`. As seen by the openai
@@ -30,6 +32,14 @@ quotes the API key sent, as some providers do), quota -> APIStatusError
 than `delay`, reset -> APIConnectionError, malformed -> a 200 whose JSON body is cut short (the
 client raises `json.JSONDecodeError`, a ValueError), empty -> a normal completion whose content
 is "".
+
+Like a local server (`ServerModes`): every model has a context window (`SimModel.context_tokens`,
+or `--context-tokens` for all) and a longer prompt gets llama.cpp's 400
+`exceed_context_size_error`; `max_tokens` below the answer's length cuts it (finish_reason
+"length"); `--serial` generates one request at a time, the others queue, and a request whose
+client gave up is still generated (counted in `/_sim/stats` generations.abandoned);
+`--generation-s` fixes the time of each generation. Every answer carries llama.cpp's `timings`
+(the server's own time, queueing excluded).
 
 Every request, faulted or not, is appended to `--log FILE` as one JSON line written with one
 `os.write` (so it is on disk even if the client or the server is SIGKILLed next).
@@ -79,6 +89,7 @@ from avp_harness.providers.sim_models import (
     SIM_MODELS,
     SimModel,
     p_correct,
+    sim_model,
     topic_of,
 )
 from avp_harness.types import Item
@@ -144,6 +155,42 @@ def parse_fault_spec(spec: str) -> tuple[str, float]:
     if not 0.0 <= rate <= 1.0:
         raise SimServerError(f"--fault {spec!r}: RATE must be in [0, 1]")
     return kind, rate
+
+
+# What `GET /props` reports as the chat template (llama.cpp's field): a ChatML-style Jinja template.
+SIM_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+# --- Server modes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerModes:
+    """How the simulated server behaves like a real local one.
+
+    `serial`: one generation at a time (llama-cpp-python, a llama.cpp server with one slot);
+    other requests queue, and a queued request whose client gave up is still generated, as those
+    servers do. `generation_s`: every generation takes this long (default: the model's simulated
+    latency x --latency-scale). `context_tokens`: every model's context window in tokens (default:
+    each model's own, `SimModel.context_tokens`); a longer prompt gets llama.cpp's 400
+    `exceed_context_size_error`.
+    """
+
+    serial: bool = False
+    generation_s: float | None = None
+    context_tokens: int | None = None
+
+    def arguments(self) -> list[str]:
+        """The `serve` options that select these modes."""
+        args = ["--serial"] if self.serial else []
+        if self.generation_s is not None:
+            args += ["--generation-s", str(self.generation_s)]
+        if self.context_tokens is not None:
+            args += ["--context-tokens", str(self.context_tokens)]
+        return args
 
 
 # --- Item index --------------------------------------------------------------------------------
@@ -314,8 +361,12 @@ class SimProvider:
         log_path: str | os.PathLike[str] | None = None,
         extra_benchmarks: Mapping[str, str] | None = None,
         index_only: Collection[str] | None = None,
+        modes: ServerModes | None = None,
     ) -> None:
         self.latency_scale = latency_scale
+        self.modes = modes or ServerModes()
+        self._generating = asyncio.Lock()  # held by the one generation of a --serial server
+        self._generations: set[asyncio.Task[float]] = set()  # alive after their client left
         self.index_only = index_only
         self.random_faults = [(k, r) for k, r in (faults or {}).items() if r > 0]
         self.rng = random.Random(seed)
@@ -326,6 +377,7 @@ class SimProvider:
             "by_model": Counter(),
             "by_fault": Counter(),
             "by_status": Counter(),
+            "generations": Counter(),  # generated; abandoned (the client left, generated anyway)
         }
         self.seen_prefixes: set[tuple[str, str]] = set()
         self.answers: dict[tuple[str, str, int], Answer] = {}  # (model, prompt sha, nonce)
@@ -383,6 +435,7 @@ class SimProvider:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/props", self.props)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/_sim/faults", self.post_faults)
         app.router.add_delete("/_sim/faults", self.delete_faults)
@@ -492,16 +545,17 @@ class SimProvider:
         sha = prompt_sha(text) if text is not None else None
         index = await self.get_index()
         bench, item = index.get(sha, (None, None)) if sha else (None, None)
-        judge_reply = answer_judge(text) if item is None and text is not None else None
+        judge_reply = answer_judge(text, model_id) if item is None and text is not None else None
         seed = body.get("seed")
         nonce = seed if isinstance(seed, int) else 0
         fault = self.pick_fault(request, model_id)
-        model = SIM_MODELS.get(model_id or "")
+        model = sim_model(model_id)
+        too_long = model is not None and text is not None and self.over_context(model, body)
         if fault is not None:
             status = self.fault_status(fault)
         elif model is None:
             status = 404
-        elif text is None or body.get("stream"):
+        elif text is None or body.get("stream") or too_long:
             status = 400
         else:
             status = 200
@@ -538,12 +592,65 @@ class SimProvider:
                 "invalid_request_error",
                 "unsupported_parameter",
             )
+        if too_long:
+            return self.context_error(model, body)
         assert sha is not None
         answer = self.answer(model, bench, item, sha, nonce, judge_reply)
-        if self.latency_scale > 0:
-            await asyncio.sleep(answer.latency_s * self.latency_scale)
+        seconds = self.modes.generation_s
+        if seconds is None:
+            seconds = answer.latency_s * self.latency_scale
+        generated = await self.generate(seconds)
         empty = fault is not None and fault.fault == "empty"
-        return web.json_response(self.completion_body(model, body, sha, answer, empty))
+        reply = self.completion_body(model, body, sha, answer, empty)
+        reply["timings"] = _timings(reply["usage"], generated)
+        return web.json_response(reply)
+
+    async def generate(self, seconds: float) -> float:
+        """Spend `seconds` generating (one at a time when --serial); returns the time it took.
+
+        A --serial generation runs in a task of its own: a client that gives up (its handler is
+        cancelled) leaves it running, holding the server, as a one-slot local server does."""
+        async def one() -> float:
+            started = time.perf_counter()
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+            self.stats["generations"]["generated"] += 1
+            return time.perf_counter() - started if seconds > 0 else 0.0
+
+        if not self.modes.serial:
+            return await one()
+
+        async def serial() -> float:
+            async with self._generating:
+                return await one()
+
+        task = asyncio.create_task(serial())
+        self._generations.add(task)
+        task.add_done_callback(self._generations.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stats["generations"]["abandoned"] += 1
+            raise
+
+    def context_window(self, model: SimModel) -> int:
+        return self.modes.context_tokens or model.context_tokens
+
+    def over_context(self, model: SimModel, body: Mapping[str, Any]) -> bool:
+        return _prompt_tokens(body) > self.context_window(model)
+
+    def context_error(self, model: SimModel, body: Mapping[str, Any]) -> web.Response:
+        """llama.cpp's answer to a prompt longer than the context window (HTTP 400)."""
+        n_prompt, n_ctx = _prompt_tokens(body), self.context_window(model)
+        error = {
+            "code": 400,
+            "message": f"request ({n_prompt} tokens) exceeds the available context size "
+            f"({n_ctx} tokens), try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": n_prompt,
+            "n_ctx": n_ctx,
+        }
+        return web.json_response({"error": error}, status=400)
 
     def answer(
         self,
@@ -569,8 +676,7 @@ class SimProvider:
         self, model: SimModel, body: Mapping[str, Any], sha: str, answer: Answer, empty: bool
     ) -> dict[str, Any]:
         """The chat.completion object: message, finish reason, usage (and cost when asked)."""
-        messages = body.get("messages") or []
-        prompt_text = "".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+        prompt_text = _prompt_text(body)
         prompt_tokens = max(tokens_of(prompt_text), 1)
         prefix_key = (model.id, prompt_sha(prompt_text[:CACHE_PREFIX_CHARS]))
         cached = int(prompt_tokens * CACHED_SHARE) if prefix_key in self.seen_prefixes else 0
@@ -612,6 +718,16 @@ class SimProvider:
             ],
             "usage": usage,
         }
+
+    async def props(self, request: web.Request) -> web.Response:
+        """llama.cpp's server properties: its chat template, slots and context size."""
+        return web.json_response({
+            "chat_template": SIM_CHAT_TEMPLATE,
+            "total_slots": 1 if self.modes.serial else 64,
+            "default_generation_settings": {"n_ctx": self.modes.context_tokens or max(
+                m.context_tokens for m in SIM_MODELS.values())},
+            "model_path": "simulated",
+        })
 
     async def models(self, request: web.Request) -> web.Response:
         ids = [*SIM_MODELS, SIM_EMBEDDING_MODEL]
@@ -726,6 +842,30 @@ def _entry(
     }
 
 
+def _prompt_text(body: Mapping[str, Any]) -> str:
+    messages = body.get("messages") or []
+    return "".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+
+
+def _prompt_tokens(body: Mapping[str, Any]) -> int:
+    return max(tokens_of(_prompt_text(body)), 1)
+
+
+def _timings(usage: Mapping[str, Any], seconds: float) -> dict[str, float]:
+    """llama.cpp's `timings`: the server's own time for the prompt and the generation, without
+    the time the request waited in its queue (a tenth of the time is the prompt's here)."""
+    prompt_ms, predicted_ms = seconds * 100.0, seconds * 900.0
+    prompt_n, predicted_n = usage["prompt_tokens"], usage["completion_tokens"]
+    return {
+        "prompt_n": prompt_n,
+        "prompt_ms": prompt_ms,
+        "prompt_per_second": prompt_n / (prompt_ms / 1000.0) if prompt_ms else 0.0,
+        "predicted_n": predicted_n,
+        "predicted_ms": predicted_ms,
+        "predicted_per_second": predicted_n / (predicted_ms / 1000.0) if predicted_ms else 0.0,
+    }
+
+
 def _last_user_text(messages: Any) -> str | None:
     """The content of the last user message (text parts joined), or None if there is none."""
     if not isinstance(messages, list):
@@ -756,6 +896,7 @@ async def run_server(
     extra_benchmarks: Mapping[str, str] | None = None,
     index_only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
+    modes: ServerModes | None = None,
 ) -> None:
     """Serve until `stop` is set (or SIGTERM/SIGINT when run by `serve`)."""
     provider = SimProvider(
@@ -765,6 +906,7 @@ async def run_server(
         log_path=log_path,
         extra_benchmarks=extra_benchmarks,
         index_only=index_only,
+        modes=modes,
     )
     runner = web.AppRunner(provider.app(), access_log=None, handler_cancellation=True)
     await runner.setup()
@@ -798,6 +940,7 @@ def serve(
     ready_file: str | os.PathLike[str] | None = None,
     extra_benchmarks: Mapping[str, str] | None = None,
     index_only: Collection[str] | None = None,
+    modes: ServerModes | None = None,
 ) -> None:
     """Run the simulated provider until SIGTERM or SIGINT (blocking).
 
@@ -822,6 +965,7 @@ def serve(
             extra_benchmarks=extra_benchmarks,
             index_only=index_only,
             stop=stop,
+            modes=modes,
         )
 
     asyncio.run(main())
@@ -871,6 +1015,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=MODULE[:ATTR]",
         help="also index this benchmark object (overrides a registered NAME), repeatable",
     )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="one generation at a time, others queue; a request whose client gave up is "
+        "generated anyway (as llama-cpp-python or a one-slot llama.cpp server)",
+    )
+    parser.add_argument(
+        "--generation-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="every generation takes S seconds (default: the model's latency x --latency-scale)",
+    )
+    parser.add_argument(
+        "--context-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="every model's context window (default: each model's own); a longer prompt gets "
+        "llama.cpp's 400 exceed_context_size_error",
+    )
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -882,6 +1047,10 @@ def serve_from_args(args: argparse.Namespace) -> int:
         if not sep or not name or not target:
             raise SimServerError(f"--benchmark {spec!r}: expected NAME=MODULE[:ATTR]")
         extra[name] = target
+    if args.generation_s is not None and args.generation_s < 0:
+        raise SimServerError(f"--generation-s must be >= 0, got {args.generation_s}")
+    if args.context_tokens is not None and args.context_tokens < 1:
+        raise SimServerError(f"--context-tokens must be >= 1, got {args.context_tokens}")
     serve(
         args.host,
         args.port,
@@ -892,6 +1061,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         extra_benchmarks=extra,
         index_only=None if args.index is None else [n for n in args.index.split(",") if n],
+        modes=ServerModes(args.serial, args.generation_s, args.context_tokens),
     )
     return 0
 
@@ -917,8 +1087,10 @@ class SimServer:
         extra_benchmarks: Mapping[str, str] | None = None,
         index_only: Sequence[str] | None = None,
         startup_timeout: float = 20.0,
+        modes: ServerModes | None = None,
     ) -> None:
         self.latency_scale = latency_scale
+        self.modes = modes or ServerModes()
         self.faults = dict(faults or {})
         self.log_path = log_path
         self.seed = seed
@@ -966,7 +1138,7 @@ class SimServer:
             cmd += ["--log", os.fspath(self.log_path)]
         if self.index_only is not None:
             cmd += [f"--index={','.join(self.index_only)}"]
-        return cmd
+        return cmd + self.modes.arguments()
 
     def start(self) -> SimServer:
         """Start the subprocess and wait until it listens (else SimServerError with its stderr)."""

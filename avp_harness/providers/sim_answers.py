@@ -14,10 +14,17 @@ Conventions relied on (see benchmarks/arc_agi.py and benchmarks/humaneval.py):
 - boxed maths (AIME, MATH-500): `target` is the answer string; the answer ends in `\\boxed{...}`.
 - short answer (SimpleQA): `target` is the answer string.
 - HLE: `Explanation: / Answer: / Confidence: NN%`.
+- HealthBench: `target = {"rubrics", "example_tags"}`; the reply quotes the rubric criteria it
+  addresses, and the simulated rubric judge finds a criterion met when the response holds most of
+  its key terms (`judge_rubric`), so the judged score follows the model's skill.
 
-`answer_judge(prompt)` plays the LLM judge of graders/judge.py: given one of its rendered templates
-it answers in the judge's format, deciding honestly by comparing the response's answer with the
-reference (normalised string match), so judge-graded benchmarks run end to end offline.
+`answer_judge(prompt, model_id)` plays the LLM judge of graders/judge.py: given one of its rendered
+templates it answers in the judge's format, deciding honestly by comparing the response's answer
+with the reference (normalised string match), so judge-graded benchmarks run end to end offline.
+A model id with a judge-style suffix (`sim_models.JUDGE_STYLES`) plays a judge that real servers
+show: `sim/mid-pro@echo` repeats the judge prompt and gives no verdict of its own (a weak model
+fooling a first-letter parser); `sim/mid-pro@ramble` writes about 1,900 tokens of reasoning before
+its honest verdict, so it is cut off (finish_reason "length") under a small judge max_tokens.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from avp_harness.providers.sim_models import judge_style
 from avp_harness.types import Item
 from graders.judge import HLE_JUDGE_PROMPT_VERSION, SIMPLEQA_JUDGE_PROMPT_VERSION
 from graders.judge_prompts import parse_judge_prompt
+from graders.rubric import RUBRIC_JUDGE_VERSION
 
 AnswerFn = Callable[[Item, bool, random.Random], str]
 
@@ -226,6 +235,25 @@ def answer_hle(item: Item, correct: bool, rng: random.Random) -> str:
     )
 
 
+# --- HealthBench: a reply that addresses some rubric criteria ------------------------------------
+
+# How often a reply addresses a criterion: (positive points, negative points), by `correct`.
+HEALTH_ADDRESS_RATES = {True: (0.85, 0.1), False: (0.35, 0.5)}
+
+
+def answer_health(item: Item, correct: bool, rng: random.Random) -> str:
+    """A reply to the conversation's last turn: one sentence per rubric criterion it addresses
+    (the criterion's own words). A skilled (`correct`) reply addresses most positive criteria and
+    few negative ones, an unskilled one the reverse, so the judged score tracks the skill."""
+    positive, negative = HEALTH_ADDRESS_RATES[correct]
+    said = [
+        f"On this point: {str(rubric['criterion']).rstrip('.')}."
+        for rubric in item.target.get("rubrics", [])
+        if rng.random() < (positive if rubric["points"] > 0 else negative)
+    ]
+    return "\n".join(said or ["Please talk to a health professional about this."])
+
+
 def answer_unrecognised(rng: random.Random) -> str:
     """What a simulated model says to a prompt it does not know (graded wrong)."""
     return rng.choice(
@@ -276,19 +304,67 @@ def judge_hle(question: str, reference: str, response: str) -> str:
     )
 
 
+_RUBRIC_POINTS = re.compile(r"^\[-?[0-9.]+\]\s*")
+_STOPWORDS = frozenset({
+    "that", "this", "with", "from", "when", "then", "than", "they", "them", "their", "there",
+    "what", "which", "about", "into", "such", "also", "only", "does", "have", "been", "were",
+    "will", "would", "should", "could", "very", "more", "most", "some",
+})  # fmt: skip
+RUBRIC_TERMS_MET = 0.6  # share of a criterion's key terms a response must contain
+
+
+def key_terms(text: str) -> set[str]:
+    """A criterion's key terms: its normalised words of 4+ letters, without common words."""
+    return {w for w in normalise_answer(text).split() if len(w) >= 4 and w not in _STOPWORDS}
+
+
+def judge_rubric(conversation: str, rubric_item: str, response: str) -> str:
+    """The rubric judge's JSON: `criteria_met` when the response contains at least
+    RUBRIC_TERMS_MET of the criterion's key terms (the simulated replies quote the criteria they
+    address), in a ```json fence as the template asks."""
+    terms = key_terms(_RUBRIC_POINTS.sub("", rubric_item))
+    said = set(normalise_answer(response).split())
+    met = bool(terms) and len(terms & said) >= RUBRIC_TERMS_MET * len(terms)
+    verdict = {
+        "explanation": "The response "
+        + ("addresses" if met else "does not address")
+        + " what the rubric item describes.",
+        "criteria_met": met,
+    }
+    return "```json\n" + json.dumps(verdict, indent=2) + "\n```"
+
+
 JUDGES: dict[str, Callable[[str, str, str], str]] = {
     SIMPLEQA_JUDGE_PROMPT_VERSION: judge_simpleqa,
     HLE_JUDGE_PROMPT_VERSION: judge_hle,
+    RUBRIC_JUDGE_VERSION: judge_rubric,
 }
 
 
-def answer_judge(prompt_text: str) -> str | None:
-    """The simulated judge's reply to a judge prompt; None when `prompt_text` is not one."""
+RAMBLE_LINES = 80  # x ~95 characters: about 1,900 simulated tokens before the verdict
+
+
+def ramble() -> str:
+    """Reasoning a verbose judge writes before its verdict (no grade letters, no field labels)."""
+    return "\n".join(
+        f"Step {n}: comparing the predicted response with the reference, word by word, for any "
+        "difference that matters."
+        for n in range(1, RAMBLE_LINES + 1)
+    )
+
+
+def answer_judge(prompt_text: str, model_id: str | None = None) -> str | None:
+    """The simulated judge's reply to a judge prompt, in the judge style of `model_id`
+    (`sim_models.judge_style`); None when `prompt_text` is not a judge prompt."""
     parsed = parse_judge_prompt(prompt_text)
     judge = JUDGES.get(parsed.version) if parsed is not None else None
     if parsed is None or judge is None:
         return None
-    return judge(parsed.question, parsed.reference, parsed.response)
+    style = judge_style(model_id or "")
+    if style == "echo":
+        return prompt_text
+    verdict = judge(parsed.question, parsed.reference, parsed.response)
+    return f"{ramble()}\n\n{verdict}" if style == "ramble" else verdict
 
 
 ANSWERS: dict[str, AnswerFn] = {
@@ -303,4 +379,7 @@ ANSWERS: dict[str, AnswerFn] = {
     "math500": answer_boxed,
     "simpleqa": answer_short,
     "hle": answer_hle,
+    "healthbench": answer_health,
+    "healthbench_hard": answer_health,
+    "healthbench_consensus": answer_health,
 }

@@ -9,13 +9,17 @@ different prices, latencies and verbosity, one reasoning model and one that does
 optional override per `benchmark/topic`, and a `*` default for benchmarks it has no entry for.
 `topic_of(benchmark, item)` is a cheap deterministic feature of an item (its metadata topic when it
 has one, else a size or keyword bucket) so that routers have clusters worth finding.
+
+Judge styles: any model id may carry a suffix `@STYLE` (one of JUDGE_STYLES), e.g.
+`sim/mid-pro@echo`: the same model, judging in that style (sim_answers.answer_judge). `sim_model`
+resolves such ids; the catalogue itself lists only the plain models.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -37,6 +41,7 @@ class SimModel:
     latency_sd_s: float
     skills: Mapping[str, float] = field(default_factory=dict)  # "bench", "bench/topic", "*"
     verbosity: int = 1  # how many sentences of preamble it writes before an answer
+    context_tokens: int = 131_072  # a longer prompt is rejected with a context-length 400
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """Dollars for one call at this model's prices."""
@@ -66,6 +71,7 @@ class SimModel:
             "latency_mean_s": self.latency_mean_s,
             "latency_sd_s": self.latency_sd_s,
             "skills": dict(self.skills),
+            "context_tokens": self.context_tokens,
         }
 
 
@@ -98,6 +104,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.78,
             "simpleqa": 0.45,
             "hle": 0.12,
+            "healthbench": 0.75,
         },
     ),
     SimModel(
@@ -110,6 +117,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
         reasoning=False,
         latency_mean_s=0.4,
         latency_sd_s=0.15,
+        context_tokens=32_768,
         skills={
             "*": 0.50,
             "arc_agi": 0.04,
@@ -124,6 +132,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.50,
             "simpleqa": 0.10,
             "hle": 0.03,
+            "healthbench": 0.40,
         },
     ),
     SimModel(
@@ -136,6 +145,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
         reasoning=False,
         latency_mean_s=0.7,
         latency_sd_s=0.3,
+        context_tokens=16_384,
         skills={
             "*": 0.35,
             "arc_agi": 0.06,
@@ -150,6 +160,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.35,
             "simpleqa": 0.05,
             "hle": 0.02,
+            "healthbench": 0.25,
         },
     ),
     SimModel(
@@ -176,6 +187,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.94,
             "simpleqa": 0.25,
             "hle": 0.18,
+            "healthbench": 0.65,
         },
     ),
     SimModel(
@@ -201,6 +213,7 @@ SIM_MODELS: Mapping[str, SimModel] = _catalogue(
             "math500": 0.70,
             "simpleqa": 0.30,
             "hle": 0.06,
+            "healthbench": 0.55,
         },
     ),
 )
@@ -218,6 +231,8 @@ BENCHMARK_ALIASES: Mapping[str, str] = MappingProxyType(
         "aime_2024": "aime",
         "aime_2025": "aime",
         "live_code_bench": "livecodebench",
+        "healthbench_hard": "healthbench",
+        "healthbench_consensus": "healthbench",
     }
 )
 
@@ -231,6 +246,34 @@ _HUMANEVAL_KEYWORDS = (
     ("numbers", ("int", "float", "number")),
 )
 ARC_LARGE_CELLS = 100
+
+
+# How a simulated model behaves as an LLM judge (the suffix of its id: "sim/mid-pro@echo").
+JUDGE_STYLES: Mapping[str, str] = MappingProxyType(
+    {
+        "honest": "decides by comparing the answer with the reference (the default)",
+        "echo": "repeats the judge prompt verbatim and gives no verdict of its own",
+        "ramble": "writes ~1,900 tokens of reasoning before its honest verdict",
+    }
+)
+
+
+def judge_style(model_id: str) -> str:
+    """The judge style named by `model_id`'s `@STYLE` suffix ("honest" without one)."""
+    _base, at, style = model_id.partition("@")
+    return style if at and style in JUDGE_STYLES else "honest"
+
+
+def sim_model(model_id: str | None) -> SimModel | None:
+    """The catalogue model `model_id` names, also with a judge-style suffix (then under that id)."""
+    if model_id is None:
+        return None
+    if model_id in SIM_MODELS:
+        return SIM_MODELS[model_id]
+    base, at, style = model_id.partition("@")
+    if not at or style not in JUDGE_STYLES or base not in SIM_MODELS:
+        return None
+    return replace(SIM_MODELS[base], id=model_id)
 
 
 def topic_of(benchmark: str, item: Item) -> str:

@@ -19,11 +19,11 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 
 from avp_harness.errors import RouterError
+from avp_harness.routing.base import RouterBase, check_alphas
 from avp_harness.routing.scoring import performance_efficiency, rank_table
 
 Array = NDArray[np.float64]
@@ -66,8 +66,11 @@ def group_means(
     return p, q, counts.astype(np.int64)
 
 
-class AvengersProRouter(BaseEstimator):
+class AvengersProRouter(RouterBase):
     """Cluster queries, score models per cluster, route by the top-k nearest clusters."""
+
+    fitted_arrays = ("centroids_", "p_", "q_", "counts_", "global_p_", "global_q_")
+    can_refit = True
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class AvengersProRouter(BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, X: Array, A: Array, C: Array, datasets: object = None) -> AvengersProRouter:
+    def fit(self, X: Array, A: Array, C: Array, **inputs: object) -> AvengersProRouter:
         """Cluster the (train) embeddings and learn per-cluster accuracy and cost."""
         X, A, C = check_inputs(X, A, C)
         if self.reading not in ("faithful", "score_sum"):
@@ -140,6 +143,9 @@ class AvengersProRouter(BaseEstimator):
         self.n_missing_cells_ = int((~observed_mask(A, C)).sum())
         self.global_p_, self.global_q_, _ = group_means(np.zeros(len(A), np.intp), 1, A, C)
 
+    def _restored(self) -> None:
+        self.n_models_ = int(self.p_.shape[1])
+
     # -- routing -----------------------------------------------------------------------------
 
     def nearest_clusters(self, X: Array) -> tuple[NDArray[np.intp], Array]:
@@ -165,13 +171,13 @@ class AvengersProRouter(BaseEstimator):
         check_is_fitted(self, "centroids_")
         return performance_efficiency(self.p_, self.q_, np.atleast_1d(alphas))
 
-    def scores_curve(self, X: Array, alphas: Array) -> Array:
+    def _scores(self, X: Array, alphas: Array) -> Array:
         """Aggregated score of every model for every query and α: (len(alphas), n, n_models).
 
         Models with no observation in any of a query's top-k clusters get −inf.
         """
         top, w = self.nearest_clusters(X)
-        x = self.cluster_scores(np.asarray(alphas, dtype=np.float64))
+        x = self.cluster_scores(alphas)
         if self.reading == "faithful":
             table = rank_table(x)
             weights = w
@@ -188,11 +194,13 @@ class AvengersProRouter(BaseEstimator):
 
     def route_curve(self, X: Array, alphas: Array, chunk: int = 16) -> NDArray[np.intp]:
         """Chosen model column per α and query: (len(alphas), n). One clustering serves all α."""
-        alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-        out = np.empty((len(alphas), len(np.atleast_2d(X))), dtype=np.intp)
+        return self._route(self._ready(X), check_alphas(alphas), chunk)
+
+    def _route(self, X: Array, alphas: Array, chunk: int = 16) -> NDArray[np.intp]:
+        out = np.empty((len(alphas), len(X)), dtype=np.intp)
         for start in range(0, len(alphas), chunk):
             part = alphas[start : start + chunk]
-            totals = self.scores_curve(X, part)
+            totals = self._scores(X, part)
             choice = np.argmax(totals, axis=2)
             unsupported = np.isneginf(totals).all(axis=2)
             if unsupported.any():  # no model observed near the query: fall back to global stats
@@ -204,15 +212,3 @@ class AvengersProRouter(BaseEstimator):
     def _global_choice(self, alphas: Array) -> NDArray[np.intp]:
         x = performance_efficiency(self.global_p_, self.global_q_, alphas)[:, 0, :]
         return np.argmax(np.nan_to_num(x, nan=-np.inf), axis=1).astype(np.intp)
-
-    def route(self, X: Array, alpha: float | None = None) -> NDArray[np.intp]:
-        """Chosen model column per query at one α (default: the estimator's `alpha`)."""
-        a = self.alpha if alpha is None else alpha
-        if not 0.0 <= a <= 1.0:
-            raise RouterError(f"alpha must be in [0, 1], got {a}")
-        return self.route_curve(X, np.array([a]))[0]
-
-    def scores(self, X: Array, alpha: float | None = None) -> Array:
-        """Every model's aggregated score per query at one α: (n, n_models)."""
-        a = self.alpha if alpha is None else alpha
-        return self.scores_curve(X, np.array([a]))[0]

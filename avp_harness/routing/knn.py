@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from avp_harness.errors import RouterError
 from avp_harness.routing.avengers import check_inputs, observed_mask
+from avp_harness.routing.base import RouterBase
 from avp_harness.routing.scoring import performance_efficiency
 
 Array = NDArray[np.float64]
 
 
-class KNNRouter(BaseEstimator):
+class KNNRouter(RouterBase):
     """Route each query by its nearest training queries' per-model accuracy and cost."""
+
+    fitted_arrays = ("X_", "A_", "C_", "seen_")
 
     def __init__(self, n_neighbors: int = 20, alpha: float = 0.5, batch: int = 2048) -> None:
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.batch = batch
 
-    def fit(self, X: Array, A: Array, C: Array, datasets: object = None) -> KNNRouter:
+    def fit(self, X: Array, A: Array, C: Array, **inputs: object) -> KNNRouter:
         X, A, C = check_inputs(X, A, C)
         if not 1 <= self.n_neighbors <= len(X):
             raise RouterError(f"n_neighbors={self.n_neighbors} needs 1..{len(X)} training queries")
@@ -55,11 +57,15 @@ class KNNRouter(BaseEstimator):
                 q[s : s + self.batch] = self.C_[nn].sum(1) / n_seen
         return p, q
 
-    def route_curve(self, X: Array, alphas: Array) -> NDArray[np.intp]:
-        p, q = self.neighbour_stats(X)
-        x = performance_efficiency(p, q, np.atleast_1d(alphas))
-        return np.argmax(np.nan_to_num(x, nan=-np.inf), axis=2).astype(np.intp)
+    def _restored(self) -> None:
+        self.n_models_ = int(self.A_.shape[1])
 
-    def route(self, X: Array, alpha: float | None = None) -> NDArray[np.intp]:
-        a = self.alpha if alpha is None else alpha
-        return self.route_curve(X, np.array([a]))[0]
+    def _scores(self, X: Array, alphas: Array) -> Array:
+        """x per α, query and model from the neighbours' means; NaN where none observed."""
+        if X.shape[1] != self.X_.shape[1]:
+            raise RouterError(
+                f"query embeddings have {X.shape[1]} dimensions, the router expects "
+                f"{self.X_.shape[1]} (was it fitted with another embedding?)"
+            )
+        p, q = self.neighbour_stats(X)
+        return performance_efficiency(p, q, alphas)

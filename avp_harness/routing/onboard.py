@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from avp_harness.routing.avengers import AvengersProRouter
+from avp_harness.routing.base import ClusterRouter
 from avp_harness.routing.scoring import performance_efficiency
 
 Array = NDArray[np.float64]
@@ -58,7 +58,7 @@ def top_choice(p: Array, q: Array, alpha: float) -> NDArray[np.intp]:
 
 
 def estimate(
-    router: AvengersProRouter, labels: NDArray[np.intp], a_new: Array, c_new: Array, alpha: float
+    router: ClusterRouter, labels: NDArray[np.intp], a_new: Array, c_new: Array, alpha: float
 ) -> list[ClusterEstimate]:
     """Per-cluster estimates for a new model from its observed cells (NaN = not evaluated)."""
     seen = ~np.isnan(a_new) & ~np.isnan(c_new)
@@ -96,7 +96,7 @@ def estimate(
 
 
 def next_items(
-    router: AvengersProRouter,
+    router: ClusterRouter,
     X: Array,
     labels: NDArray[np.intp],
     evaluated: NDArray[np.bool_],

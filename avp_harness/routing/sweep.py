@@ -12,21 +12,20 @@ queries dropped for missing cells is reported, never silently scored as wrong or
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from avp_harness.errors import RouterError
 from avp_harness.routing import baselines, metrics
-from avp_harness.routing.avengers import AvengersProRouter
+from avp_harness.routing.base import RouterBase, check_alphas, get_kind
 from avp_harness.routing.data import RoutingData
-from avp_harness.routing.knn import KNNRouter
 from avp_harness.routing.split import split_indices
 
 Array = NDArray[np.float64]
-Kind = Literal["faithful", "score_sum", "knn"]
 FRACTIONS = (0.1, 0.15, 0.25, 0.5)
 
 
@@ -46,28 +45,24 @@ def alpha_grid(spec: str) -> Array:
 
 @dataclass(frozen=True)
 class RouterSpec:
-    """Which router to fit and its hyperparameters."""
+    """Which router kind to fit and its hyperparameters (each kind keeps those it has).
 
-    kind: Kind | str = "faithful"
+    `params` holds any further hyperparameters by their estimator name (a stored router's
+    `get_params()`, or a new kind's own); they win over the fields.
+    """
+
+    kind: str = "faithful"
     n_clusters: int = 25
     top_k: int = 3
     beta: float = 9.0
     n_neighbors: int = 20
     n_init: int = 10
+    params: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, seed: int) -> AvengersProRouter | KNNRouter:
-        if self.kind == "knn":
-            return KNNRouter(n_neighbors=self.n_neighbors)
-        if self.kind not in ("faithful", "score_sum"):
-            raise RouterError(f"unknown router kind {self.kind!r}: faithful, score_sum or knn")
-        return AvengersProRouter(
-            n_clusters=self.n_clusters,
-            top_k=self.top_k,
-            beta=self.beta,
-            random_state=seed,
-            n_init=self.n_init,
-            reading=self.kind,  # type: ignore[arg-type]
-        )
+    def build(self, seed: int) -> RouterBase:
+        named = {"n_clusters": self.n_clusters, "top_k": self.top_k, "beta": self.beta,
+                 "n_neighbors": self.n_neighbors, "n_init": self.n_init}
+        return get_kind(self.kind).build({**named, **self.params}, seed=seed)
 
 
 @dataclass
@@ -152,12 +147,23 @@ def run_sweep(
     seed: int = 42,
     train_ratio: float = 0.7,
     alphas: Array | None = None,
-    router: AvengersProRouter | KNNRouter | None = None,
+    router: RouterBase | None = None,
+    fit_inputs: Mapping[str, Any] | None = None,
 ) -> SweepResult:
-    """Split, fit (unless a fitted `router` is given), route the test split at every α."""
+    """Split, fit (unless a fitted `router` is given), route the test split at every α.
+
+    `fit_inputs` are extra inputs the kind may need (`RouterKind.needs`; the datasets are taken
+    from `data`), one entry per query of `data`; they are cut to the train split like X, A and C.
+    """
     if data.X is None:
         raise RouterError("the routing data has no embeddings")
-    grid = alpha_grid("0:1:0.01") if alphas is None else np.asarray(alphas, dtype=np.float64)
+    grid = check_alphas(alpha_grid("0:1:0.01") if alphas is None else alphas)
+    kind = get_kind(spec.kind)
+    if kind.chooses != "one":
+        raise RouterError(
+            f"router kind {spec.kind!r} chooses several models: sweeping it needs an ensemble "
+            "strategy to turn their answers into one, which avp does not have yet"
+        )
     train, test = split_indices(data.datasets, data.index, train_ratio=train_ratio, seed=seed)
     complete = data.complete_rows()
     kept = test[complete[test]]
@@ -165,7 +171,8 @@ def run_sweep(
         raise RouterError("no test query has a score and a cost for every model")
     X, A, C, D = data.X, data.A, data.C, data.datasets
     if router is None:
-        router = spec.build(seed).fit(X[train], A[train], C[train], D[train])
+        extra = kind.fit_inputs({"datasets": data.datasets, **(fit_inputs or {})}, train)
+        router = spec.build(seed).fit(X[train], A[train], C[train], **extra)
     choice = router.route_curve(X[kept], grid)
     At, Ct, Dt = A[kept], C[kept], D[kept]
     acc, cost = metrics.evaluate(choice, At, Ct, Dt)
@@ -205,9 +212,13 @@ def run_seeds(
     *,
     train_ratio: float = 0.7,
     alphas: Array | None = None,
+    fit_inputs: Mapping[str, Any] | None = None,
 ) -> list[SweepResult]:
     """One sweep per seed (a new split and a new clustering each)."""
-    return [run_sweep(data, spec, seed=s, train_ratio=train_ratio, alphas=alphas) for s in seeds]
+    return [
+        run_sweep(data, spec, seed=s, train_ratio=train_ratio, alphas=alphas, fit_inputs=fit_inputs)
+        for s in seeds
+    ]
 
 
 def intervals(results: list[SweepResult]) -> dict[str, tuple[float, float, float]]:

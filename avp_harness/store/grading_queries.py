@@ -4,8 +4,10 @@ with history, and the grades behind per-benchmark metrics.
 Functions over a `Store` (kept out of store.py so grading's queries live in one place):
 
     get_judgement(store, key) / put_judgement(store, record)     the judge cache
-    iter_regrade_batches(store, "simpleqa", grader=None)          ok cells with their items
+    iter_regrade_batches(store, "simpleqa", grader=None)          ok and judge-failed cells
     replace_grades(store, [(cell_id, grade), ...])                 old grade -> grade_history
+    withdraw_grades(store, [(cell_id, error), ...])                 a judge failure on re-reading
+    outdated_grades(store, hashes, {"simpleqa": ("simpleqa_judge", "simpleqa-2")})  to regrade
     benchmark_grades(store, "hle")                                 model -> [Grade] for metrics
 
 Every write is one short transaction, so these are safe next to the collector's single writer
@@ -20,9 +22,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
+from avp_harness.errors import JudgeFailure
 from avp_harness.store.store import Store
 from avp_harness.store.tables import CellRecord, GradeHistoryRecord, ItemRecord, JudgementRecord
 from avp_harness.types import Completion, CostSource, Grade, Item, Message, Status, Usage
@@ -42,11 +45,19 @@ def get_judgement(store: Store, key: str) -> JudgementRecord | None:
         return session.get(JudgementRecord, key)
 
 
-def put_judgement(store: Store, record: JudgementRecord) -> None:
-    """Cache a judge call; a key already present is kept (the first verdict wins)."""
+def put_judgement(store: Store, record: JudgementRecord, *, replace: bool = False) -> None:
+    """Cache a judge call; a key already present is kept (the first verdict wins) unless
+    `replace` (a fresh call made because the cached reply held no verdict)."""
     if not record.created_at:
         record.created_at = time.time()
-    statement = store._insert(JudgementRecord).on_conflict_do_nothing(index_elements=["key"])
+    statement = store._insert(JudgementRecord)
+    if replace:
+        row = record.model_dump()
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"], set_={k: statement.excluded[k] for k in row if k != "key"}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["key"])
     with store.engine.begin() as connection:
         connection.execute(statement, [record.model_dump()])
 
@@ -124,7 +135,8 @@ def regrade_batch(
     store: Store, benchmark: str, *, grader: str | None = None, after_id: int = 0, size: int = 200
 ) -> list[StoredCell]:
     """Up to `size` ok cells of `benchmark` with id > `after_id` (in id order), joined with the
-    item they answered; `grader` keeps only cells last graded by that grader id."""
+    item they answered; `grader` keeps only cells last graded by that grader id. Without
+    `grader`, cells whose answer is kept but whose judge failed ("judge failure: ...") come too."""
     query = (
         select(CellRecord, ItemRecord)
         .join(
@@ -135,7 +147,7 @@ def regrade_batch(
         )
         .where(
             CELLS.benchmark == benchmark,
-            CELLS.status == Status.OK.value,
+            _regradable(judge_failed=grader is None),
             CELLS.id > after_id,
         )
         .order_by(CELLS.id)
@@ -157,6 +169,24 @@ def regrade_batch(
     ]
 
 
+# A judge-failed cell keeps its answer as `answered` (the next run grades it without calling the
+# candidate again); stores written before that kept it as an `error`.
+_JUDGE_FAILED = (Status.ANSWERED.value, Status.ERROR.value)
+
+
+def _regradable(*, judge_failed: bool) -> Any:
+    """Ok cells, and (with `judge_failed`) error cells with an answer that the judge failed."""
+    ok = CELLS.status == Status.OK.value
+    if not judge_failed:
+        return ok
+    failed = (
+        CELLS.status.in_(_JUDGE_FAILED)
+        & CELLS.error.startswith(JudgeFailure.PREFIX, autoescape=True)
+        & CELLS.response.is_not(None)
+    )
+    return ok | failed
+
+
 def iter_regrade_batches(
     store: Store, benchmark: str, *, grader: str | None = None, size: int = 200
 ) -> Iterator[list[StoredCell]]:
@@ -172,7 +202,7 @@ def iter_regrade_batches(
 
 def count_regradable(store: Store, benchmark: str, grader: str | None = None) -> int:
     query = select(func.count()).select_from(CellRecord).where(
-        CELLS.benchmark == benchmark, CELLS.status == Status.OK.value
+        CELLS.benchmark == benchmark, _regradable(judge_failed=grader is None)
     )
     if grader is not None:
         query = query.where(CELLS.grader == grader)
@@ -185,7 +215,8 @@ def count_regradable(store: Store, benchmark: str, grader: str | None = None) ->
 
 def _same_verdict(cell: CellRecord, grade: Grade) -> bool:
     return (
-        cell.score == grade.score
+        cell.status == Status.OK.value
+        and cell.score == grade.score
         and cell.parsed == grade.parsed
         and cell.extracted == grade.extracted
         and cell.grader == grade.grader
@@ -203,6 +234,7 @@ def _add(old: float | None, new: float | None) -> float | None:
 def replace_grades(store: Store, changes: Sequence[tuple[int, Grade]]) -> int:
     """Write new grades in place, moving each replaced grade into `grade_history`; one
     transaction. A grade identical to the stored one is left alone (so regrading is idempotent).
+    A judge-failed cell that gets a grade becomes ok.
 
     The cell's judge tokens and dollars accumulate: they stay the judge spend on that cell (a
     cache hit adds nothing). Returns how many cells were changed.
@@ -220,25 +252,15 @@ def replace_grades(store: Store, changes: Sequence[tuple[int, Grade]]) -> int:
             grade = by_id[cell.id]
             if _same_verdict(cell, grade):
                 continue
-            session.add(
-                GradeHistoryRecord(
-                    cell_id=cell.id,
-                    replaced_at=now,
-                    score=cell.score,
-                    parsed=cell.parsed,
-                    extracted=cell.extracted,
-                    grader=cell.grader,
-                    grader_version=cell.grader_version,
-                    grade_explanation=cell.grade_explanation,
-                    judge_model=cell.judge_model,
-                    judge_output=cell.judge_output,
-                )
-            )
+            if cell.grader is not None:
+                session.add(_history(cell, now))
             usage = grade.judge_usage or Usage()
             session.execute(
                 update(CellRecord)
                 .where(CELLS.id == cell.id)
                 .values(
+                    status=Status.OK.value,
+                    error=None,
                     score=grade.score,
                     parsed=grade.parsed,
                     extracted=grade.extracted,
@@ -251,6 +273,54 @@ def replace_grades(store: Store, changes: Sequence[tuple[int, Grade]]) -> int:
                     judge_prompt_tokens=cell.judge_prompt_tokens + usage.prompt_tokens,
                     judge_completion_tokens=cell.judge_completion_tokens
                     + usage.completion_tokens,
+                )
+            )
+            changed += 1
+        session.commit()
+    return changed
+
+
+def _history(cell: CellRecord, now: float) -> GradeHistoryRecord:
+    return GradeHistoryRecord(
+        cell_id=cell.id or 0,  # stored cells always have an id
+        replaced_at=now,
+        score=cell.score,
+        parsed=cell.parsed,
+        extracted=cell.extracted,
+        grader=cell.grader,
+        grader_version=cell.grader_version,
+        grade_explanation=cell.grade_explanation,
+        judge_model=cell.judge_model,
+        judge_output=cell.judge_output,
+    )
+
+
+def withdraw_grades(store: Store, failures: Sequence[tuple[int, str]]) -> int:
+    """Cells whose judge reply, read again, holds no verdict: the grade goes to `grade_history`
+    and the cell goes back to `answered` with `message` ("judge failure: ..."): its answer is
+    kept, `avp run` grades it again without calling the candidate, `avp regrade` too; it is
+    never left graded by a rule that was fooled. One transaction; returns how many changed."""
+    if not failures:
+        return 0
+    now = time.time()
+    changed = 0
+    by_id = dict(failures)
+    with Session(store.engine) as session:
+        cells = session.exec(  # type: ignore[call-overload]
+            select(CellRecord).where(CELLS.id.in_(list(by_id)))
+        ).scalars()
+        for cell in cells:
+            if cell.status in _JUDGE_FAILED and cell.error == by_id[cell.id]:
+                continue
+            if cell.grader is not None:
+                session.add(_history(cell, now))
+            session.execute(
+                update(CellRecord)
+                .where(CELLS.id == cell.id)
+                .values(
+                    status=Status.ANSWERED.value, error=by_id[cell.id], score=None, parsed=None,
+                    extracted=None, grader=None, grader_version=None, grade_explanation=None,
+                    judge_model=None, judge_output=None,
                 )
             )
             changed += 1
@@ -293,6 +363,7 @@ def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
     """Graded ok cells per model, in each model's most recent configuration of `benchmark`
     (all of its cells when it has no recorded plan, e.g. imported records)."""
     latest = {p.model: p.config_hash for p in store.latest_plans() if p.benchmark == benchmark}
+    labels = {chash: model for model, chash in latest.items()}
     query = (
         select(CellRecord)
         .where(
@@ -305,9 +376,10 @@ def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
     by_model: dict[str, list[CellRecord]] = {}
     with Session(store.engine) as session:
         for cell in session.exec(query).scalars():  # type: ignore[call-overload]
-            if cell.model in latest and cell.config_hash != latest[cell.model]:
+            model = labels.get(cell.config_hash, cell.model)  # a renamed model: its new id
+            if model in latest and cell.config_hash != latest[model]:
                 continue
-            by_model.setdefault(cell.model, []).append(cell)
+            by_model.setdefault(model, []).append(cell)
     result = []
     for model, cells in by_model.items():
         grades = [g for g in map(grade_from_cell, cells) if g is not None]
@@ -333,3 +405,41 @@ def graded_benchmarks(store: Store) -> list[str]:
     )
     with store.engine.connect() as connection:
         return [row[0] for row in connection.execute(query)]
+
+
+def regradable_benchmarks(store: Store) -> list[str]:
+    """Benchmarks with a graded ok cell or a judge-failed cell with its answer, sorted."""
+    graded = (CELLS.status == Status.OK.value) & CELLS.score.is_not(None)
+    query = (
+        select(CELLS.benchmark)
+        .where(graded | _regradable(judge_failed=True) & CELLS.status.in_(_JUDGE_FAILED))
+        .distinct()
+        .order_by(CELLS.benchmark)
+    )
+    with store.engine.connect() as connection:
+        return [row[0] for row in connection.execute(query)]
+
+
+def outdated_grades(
+    store: Store, config_hashes: Sequence[str], graders: dict[str, tuple[str, str]]
+) -> dict[str, int]:
+    """benchmark -> ok cells (of `config_hashes`) graded by its current grader id at another
+    version than the current one (`graders`: benchmark -> (grader id, version)); only
+    benchmarks that have such cells."""
+    if not config_hashes or not graders:
+        return {}
+    outdated = [
+        (CELLS.benchmark == name) & (CELLS.grader == grader) & (CELLS.grader_version != version)
+        for name, (grader, version) in graders.items()
+    ]
+    query = (
+        select(CELLS.benchmark, func.count())
+        .where(
+            CELLS.status == Status.OK.value,
+            CELLS.config_hash.in_(list(config_hashes)),
+            or_(*outdated),
+        )
+        .group_by(CELLS.benchmark)
+    )
+    with store.engine.connect() as connection:
+        return {row[0]: int(row[1]) for row in connection.execute(query)}

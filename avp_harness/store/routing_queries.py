@@ -3,8 +3,9 @@
 Functions over a `Store` (kept out of store.py so the router's queries live in one place):
 
     table = score_table(store, benchmarks=["mmlu_pro"], models=None)   # items x models
+    R = response_table(store, rows=[("mmlu_pro", "q1")], models=["m"])  # stored answer texts
     run_id = import_records(store, source="routerbench", ...)          # published records
-    save_router(store, record) / get_router(store, name) / list_routers(store)
+    save_router(store, StoredRouter(...)) / get_router(store, name) / list_routers(store)
     StoreEmbeddingCache(store)                                           # embed.EmbeddingCache
 """
 
@@ -14,7 +15,8 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +106,40 @@ def score_table(
         C=C,
         run_ids=run_ids,
     )
+
+
+def response_table(
+    store: Store, *, rows: Sequence[tuple[str, str]], models: Sequence[str]
+) -> NDArray[np.object_]:
+    """The stored answer text per (benchmark, item id) row and model: (len(rows), len(models)).
+
+    None where the model has no ok cell with a non-empty response for the item (imported records
+    carry no text). With several samples, the lowest sample index wins (its latest cell).
+    """
+    out = np.full((len(rows), len(models)), None, dtype=object)
+    if not rows or not models:
+        return out
+    row = {key: i for i, key in enumerate(rows)}
+    col = {m: j for j, m in enumerate(models)}
+    query = (
+        select(  # type: ignore[call-overload]
+            CellRecord.model, CellRecord.benchmark, CellRecord.item_id, CellRecord.response
+        )
+        .where(
+            CellRecord.status == Status.OK.value,
+            CellRecord.model.in_(list(models)),  # type: ignore[attr-defined]
+            CellRecord.benchmark.in_(sorted({b for b, _ in rows})),  # type: ignore[attr-defined]
+            CellRecord.response.is_not(None),  # type: ignore[union-attr]
+            CellRecord.response != "",
+        )
+        .order_by(CellRecord.sample, CellRecord.id.desc())  # type: ignore[union-attr]
+    )
+    with store.engine.connect() as connection:
+        for model, bench, item, text in connection.execute(query):
+            i = row.get((bench, item))
+            if i is not None and out[i, col[model]] is None:
+                out[i, col[model]] = text
+    return out
 
 
 def _item_texts(connection, keys):
@@ -229,35 +265,65 @@ def import_records(
 # -- routers ----------------------------------------------------------------------------------
 
 
-def save_router(store: Store, record: RouterRecord) -> None:
+@dataclass(frozen=True)
+class StoredRouter:
+    """A fitted router as stored: kind, hyperparameters, arrays (.npz bytes), what it was fitted on
+    and its held-out metrics."""
+
+    name: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    arrays: bytes = b""
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+def _stored(record: RouterRecord) -> StoredRouter:
+    return StoredRouter(
+        name=record.name,
+        kind=record.kind,
+        params=json.loads(record.params_json or "{}"),
+        arrays=record.arrays,
+        fitted_on=json.loads(record.fitted_on_json or "{}"),
+        metrics=json.loads(record.metrics_json or "{}"),
+        created_at=record.created_at,
+    )
+
+
+def save_router(store: Store, router: StoredRouter) -> None:
     """Insert or replace the router of that name."""
-    record.created_at = record.created_at or time.time()
     if store.read_only:
         raise StoreWriteError(f"store {store.display_url} is read-only: cannot save router "
-                              f"{record.name!r} (fit into a writable copy of the store)")
+                              f"{router.name!r} (fit into a writable copy of the store)")
+    record = RouterRecord(
+        name=router.name,
+        kind=router.kind,
+        params_json=json.dumps(router.params),
+        arrays=router.arrays,
+        fitted_on_json=json.dumps(router.fitted_on),
+        metrics_json=json.dumps(router.metrics),
+        created_at=router.created_at or time.time(),
+    )
     with store._writing(), Session(store.engine) as session:
         session.merge(record)
         session.commit()
 
 
-def get_router(store: Store, name: str) -> RouterRecord:
+def get_router(store: Store, name: str) -> StoredRouter:
     with Session(store.engine) as session:
         record = session.get(RouterRecord, name)
         if record is None:
             names = [r.name for r in session.exec(select(RouterRecord)).scalars()]  # type: ignore[call-overload]
             known = ", ".join(sorted(names)) or "none yet: run `avp fit --name NAME`"
-            raise StoreError(f"no router named {name!r} in {store.url} (known: {known})")
-        session.expunge(record)
-        return record
+            raise StoreError(f"no router named {name!r} in {store.display_url} (known: {known})")
+        return _stored(record)
 
 
-def list_routers(store: Store) -> list[RouterRecord]:
+def list_routers(store: Store) -> list[StoredRouter]:
     with Session(store.engine) as session:
         query = select(RouterRecord).order_by(RouterRecord.name)
-        rows = list(session.exec(query).scalars())  # type: ignore[call-overload]
-        for r in rows:
-            session.expunge(r)
-        return rows
+        return [_stored(r) for r in session.exec(query).scalars()]  # type: ignore[call-overload]
 
 
 # -- embeddings -------------------------------------------------------------------------------

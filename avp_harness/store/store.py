@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
     case,
     create_engine,
     delete,
@@ -47,6 +48,7 @@ from avp_harness.store.tables import (
     RunRecord,
 )
 from avp_harness.types import (
+    DONE_STATUSES,
     CellResult,
     Completion,
     CostSource,
@@ -150,18 +152,21 @@ class MatrixRow:
     model: str
     benchmark: str
     planned: int | None
-    done: int  # status ok
+    done: int  # finished, never requested again: status ok, or context_exceeded (not graded)
     graded: int  # ok cells with a score
     accuracy: float | None  # mean score of graded ok cells
     unparsed: int  # ok cells whose answer could not be extracted (scored 0)
-    errors: int  # cells whose last attempt failed (any status but ok)
+    errors: int  # cells whose last attempt failed (retried by the next run)
     rate_limited: int  # 429 answers met (each was retried)
     dollars: float  # known dollars of every attempt recorded
     unknown_cost: int  # ok cells with no known cost
     prompt_tokens: int
     completion_tokens: int
-    mean_latency_s: float | None
+    mean_latency_s: float | None  # request latency: client wall time, server queueing included
     by_status: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length"), graded
+    context_exceeded: int = 0  # prompts longer than the context window: done, left out of accuracy
+    mean_server_time_s: float | None = None  # the server's own timing, where responses had it
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -264,13 +269,16 @@ class Store:
         so collectors starting together on a new store do not race. A complete, current store is
         not written to, so readers (`avp status`, the TUI) never write."""
         existing = set(inspect(self.engine).get_table_names())
-        if set(SQLModel.metadata.tables) <= existing and self.schema_version() == SCHEMA_VERSION:
+        if (set(SQLModel.metadata.tables) <= existing
+                and self.schema_version() == SCHEMA_VERSION
+                and not _missing_columns(self.engine)):
             return
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(1515015)"))
             SQLModel.metadata.create_all(connection)  # checks what exists, inside the lock
             _migrate(connection)
+            _add_missing_columns(connection)
             stamp = self._insert(MetaRecord)
             stamp = stamp.on_conflict_do_update(
                 index_elements=["key"], set_={"value": stamp.excluded.value}
@@ -410,13 +418,14 @@ class Store:
         return insert(table.__table__)  # type: ignore[attr-defined]
 
     def ok_cells(self, config_hashes: Collection[str]) -> set[tuple[str, int]]:
-        """(fingerprint, sample) of every finished (status ok) cell in these configurations."""
+        """(fingerprint, sample) of every finished cell (status ok or context_exceeded, see
+        `types.DONE_STATUSES`) in these configurations."""
         done: set[tuple[str, int]] = set()
         hashes = list(config_hashes)
         with self.engine.connect() as connection:
             for start in range(0, len(hashes), 500):
                 query = select(CellRecord.fingerprint, CellRecord.sample).where(
-                    CellRecord.status == Status.OK.value,
+                    CellRecord.status.in_(DONE_STATUSES),  # type: ignore[attr-defined]
                     CellRecord.config_hash.in_(hashes[start : start + 500]),  # type: ignore[attr-defined]
                 )
                 done.update((fp, sample) for fp, sample in connection.execute(query))
@@ -449,8 +458,8 @@ class Store:
     def record_results(self, results: Sequence[CellResult]) -> None:
         """Write a batch of cell outcomes in one transaction.
 
-        A cell already `ok` is never overwritten; a failed cell is replaced by its retry, with the
-        attempts of every run added up.
+        A finished cell (`ok`, `context_exceeded`) is never overwritten; a failed cell is replaced
+        by its retry, with the attempts of every run added up.
         """
         if not results:
             return
@@ -464,7 +473,7 @@ class Store:
         statement = statement.on_conflict_do_update(
             index_elements=list(_CELL_KEY),
             set_=updates,
-            where=CellRecord.__table__.c.status != Status.OK.value,  # type: ignore[attr-defined]
+            where=and_(*(table.status != done for done in DONE_STATUSES)),  # executemany: no IN
         )
         finished = [(r.key.fingerprint, r.key.sample) for r in results
                     if r.status is not Status.ANSWERED or r.error]
@@ -539,7 +548,7 @@ class Store:
                 done = {(fp, n) for fp, n in connection.execute(
                     select(c.fingerprint, c.sample).where(
                         tuple_(c.fingerprint, c.sample).in_(chunk),
-                        c.status == Status.OK.value))}
+                        c.status.in_(DONE_STATUSES)))}
                 gone |= (set(chunk) - offered) | done
                 if done:
                     connection.execute(delete(ClaimRecord).where(
@@ -607,24 +616,24 @@ class Store:
             session.commit()
         return stale
 
-    def mean_costs(
-        self, config_hashes: Collection[str]
-    ) -> dict[tuple[str, str], tuple[float, int]]:
-        """Mean known dollars per ok cell and how many cells it is over, per (model, benchmark)."""
+    def mean_costs(self, config_hashes: Collection[str]) -> dict[str, tuple[float, int]]:
+        """Mean known dollars per ok cell and how many cells it is over, per configuration
+        (config hash: whatever label its cells were stored under)."""
         query = (
-            select(CellRecord.model, CellRecord.benchmark, func.avg(CellRecord.cost), func.count())
+            select(CellRecord.config_hash, func.avg(CellRecord.cost), func.count())
             .where(
                 CellRecord.status == Status.OK.value,
                 CellRecord.cost.is_not(None),  # type: ignore[union-attr]
                 CellRecord.config_hash.in_(list(config_hashes)),  # type: ignore[attr-defined]
             )
-            .group_by(CellRecord.model, CellRecord.benchmark)
+            .group_by(CellRecord.config_hash)
         )
         with self.engine.connect() as connection:
-            return {(m, b): (float(avg), int(n)) for m, b, avg, n in connection.execute(query)}
+            return {h: (float(avg), int(n)) for h, avg, n in connection.execute(query)}
 
     def latest_plans(self) -> list[PlanRecord]:
-        """For each (model, benchmark), the plan of the most recent run that included it."""
+        """For each (model, benchmark), the plan of the most recent run that included it; a
+        configuration planned under several ids (a renamed model) keeps only its latest id."""
         latest = (
             select(PlanRecord.model, PlanRecord.benchmark, func.max(PlanRecord.run_id).label("rid"))
             .group_by(PlanRecord.model, PlanRecord.benchmark)
@@ -637,14 +646,18 @@ class Store:
             & (PlanRecord.run_id == latest.c.rid),
         )
         with Session(self.engine) as session:
-            return list(session.exec(query).scalars())
+            plans = list(session.exec(query).scalars())
+        latest_by_hash: dict[str, PlanRecord] = {}
+        for plan in sorted(plans, key=lambda p: p.run_id):
+            latest_by_hash[plan.config_hash] = plan
+        return list(latest_by_hash.values())
 
     def matrix(self, plans: Sequence[PlanEntry] | None = None) -> list[MatrixRow]:
         """The model x benchmark summary.
 
         With `plans` (from the current config), each (model, benchmark) counts only the cells of
-        its configuration, against its planned total. Without, it uses each pair's most recent
-        plan; pairs that were only imported (no plan) count all their cells.
+        its configuration (under any label), against its planned total. Without, it uses each
+        pair's most recent plan; pairs that were only imported (no plan) count all their cells.
         """
         if plans is None:
             plans = [
@@ -652,6 +665,10 @@ class Store:
                 for p in self.latest_plans()
             ]
         planned = {(p.model, p.benchmark): p for p in plans}
+        # A model is its configuration (provider route, model name, generation parameters), the
+        # config hash: its id is a label. Cells count for the configuration whatever label they
+        # were stored under, so a renamed model shows its finished cells under its new id.
+        by_hash = {p.config_hash: p for p in plans}
         c = CellRecord.__table__.c  # type: ignore[attr-defined]
         ok = c.status == Status.OK.value
         query = select(
@@ -670,17 +687,22 @@ class Store:
             func.sum(c.latency_s),
             func.count(c.latency_s),
             func.sum(c.rate_limits),
+            func.sum(case((ok & (c.finish_reason == "length"), 1), else_=0)),
+            func.sum(c.server_time_s),
+            func.count(c.server_time_s),
         ).group_by(c.model, c.benchmark, c.config_hash, c.status)
         rows: dict[tuple[str, str], MatrixRow] = {}
         latency: dict[tuple[str, str], tuple[float, int]] = {}
+        server: dict[tuple[str, str], tuple[float, int]] = {}
         with self.engine.connect() as connection:
             for (model, bench, chash, status, n, graded, score_sum, unparsed, dollars,
-                 unknown, ptok, ctok, lat_sum, lat_n, rl) in connection.execute(query):
-                plan = planned.get((model, bench))
+                 unknown, ptok, ctok, lat_sum, lat_n, rl, cut, srv_sum, srv_n
+                 ) in connection.execute(query):
+                plan = by_hash.get(chash)
                 if plans and plan is None:
-                    continue
-                if plan is not None and chash != plan.config_hash:
-                    continue
+                    continue  # an older configuration, or a pair not planned
+                if plan is not None:  # the configuration's label now (a renamed model's new id)
+                    model = plan.model
                 row = rows.get((model, bench))
                 if row is None:
                     row = rows[(model, bench)] = MatrixRow(
@@ -695,7 +717,11 @@ class Store:
                         total = (row.accuracy or 0.0) * (row.graded - graded) + float(score_sum)
                         row.accuracy = total / row.graded
                     row.unparsed += int(unparsed or 0)
+                    row.truncated += int(cut or 0)
                     row.unknown_cost += int(unknown or 0)
+                elif status == Status.CONTEXT_EXCEEDED.value:
+                    row.done += n
+                    row.context_exceeded += n
                 elif status != Status.ANSWERED.value:  # answered: paid for, grade pending
                     row.errors += n
                 row.rate_limited += int(rl or 0)
@@ -704,6 +730,8 @@ class Store:
                 row.completion_tokens += int(ctok or 0)
                 s, k = latency.get((model, bench), (0.0, 0))
                 latency[(model, bench)] = (s + float(lat_sum or 0.0), k + int(lat_n or 0))
+                s, k = server.get((model, bench), (0.0, 0))
+                server[(model, bench)] = (s + float(srv_sum or 0.0), k + int(srv_n or 0))
         for key, plan in planned.items():
             if key not in rows:
                 rows[key] = MatrixRow(key[0], key[1], plan.planned, 0, 0, None, 0, 0, 0, 0.0, 0,
@@ -711,6 +739,9 @@ class Store:
         for key, (s, k) in latency.items():
             if k:
                 rows[key].mean_latency_s = s / k
+        for key, (s, k) in server.items():
+            if k:
+                rows[key].mean_server_time_s = s / k
         return sorted(rows.values(), key=lambda r: (r.benchmark, r.model))
 
     def cells(
@@ -752,6 +783,26 @@ def _migrate(connection: Any) -> None:
     connection.execute(
         text("CREATE INDEX IF NOT EXISTS ix_cells_fingerprint ON cells (fingerprint, sample)")
     )
+
+
+def _missing_columns(bind: Any) -> dict[str, list[Any]]:
+    """Nullable columns added since the store was created (e.g. cells.server_time_s), by table."""
+    inspector = inspect(bind)
+    missing: dict[str, list[Any]] = {}
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        lacking = [c for c in table.columns if c.name not in present and c.nullable]
+        if lacking:
+            missing[table.name] = lacking
+    return missing
+
+
+def _add_missing_columns(connection: Any) -> None:
+    """Add those columns in place, so an older store keeps working (inside the set-up lock)."""
+    for table, columns in _missing_columns(connection).items():
+        for column in columns:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
 
 
 def describe_failure(exc: BaseException) -> str | None:
@@ -804,6 +855,7 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "cost_source": completion.cost_source.value if completion else "unknown",
         "price_version": completion.price_version if completion else None,
         "latency_s": completion.latency_s if completion else None,
+        "server_time_s": completion.server_time_s if completion else None,
         "score": grade.score if grade else None,
         "parsed": grade.parsed if grade else None,
         "extracted": _text(grade.extracted) if grade else None,

@@ -146,7 +146,8 @@ class CellRecord(SQLModel, table=True):
     cost: float | None = None
     cost_source: str = "unknown"  # reported | price_table | unknown
     price_version: str | None = None
-    latency_s: float | None = None
+    latency_s: float | None = None  # request latency: client wall time, server queueing included
+    server_time_s: float | None = None  # the server's own time (llama.cpp `timings`), if reported
 
     score: float | None = None
     parsed: bool | None = None

@@ -36,6 +36,7 @@ from avp_harness.types import Status
 
 _C = CellRecord.__table__.c  # type: ignore[attr-defined]
 OK = Status.OK.value
+CONTEXT = Status.CONTEXT_EXCEEDED.value  # final like ok: done, not graded, never re-sent
 WINDOW_S = 60.0  # throughput and requests-per-minute window
 # Matches the partial index ix_cells_failed's WHERE clause exactly, so it scans only that index.
 _FAILED_SQL = "SELECT id, attempts FROM cells WHERE status != 'ok'"
@@ -52,10 +53,12 @@ class _OkAgg:
     dollars: float = 0.0
     unknown_cost: int = 0
     rate_limits: int = 0  # 429 answers met on the way to these ok cells
+    truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length")
 
     def add(self, n: int, graded: int, score_sum: float, dollars: float, unknown: int,
-            rate_limits: int) -> None:
+            rate_limits: int, truncated: int = 0) -> None:
         self.n += n
+        self.truncated += truncated
         self.graded += graded
         self.score_sum += score_sum
         self.dollars += dollars
@@ -90,6 +93,8 @@ class LiveCell:
     errors: int = 0
     rate_limited: int = 0
     attempts_failed: int = 0
+    truncated: int = 0  # ok cells cut at max_tokens (graded, counted in the accuracy)
+    context_exceeded: int = 0  # done but not graded: prompt longer than the context window
 
     @property
     def remaining(self) -> int:
@@ -155,7 +160,8 @@ class LiveAggregator:
         self.max_id = 0
         self.ok: dict[tuple[str, str, str], _OkAgg] = {}
         self.failed: dict[int, _Failed] = {}
-        self.failed_sums: dict[tuple[str, str, str], list[Any]] = {}  # errors, 429s, tries, $
+        # errors, 429s, tries, $, context_exceeded (final: counted as done, not as errors)
+        self.failed_sums: dict[tuple[str, str, str], list[Any]] = {}
         self.recent: deque[tuple[float, str, int]] = deque()  # (finished_at, model, attempts)
         self.total_cells = 0
         self._loaded = False
@@ -188,15 +194,16 @@ class LiveAggregator:
                 func.coalesce(func.sum(_C.cost), 0.0),
                 func.sum(case((_C.cost.is_(None), 1), else_=0)),
                 func.coalesce(func.sum(_C.rate_limits), 0),
+                func.sum(case((_C.finish_reason == "length", 1), else_=0)),
             )
             .where(ok, _C.id <= top)
             .group_by(_C.model, _C.benchmark, _C.config_hash)
         )
-        for model, bench, chash, n, graded, scores, dollars, unknown, rl in connection.execute(
-            query
+        for model, bench, chash, n, graded, scores, dollars, unknown, rl, cut in (
+            connection.execute(query)
         ):
             self.ok.setdefault((model, bench, chash), _OkAgg()).add(
-                n, graded, scores, dollars, unknown or 0, rl
+                n, graded, scores, dollars, unknown or 0, rl, cut or 0
             )
         failed = select(_C.id, _C.model, _C.benchmark, _C.config_hash, _C.status, _C.attempts,
                         _C.cost, _C.rate_limits).where(_C.status != OK, _C.id <= top)
@@ -213,7 +220,7 @@ class LiveAggregator:
 
     def _load_since(self, connection: Connection, top: int) -> None:
         columns = (_C.id, _C.model, _C.benchmark, _C.config_hash, _C.status, _C.score, _C.cost,
-                   _C.attempts, _C.finished_at, _C.rate_limits)
+                   _C.attempts, _C.finished_at, _C.rate_limits, _C.finish_reason)
         fresh = list(connection.execute(
             select(*columns).where(_C.id > self.max_id, _C.id <= top).order_by(_C.id)
         ))
@@ -232,21 +239,23 @@ class LiveAggregator:
                 select(*columns).where(_C.id.in_(ids[start : start + 500]))
             ).all()
         self.total_cells += len(fresh)
-        for cid, model, bench, chash, status, score, cost, attempts, finished, rl in changed:
+        for cid, model, bench, chash, status, score, cost, attempts, finished, rl, fin in changed:
             old = self.failed.pop(cid)
             self._failed_agg(old, -1)
             self.recent.append((finished, model, max(1, attempts - old.attempts)))
-            self._add(cid, model, bench, chash, status, score, cost, attempts, rl)
-        for cid, model, bench, chash, status, score, cost, attempts, finished, rl in fresh:
+            self._add(cid, model, bench, chash, status, score, cost, attempts, rl, fin)
+        for cid, model, bench, chash, status, score, cost, attempts, finished, rl, fin in fresh:
             self.recent.append((finished, model, attempts))
-            self._add(cid, model, bench, chash, status, score, cost, attempts, rl)
+            self._add(cid, model, bench, chash, status, score, cost, attempts, rl, fin)
         self.max_id = top
 
     def _add(self, cid: int, model: str, bench: str, chash: str, status: str,
-             score: float | None, cost: float | None, attempts: int, rate_limits: int) -> None:
+             score: float | None, cost: float | None, attempts: int, rate_limits: int,
+             finish_reason: str | None = None) -> None:
         if status == OK:
             self.ok.setdefault((model, bench, chash), _OkAgg()).add(
-                1, score is not None, score or 0.0, cost or 0.0, cost is None, rate_limits
+                1, score is not None, score or 0.0, cost or 0.0, cost is None, rate_limits,
+                finish_reason == "length",
             )
         else:
             failed = _Failed(model, bench, chash, status, attempts, cost or 0.0, rate_limits)
@@ -255,8 +264,10 @@ class LiveAggregator:
 
     def _failed_agg(self, f: _Failed, sign: int) -> None:
         """Add (+1) or remove (-1) a failed row from the per-(model, benchmark, hash) sums."""
-        agg = self.failed_sums.setdefault((f.model, f.benchmark, f.config_hash), [0, 0, 0, 0.0])
+        agg = self.failed_sums.setdefault((f.model, f.benchmark, f.config_hash),
+                                          [0, 0, 0, 0.0, 0])
         agg[0] += sign * (f.status != Status.ANSWERED.value)  # an answer awaiting its grade
+        agg[4] += sign * (f.status == CONTEXT)
         agg[1] += sign * f.rate_limits
         agg[2] += sign * f.attempts
         agg[3] += sign * f.cost
@@ -268,12 +279,14 @@ class LiveAggregator:
     ) -> LiveSnapshot:
         cells: dict[tuple[str, str], LiveCell] = {}
 
+        by_hash = {chash: (model, bench) for (model, bench), (chash, _n) in plans.items()}
+
         def cell_for(model: str, bench: str, chash: str) -> LiveCell | None:
+            if chash in by_hash:  # as `avp status`: the configuration's current label
+                model, bench = by_hash[chash]
+            elif plans:
+                return None  # an older configuration, or (as `avp status`) a pair not planned
             plan = plans.get((model, bench))
-            if plan is not None and plan[0] != chash:
-                return None  # an older configuration of this pair
-            if plans and plan is None:
-                return None  # as `avp status`: with plans, only planned pairs are shown
             if (model, bench) not in cells:
                 cells[(model, bench)] = LiveCell(model, bench, plan[1] if plan else None)
             return cells[(model, bench)]
@@ -288,16 +301,19 @@ class LiveAggregator:
                 continue
             c.rate_limited += agg.rate_limits
             c.done += agg.n
+            c.truncated += agg.truncated
             c.graded += agg.graded
             c.dollars += agg.dollars
             scores[(model, bench)] = scores.get((model, bench), 0.0) + agg.score_sum
-        for (model, bench, chash), (errors, rl, tries, dollars) in self.failed_sums.items():
+        for (model, bench, chash), (errors, rl, tries, dollars, ctx) in self.failed_sums.items():
             name = providers.get(model, "?")
             limited[name] = limited.get(name, 0) + rl
             c = cell_for(model, bench, chash)
             if c is None:
                 continue
-            c.errors += errors
+            c.errors += errors - ctx
+            c.done += ctx
+            c.context_exceeded += ctx
             c.rate_limited += rl
             c.attempts_failed += tries
             c.dollars += dollars
@@ -357,13 +373,16 @@ def _latest_plans(connection: Connection) -> dict[tuple[str, str], tuple[str, in
         .subquery()
     )
     query = select(PlanRecord.model, PlanRecord.benchmark, PlanRecord.config_hash,
-                   PlanRecord.planned).join(
+                   PlanRecord.planned, PlanRecord.run_id).join(
         latest,
         (PlanRecord.model == latest.c.model)
         & (PlanRecord.benchmark == latest.c.benchmark)
         & (PlanRecord.run_id == latest.c.rid),
     )
-    return {(m, b): (h, n) for m, b, h, n in connection.execute(query)}
+    by_hash: dict[str, tuple[str, str, int]] = {}  # a renamed model: its configuration's last id
+    for m, b, h, n, _run in sorted(connection.execute(query), key=lambda row: row[4]):
+        by_hash[h] = (m, b, n)
+    return {(m, b): (h, n) for h, (m, b, n) in by_hash.items()}
 
 
 # ---------------------------------------------------------------------------------- browsing

@@ -1,9 +1,11 @@
 """The live screen: the model x benchmark grid, the providers and the run's totals.
 
 Rows are models, columns benchmarks; a cell reads `done/total accuracy $dollars` plus `e` failed
-cells and `r` rate-limited cells when there are any. The grid comes from the store (so a TUI in
-another terminal sees the same figures), read by `LiveAggregator` in a thread worker every
-`app.refresh_s`; an in-process run adds the providers' live concurrency, requests and 429s.
+cells, `t` answers cut at max_tokens (graded), `x` prompts longer than the context window (done,
+not graded) and `r` rate-limited cells when there are any. The
+grid comes from the store (so a TUI in another terminal sees the same figures), read by
+`LiveAggregator` in a thread worker every `app.refresh_s`; an in-process run adds the providers'
+live concurrency, requests and 429s.
 """
 
 from __future__ import annotations
@@ -33,12 +35,17 @@ def duration(seconds: float | None) -> str:
 
 
 def cell_text(c: LiveCell) -> Text:
-    """One grid cell: done/total, accuracy, dollars, failed and rate-limited counts."""
+    """One grid cell: done/total, accuracy, dollars, then failed (e), truncated at max_tokens (t),
+    context exceeded (x) and rate-limited (r) counts."""
     total = "?" if c.planned is None else str(c.planned)
     accuracy = f"{c.accuracy:.0%}" if c.accuracy is not None else "-"
     text = Text(f"{c.done}/{total} {accuracy:>4} ${c.dollars:.3f}")
     if c.errors:
         text.append(f" e{c.errors}", style="bold red")
+    if c.truncated:
+        text.append(f" t{c.truncated}", style="magenta")
+    if c.context_exceeded:
+        text.append(f" x{c.context_exceeded}", style="cyan")
     if c.rate_limited:
         text.append(f" r{c.rate_limited}", style="yellow")
     if c.planned and c.done >= c.planned:
@@ -55,6 +62,12 @@ def banner_text(snap: LiveSnapshot, paused: bool, collecting: bool) -> Text:
         status = "collecting here" if collecting else run.get("status", "?")
         text.append(f"run {run.get('id')} {status}  ", style="bold")
     text.append(f"cells {snap.done}/{snap.planned}{pct}  failed {snap.errors}  ")
+    truncated = sum(c.truncated for c in snap.cells)
+    if truncated:
+        text.append(f"truncated {truncated}  ", style="magenta")
+    too_long = sum(c.context_exceeded for c in snap.cells)
+    if too_long:
+        text.append(f"context exceeded {too_long}  ", style="cyan")
     text.append(f"spent ${snap.spent:.4f}  to finish {projected}  ")
     if run.get("budget") is not None:
         text.append(f"budget ${run['budget']:.2f}  ")

@@ -175,7 +175,10 @@ def detail_text(d: CellDetail) -> Text:
                     f"reasoning {c.reasoning_tokens}, cached {c.cached_tokens}")
     field("dollars", f"{_money(c.cost)} ({c.cost_source}"
                      + (f", prices {c.price_version})" if c.price_version else ")"))
-    field("latency", None if c.latency_s is None else f"{c.latency_s:.3f}s")
+    field("request latency", None if c.latency_s is None else f"{c.latency_s:.3f}s "
+          "(queueing at the server included)")
+    if c.server_time_s is not None:
+        field("server time", f"{c.server_time_s:.3f}s (the server's own timing)")
     section("grade")
     field("score", c.score)
     field("extracted", c.extracted)

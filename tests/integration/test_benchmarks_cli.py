@@ -39,14 +39,14 @@ def test_list_describes_every_registered_benchmark(capsys: pytest.CaptureFixture
     assert rows["arc_agi"]["paper_selection"] == "first 200"
     simpleqa = rows["simpleqa"]
     assert (simpleqa["grader"], simpleqa["grader_version"], simpleqa["needs_judge"]) == (
-        "simpleqa_judge", "simpleqa-1", True
+        "simpleqa_judge", "simpleqa-2", True
     )
     assert simpleqa["paper_selection"] == "500 sampled (seed 0)"
     assert rows["hle"]["grader"] == "hle_judge" and rows["hle"]["paper_selection"] == "first 500"
     assert rows["gpqa_diamond"]["needs_judge"] is False
     assert all(row["version"] for row in rows.values())
     code, out, _err = run(capsys, "benchmarks", "list")
-    assert code == 0 and "simpleqa_judge simpleqa-1 (LLM judge)" in out
+    assert code == 0 and "simpleqa_judge simpleqa-2 (LLM judge)" in out
 
 
 def test_list_counts_the_real_data(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,7 +64,8 @@ def test_show_never_prints_a_gpqa_item(capsys: pytest.CaptureFixture[str]) -> No
     path = shared_path("benchmarks", "gpqa", "gpqa_diamond.csv")
     code, out, _err = run(capsys, "benchmarks", "show", "gpqa_diamond")
     assert code == 0
-    assert "https://arxiv.org/abs/2311.12022" in out and "choice 1" in out
+    assert "https://arxiv.org/abs/2311.12022" in out and "choice 2/simple-evals-gpqa/1" in out
+    assert "extraction as: openai/simple-evals gpqa_eval.py" in out
     assert "PROMPT_TEMPLATE" in out and "Answer: LETTER" in out
     assert "example prompt not shown: this benchmark's data carries a canary string" in out
     with path.open(newline="", encoding="utf-8") as handle:

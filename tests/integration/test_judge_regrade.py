@@ -118,7 +118,7 @@ async def test_simpleqa_judged_end_to_end_with_separate_judge_cost_and_cache(
     rows = cells(db)
     assert len(rows) == 12 and {r.status for r in rows} == {"ok"}
     assert {(r.grader, r.grader_version, r.judge_model) for r in rows} == {
-        ("simpleqa_judge", "simpleqa-1", JUDGE)
+        ("simpleqa_judge", "simpleqa-2", JUDGE)
     }
     for row in rows:  # the stored verdict is the judge's reply, decided honestly
         question, target = question_of(db, row)
@@ -217,7 +217,7 @@ async def test_regrade_with_a_changed_grader_changes_verdicts_and_keeps_history(
     assert result.confusion[("correct", "wrong")] == expected_changes
     assert sum(result.confusion.values()) == 12
     assert [(h.grader, h.grader_version, h.score, h.judge_output) for h in history] == [
-        ("simpleqa_judge", "simpleqa-1", 1.0, changed.judge_output)
+        ("simpleqa_judge", "simpleqa-2", 1.0, changed.judge_output)
     ]
     after = {r.id: r for r in cells(db)}
     assert {r.grader for r in after.values()} == {"simpleqa_exact"}
@@ -261,7 +261,7 @@ async def test_hle_judged_and_reported_with_calibration(
     for model in (ATLAS, FLASH):
         model_rows = [r for r in rows if r.model == model]
         hle = report["hle"][model]
-        expected = hle_metrics([Grade(r.score or 0.0, r.extracted, "", "hle_judge", "hle-1",
+        expected = hle_metrics([Grade(r.score or 0.0, r.extracted, "", "hle_judge", "hle-2",
                                       judge_output=r.judge_output) for r in model_rows])
         assert hle["n"] == n_hle and hle["accuracy"] == pytest.approx(expected.accuracy)
         assert hle["calibration_error"] is None  # fewer than 100 answers: no bin (official)

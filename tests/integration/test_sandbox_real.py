@@ -7,6 +7,8 @@ graders/sandbox.py); the containment checks look at the host afterwards (process
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from avp_harness.types import Completion, CostSource, Item, Message, Usage
 from benchmarks import Selection, get
 from graders import sandbox
 from graders.code import HumanEvalGrader, LiveCodeBenchGrader, extract_code, humaneval_program
+from graders.sandbox_attacks import processes_named, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +78,7 @@ def test_full_function_vs_body_continuation() -> None:
     assert full.startswith("import math\nfrom typing import List\n\ndef f(x):")
     body = humaneval_program(prompt, "    return x\n", "f", "def check(c): pass")
     assert body.startswith(prompt) and body.rstrip().endswith("check(f)")
-    assert extract_code("a\n```python\none\n```\nb\n```\ntwo\n```\n") == "two\n"
+    assert extract_code("a\n```python\none\n```\nb\n```\ntwo\n```\n") == "one\n"  # the first
     assert extract_code("no fences") == "no fences"
 
 
@@ -150,8 +153,8 @@ while True:
 
 
 async def test_network_is_unreachable() -> None:
-    if sandbox.isolation() == "none":
-        pytest.skip("no network isolation on this machine (isolation=none)")
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"no network isolation on this machine (isolation={sandbox.isolation()})")
     connected: list[bool] = []
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -165,35 +168,32 @@ async def test_network_is_unreachable() -> None:
             connect = f"socket.create_connection(({host!r}, {p}), 2).close()"
             body = f"import socket\n{connect}\nreturn 'escaped'"
             explanation = await grade_attack(f"net-{host}", body)
-            assert "OSError" in explanation or "Network is unreachable" in explanation
+            assert "Error" in explanation
     assert connected == []
 
 
-async def test_writes_outside_scratch_fail() -> None:
+async def test_writes_outside_scratch_never_reach_the_host() -> None:
+    """/tmp, /var/tmp and /dev/shm inside are the run's own (or absent); the project folder is not
+    there at all. Whatever the code writes, the host never sees it."""
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"host files are writable without bwrap (isolation={sandbox.isolation()})")
     token = secrets.token_hex(6)
-    for target in (Path(f"/tmp/avp-escape-{token}"), REPO / f"avp-escape-{token}"):
-        body = f"open({str(target)!r}, 'w').write('x')\nreturn 'escaped'"
-        explanation = await grade_attack(f"write-{target.parent.name}", body)
-        if sandbox.isolation() != "none":
-            assert "Error" in explanation
-        if target.exists():  # only possible without isolation: clean up, then fail
-            target.unlink()
-            pytest.fail(f"sandboxed code wrote {target}")
-    # /var/tmp and /dev/shm are a private tmpfs: the write works inside and never reaches the host.
-    contained = Path(f"/var/tmp/avp-escape-{token}")
-    inside = await sandbox.run_python(
-        f"open({str(contained)!r}, 'w').write('x')", timeout_s=5, memory_mb=256
+    targets = [Path(d, f"avp-escape-{token}") for d in ("/tmp", "/var/tmp", "/dev/shm", REPO)]
+    code = "".join(
+        f"try:\n    open({str(t)!r}, 'w').write('x')\nexcept OSError as e:\n    print(e)\n"
+        for t in targets
     )
-    if contained.exists():
-        contained.unlink()
-        pytest.fail(f"sandboxed code wrote {contained} (isolation={inside.isolation})")
+    await sandbox.run_python(code, timeout_s=5, memory_mb=256)
+    written = [t for t in targets if t.exists()]
+    for target in written:
+        target.unlink()
+    assert written == []
     scratch = await sandbox.run_python(
         "import os\nopen('out.txt','w').write('ok')\nprint(open('out.txt').read(), os.getcwd())",
         timeout_s=5,
         memory_mb=256,
     )
     assert scratch.ok and scratch.stdout.startswith("ok ")
-    assert not Path(scratch.stdout.split()[1]).exists()  # the scratch directory is deleted
 
 
 async def test_api_keys_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,18 +211,26 @@ async def test_api_keys_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -
 async def test_infrastructure_failures_raise_sandbox_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SandboxError, match="positive limits"):
         await sandbox.run_python("print(1)", timeout_s=0, memory_mb=256)
-    monkeypatch.setattr(sandbox, "_wrap", lambda *a: ["/nonexistent/avp-launcher"])
-    with pytest.raises(SandboxError, match="cannot start"):
+    # The driver's own failure (here: broken test data) is an error, never a wrong answer.
+    broken = attack_item("broken")
+    broken.target["test"] = "raise RuntimeError('broken test data')\n"
+    with pytest.raises(SandboxError, match="test driver failed: RuntimeError"):
+        await HumanEvalGrader(timeout_s=5)(broken, completion("def attack():\n    return 1\n"))
+    monkeypatch.setattr(sandbox, "interpreter", lambda: "/nonexistent/avp-python")
+    with pytest.raises(SandboxError, match="cannot start|setup failed"):
         await sandbox.run_python("print(1)", timeout_s=5, memory_mb=256)
 
 
 async def test_unisolated_fallback_still_limits_and_kills(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "isolation", lambda: "none")
+    fallback = sandbox._Setup(bwrap=False, cgroups={}, label="rlimits-only", notes=())
+    monkeypatch.setattr(sandbox, "_setup", lambda: fallback)
     ok = await sandbox.run_python("print(input())", stdin="hi", timeout_s=5, memory_mb=256)
-    assert ok.ok and ok.stdout == "hi\n" and ok.isolation == "none"
+    assert ok.ok and ok.stdout == "hi\n" and ok.isolation == "rlimits-only"
+    assert sandbox.scratch_dirs(os.getpid()) == []  # its scratch folder is gone
     # sleeping uses no CPU: only the wall-clock timeout can stop it
-    slow = await sandbox.run_python("import time\nwhile True: time.sleep(0.05)", timeout_s=1,
-                                    memory_mb=256)
+    slow = await sandbox.run_python(
+        "import time\nwhile True: time.sleep(0.05)", timeout_s=1, memory_mb=256
+    )
     assert slow.timed_out and slow.killed_reason == "wall_timeout" and not slow.ok
     # spinning meets the CPU limit and the wall timeout at about the same second: either stops it
     spin = await sandbox.run_python("while True: pass", timeout_s=1, memory_mb=256)
@@ -278,6 +286,29 @@ async def test_lcb_per_test_timeout_and_crash(lcb_items: dict[str, Item]) -> Non
     crash = await grader(
         lcb_items["fx_pair"], completion("```python\nclass Solution:\n    pass\n```")
     )
-    assert crash.score == 0.0 and "AttributeError" in crash.explanation
+    assert crash.score == 0.0 and "no method 'pairSum'" in crash.explanation
     syntax = await grader(lcb_items["fx_add"], completion("```python\ndef (:\n```"))
     assert syntax.score == 0.0 and "compile error" in syntax.explanation
+
+
+async def test_runs_in_flight_do_not_see_each_others_files() -> None:
+    """Inputs travel in close-on-exec memfds: a run started while another is in flight gets only
+    its own descriptors (stdio, and its token and report pipes)."""
+    if not sandbox.isolation().startswith("bwrap"):
+        pytest.skip(f"needs bwrap (isolation={sandbox.isolation()})")
+    marker = "avpf" + secrets.token_hex(4)
+    first = asyncio.create_task(
+        sandbox.run_python(
+            f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\n"
+            "time.sleep(30)",
+            timeout_s=3,
+            files={"a.txt": "x"},
+            report=True,
+        )
+    )
+    assert await wait_for(lambda: bool(processes_named(marker)), 60)  # the first is in flight
+    probe = "import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
+    second = await sandbox.run_python(probe, timeout_s=10, files={"b.txt": "y"}, report=True)
+    await first
+    fds = json.loads(second.stdout)
+    assert fds[:3] == [0, 1, 2] and len(fds) == 6, fds  # + token, report, the listing itself

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from avp_harness.errors import ProviderError
+from avp_harness.errors import JudgeFailure, ProviderError
 from avp_harness.types import Completion, CostSource, Grade, Item, Message, Usage
 from graders.judge import (
-    HLE_JUDGE_PROMPT_VERSION,
-    SIMPLEQA_JUDGE_PROMPT_VERSION,
+    HLE_GRADER_VERSION,
+    SIMPLEQA_GRADER_VERSION,
     HLEJudgeGrader,
     SimpleQAJudgeGrader,
     calibration_error,
@@ -37,7 +37,7 @@ class ScriptedJudge:
         self.replies = list(replies)
         self.prompts: list[str] = []
 
-    async def ask(self, prompt: str) -> Completion:
+    async def ask(self, prompt: str, *, fresh: bool = False) -> Completion:
         self.prompts.append(prompt)
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
@@ -64,7 +64,10 @@ QA = Item(
         ("The grade: INCORRECT", "INCORRECT"),
         ("not attempted", "NOT_ATTEMPTED"),
         ("CORRECT", "CORRECT"),
+        ("**B**", "INCORRECT"),
         ("???", None),
+        ("A) INCORRECT", None),  # letter and name disagree
+        ("The answer is B, not A.", None),
     ],
 )
 def test_parse_simpleqa_grade(reply: str, grade: str | None) -> None:
@@ -77,7 +80,7 @@ async def test_simpleqa_grade_carries_judge_fields() -> None:
     assert (grade.score, grade.extracted, grade.parsed) == (1.0, "CORRECT", True)
     assert grade.judge_model == "judge-model-pinned" and grade.judge_output == "A"
     assert grade.judge_cost == 0.0004 and grade.judge_usage == Usage(50, 3)
-    assert grade.grader_version == SIMPLEQA_JUDGE_PROMPT_VERSION
+    assert grade.grader_version == SIMPLEQA_GRADER_VERSION
     prompt = judge.prompts[0]
     assert "Who drew the map?" in prompt and "Ada Fenwick" in prompt
     assert "It was Ada Fenwick." in prompt
@@ -86,9 +89,10 @@ async def test_simpleqa_grade_carries_judge_fields() -> None:
 async def test_simpleqa_not_attempted_and_unreadable() -> None:
     grader = SimpleQAJudgeGrader(ScriptedJudge("C", "no idea what to say"))
     abstained = await grader(QA, _completion("I don't know."))
-    unreadable = await grader(QA, _completion("Maybe Bob."))
     assert (abstained.score, abstained.extracted, abstained.parsed) == (0.0, "NOT_ATTEMPTED", False)
-    assert unreadable.extracted == "NOT_ATTEMPTED" and "no grade" in unreadable.explanation
+    # unlike simple-evals (which counts it NOT_ATTEMPTED), a reply without a grade is no grade
+    with pytest.raises(JudgeFailure, match="judge failure: judge-model-pinned: .*no grade"):
+        await grader(QA, _completion("Maybe Bob."))
 
 
 async def test_judge_failure_propagates() -> None:
@@ -158,13 +162,13 @@ async def test_hle_grader() -> None:
         HLE_ITEM, _completion("Explanation: ...\nExact Answer: 37\nConfidence: 85%")
     )
     assert (grade.score, grade.extracted, grade.parsed) == (1.0, "37", True)
-    assert grade.grader_version == HLE_JUDGE_PROMPT_VERSION and grade.judge_output == VERDICT
+    assert grade.grader_version == HLE_GRADER_VERSION and grade.judge_output == VERDICT
     assert (
         "Smallest prime above 32?" in judge.prompts[0]
         and "[correct_answer]: 37" in judge.prompts[0]
     )
-    unreadable = await grader(HLE_ITEM, _completion("Exact Answer: 37"))
-    assert (unreadable.score, unreadable.parsed) == (0.0, False)
+    with pytest.raises(JudgeFailure, match=r"no correct: yes\|no field"):
+        await grader(HLE_ITEM, _completion("Exact Answer: 37"))
 
 
 def test_calibration_error_follows_official_binning() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from avp_harness.collect.judge import RAW_PROMPT_VERSION, judge_key
 from avp_harness.providers.sim_answers import answer_judge, judge_hle, judge_simpleqa
+from avp_harness.providers.sim_models import JUDGE_STYLES, SIM_MODELS, judge_style, sim_model
 from graders.judge import (
     HLE_JUDGE_PROMPT,
     SIMPLEQA_JUDGE_PROMPT,
@@ -61,3 +62,22 @@ def test_simulated_hle_judge_reads_the_last_answer_and_confidence() -> None:
     none = parse_hle_verdict(judge_hle("Q", "37", "I cannot say."))
     assert none is not None and none.extracted_final_answer is None and not none.correct
     assert none.confidence == 100
+
+
+def test_simulated_judge_styles_echo_and_ramble() -> None:
+    prompt = SIMPLEQA_JUDGE_PROMPT.format(question="Q", target="7", response="7")
+    assert answer_judge(prompt, "sim/mid-pro@echo") == prompt
+    rambling = answer_judge(prompt, "sim/mid-pro@ramble")
+    assert rambling is not None and rambling.endswith("\nA") and len(rambling) > 4 * 1500
+    assert parse_simpleqa_grade(rambling, prompt) == "CORRECT"  # complete, it is a verdict
+    assert parse_simpleqa_grade(answer_judge(prompt, "sim/mid-pro@echo") or "", prompt) is None
+    hle = HLE_JUDGE_PROMPT.format(question="Q", response="Answer: 7", correct_answer="7")
+    assert answer_judge(hle, "sim/mid-pro@echo") == hle
+    assert answer_judge(hle, "sim/mid-pro") == answer_judge(hle)  # honest by default
+    assert judge_style("sim/mid-pro@echo") == "echo" and judge_style("sim/mid-pro") == "honest"
+    assert judge_style("sim/mid-pro@nonsense") == "honest"
+    echo = sim_model("sim/mid-pro@echo")
+    assert echo is not None and echo.id == "sim/mid-pro@echo"
+    assert echo.price_in == SIM_MODELS["sim/mid-pro"].price_in
+    assert sim_model("sim/mid-pro@nonsense") is None and sim_model("sim/nope@echo") is None
+    assert set(JUDGE_STYLES) == {"honest", "echo", "ramble"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from avp_harness.collect.limits import ProviderLimits, rate_limiter
 
 
@@ -52,3 +54,64 @@ def test_rpm_limiter_has_no_minute_long_burst() -> None:
     assert (fast.max_rate, fast.time_period) == (100.0, 1.0)
     slow = rate_limiter(30)  # one every two seconds
     assert (slow.max_rate, slow.time_period) == (1.0, 2.0)
+
+
+def test_first_timeout_of_a_wave_cuts_to_what_fits_and_pauses_for_the_drain() -> None:
+    limits = ProviderLimits("local", max_concurrency=16, timeout_s=2.0)
+    # a one-at-a-time server, ~0.22 s a generation: 9 answers in the 2 s since the first request
+    limits._first_request = time.monotonic() - 2.0
+    for _ in range(9):
+        limits.on_success(latency_s=0.9)
+    limits.active = 16  # a full server queue when the first request times out
+    sent = time.monotonic() - 2.0
+    assert limits.on_timeout(sent)
+    # what it answers in half the timeout: 4.5/s x 2 s / 2 = 4
+    assert limits.concurrency == 4 and limits.timeouts == 1
+    # and wait while the server drains the 16 queued generations (with a margin)
+    assert limits.paused_until - time.monotonic() >= 16 * 0.25
+    # the rest of the wave was queued already: counted, no further cut
+    assert not limits.on_timeout(sent)
+    assert limits.concurrency == 4 and limits.timeouts == 2 and limits.late_timeouts == 0
+    # after a timeout, slow answers (over half the timeout) do not raise the bound again
+    for _ in range(50):
+        limits.on_success(latency_s=1.5)
+    assert limits.concurrency == 4
+    for _ in range(50):
+        limits.on_success(latency_s=0.3)
+    assert limits.concurrency > 4
+
+
+def test_a_batching_server_is_only_halved_and_barely_paused() -> None:
+    limits = ProviderLimits("vllm", max_concurrency=64, timeout_s=120.0)
+    limits._first_request = time.monotonic() - 10.0
+    for _ in range(640):  # 64 answers a second: one long generation timed out
+        limits.on_success(latency_s=1.0)
+    limits.active = 64
+    assert limits.on_timeout(time.monotonic() - 120.0)
+    assert limits.concurrency == 32
+    assert limits.paused_until - time.monotonic() <= 2.5  # 64 in flight / 64 a second, x 2
+
+
+def test_a_timeout_without_any_answer_yet_halves_and_waits_one_timeout() -> None:
+    limits = ProviderLimits("remote", max_concurrency=8, timeout_s=3.0)
+    assert limits.on_timeout(time.monotonic())
+    assert limits.concurrency == 4
+    assert limits.paused_until - time.monotonic() == pytest.approx(3.0, abs=0.5)
+
+
+def test_a_provider_is_down_after_failures_in_a_row_that_outlast_one_burst() -> None:
+    limits = ProviderLimits("p", max_concurrency=16)
+    # 16 calls in flight refused at once (a restart?) is not yet "down"...
+    assert not any(limits.on_connection_failure(attempt=1) for _ in range(16))
+    # ...but a retry after back-off that fails too is, once
+    assert limits.on_connection_failure(attempt=2) and limits.dead
+    assert not limits.on_connection_failure(attempt=3)
+    # any HTTP answer resets the streak
+    other = ProviderLimits("q", max_concurrency=2)
+    for _ in range(4):
+        other.on_connection_failure(attempt=2)
+    other.on_answer()
+    assert not other.on_connection_failure(attempt=2) and not other.dead
+    # without retries (max_attempts 1): more failures in a row than can be in flight at once
+    single = ProviderLimits("r", max_concurrency=2)
+    assert [single.on_connection_failure(attempt=1) for _ in range(5)] == [False] * 4 + [True]

@@ -20,6 +20,8 @@ from graders.math import MathGrader, last_boxed, math_equal
         ("nested \\boxed{\\sqrt{\\frac{a}{b}}} ok", "\\sqrt{\\frac{a}{b}}"),
         ("the answer is $\\boxed 5$.", "5"),
         ("\\fbox{42}", "42"),
+        # as hendrycks/math last_boxed_only_string: \\fbox only when there is no \\boxed
+        ("\\boxed{3}, checked: \\fbox{4}", "3"),
         ("no box here: 42", None),
         ("\\boxed{}", None),
         ("good \\boxed{7} then a truncated \\boxed{12", None),  # only the last box counts

@@ -75,7 +75,7 @@ def test_gpqa_shuffle_tracks_gold_and_is_stable(tmp_path: Path) -> None:
         assert f"\n{item.target}) right {i}\n" in item.prompt_text + "\n"
         assert sorted(item.metadata["permutation"]) == [0, 1, 2, 3]
         assert item.metadata["topic"] in ("Optics", "Astrophysics")
-        assert extract_choice(item.prompt_text, "ABCD") is None  # the prompt answers nothing
+        assert extract_choice(item.prompt_text, gpqa.EXTRACTION) is None  # it answers nothing
 
 
 def test_messages_do_not_depend_on_the_selection(tmp_path: Path) -> None:
@@ -120,7 +120,11 @@ def test_mmlu_pro_letters_follow_option_count(tmp_path: Path) -> None:
     )
     assert "D) 5" in first.prompt_text and "E)" not in first.prompt_text
     assert second.target == "J" and "J) 9" in second.prompt_text
-    assert mmlu_pro.BENCHMARK.grader().letters == "ABCDEFGHIJ"
+    assert mmlu_pro.BENCHMARK.grader().rule is mmlu_pro.EXTRACTION
+    assert 'finish your answer with "The answer is (X)"' in first.prompt_text
+    assert "about math" in first.prompt_text and "(A, B, C, D)" in first.prompt_text
+    # the prompt holds no answer phrase: only the last-letter fallback reads anything in it
+    assert mmlu_pro.EXTRACTION.extract(first.prompt_text) == ("D", 3)
 
 
 def test_mmlu_pro_bad_answer_is_a_data_error(tmp_path: Path) -> None:
