@@ -63,8 +63,8 @@ class ProviderError(AvpError):
 
 class JudgeFailure(ProviderError):
     """The judge's reply cannot grade the answer: it holds no verdict of its own (e.g. it repeats
-    the prompt), several verdicts, or it was cut off at max_tokens. Like any ProviderError it is
-    an error on the cell, retried later, never a grade of the candidate."""
+    the prompt), several verdicts, or it was cut off at max_tokens. Never a grade of the
+    candidate: the cell keeps its answer as `answered` with this message, graded again later."""
 
     PREFIX = "judge failure: "
 

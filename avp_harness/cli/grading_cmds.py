@@ -486,7 +486,7 @@ def _print_regrade(summary: Any) -> None:
     if summary.judge_failures:
         print(
             f"  {summary.judge_failures} judge failures (reply without a single verdict, or cut "
-            "off): those cells are errors now, any old grade kept in grade_history"
+            "off): those cells await a grade again (answer kept), any old grade in grade_history"
         )
     for error in summary.errors:
         print(f"  failed: {error}")

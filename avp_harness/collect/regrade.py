@@ -11,8 +11,8 @@ old grade and is counted, never turned into a wrong answer.
 Judge failures (`JudgeFailure`: the judge's reply, read by the current rule, holds no single
 verdict or was cut off) are different: the old grade was read from such a reply by an older rule,
 or the cell already is a judge failure. The grade is withdrawn (kept in `grade_history`) and the
-cell becomes an error "judge failure: ...". Cells that are judge failures, with their answer kept,
-are regraded too (unless `grader_filter` is given): a verdict makes them ok.
+cell goes back to `answered` with the error "judge failure: ..." (its answer kept). Cells that
+are judge failures are regraded too (unless `grader_filter` is given): a verdict makes them ok.
 
 What changed is counted per model: cells whose score went 1 -> 0 (`lost`) and 0 -> 1 (`gained`),
 and the mean score before and after (a withdrawn grade counts 0 after). `dry_run=True` grades and
@@ -95,7 +95,7 @@ class RegradeSummary:
     dry_run: bool = False  # then `rewritten` counts the grades that would have been rewritten
     by_model: dict[str, ModelChanges] = field(default_factory=dict)
     failed: int = 0  # cells that could not be graded again (old grade kept unless judge failure)
-    judge_failures: int = 0  # of those, judge failures: now errors, their old grade withdrawn
+    judge_failures: int = 0  # of those, judge failures: answered again, old grade withdrawn
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)  # (old, new) -> cells
     judge_model: str | None = None
     judge_calls: int = 0
