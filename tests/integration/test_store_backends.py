@@ -55,6 +55,19 @@ def test_finished_cells_leave_the_claims(store_url: str) -> None:
         assert claimed == [keys[1]] and gone == {keys[0]}  # ok is never claimed again
 
 
+def test_a_context_exceeded_cell_is_finished_for_the_claims_too(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        rejected = result("a", Status.CONTEXT_EXCEEDED)
+        key = (rejected.key.fingerprint, 0)
+        store.enqueue_claims([(*key, "c1")])
+        assert store.claim_cells("me", [key], 10, lease_s=60)[0] == [key]
+        store.record_results([rejected])
+        assert store.claims_by_owner() == {}
+        store.enqueue_claims([(*key, "c1")])  # a new collector offers it again
+        claimed, gone, _ = store.claim_cells("next", [key], 10, lease_s=60)
+        assert claimed == [] and gone == {key}  # final like ok: never sent again
+
+
 def test_stale_runs(store_url: str) -> None:
     with Store.open(store_url) as store:
         old = store.start_run([], owner="h:1:a")
@@ -81,6 +94,26 @@ def test_schema_1_store_is_migrated_on_open(tmp_path: Path) -> None:
         assert store.schema_version() == SCHEMA_VERSION
         (run,) = store.runs()
         assert run.owner == "" and run.heartbeat_at is None
+        assert store.ok_cells(["c1"]) == {("fp-m1-c1-a", 0)}
+        assert store.claims_by_owner() == {}
+
+
+def test_schema_1_store_without_newer_nullable_columns_opens(tmp_path: Path) -> None:
+    """Older still: schema 1 and no cells.server_time_s (added in place by main's rule)."""
+    path = tmp_path / "runs.db"
+    with Store.open(str(path)) as store:
+        store.start_run([])
+        store.record_results([result("a", Status.OK)])
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE claims")
+        conn.execute("DROP INDEX ix_cells_fingerprint")
+        conn.execute("ALTER TABLE runs DROP COLUMN owner")
+        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")
+        conn.execute("ALTER TABLE cells DROP COLUMN server_time_s")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store.open(str(path)) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert len(store.matrix()) == 1  # the queries reading server_time_s work
         assert store.ok_cells(["c1"]) == {("fp-m1-c1-a", 0)}
         assert store.claims_by_owner() == {}
 
