@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import sys
@@ -32,6 +33,7 @@ from avp_harness.app.routing import (
     sweep_router,
 )
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.embed.progress import reporting
 from avp_harness.errors import DataError, RouterError
 from avp_harness.routing import RoutingData, alpha_grid, check_alpha
 from avp_harness.routing.base import ClusterRouter, kinds
@@ -223,6 +225,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- shared steps -----------------------------------------------------------------------------
 
 
+def embedding_progress(command: Any) -> Any:
+    """Show a progress bar with ETA (stderr) on any embedding of the command that takes long."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with reporting():
+            return int(command(args))
+
+    return run
+
+
 def open_store(args: argparse.Namespace, create: bool = False) -> Store:
     return Store.open(resolve_db(args.db), create=create)
 
@@ -230,6 +243,7 @@ def open_store(args: argparse.Namespace, create: bool = False) -> Store:
 # -- fit --------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_fit(args: argparse.Namespace) -> int:
     fitted = fit_router(open_store(args), FitRequest(
         name=args.name,
@@ -302,6 +316,7 @@ def print_summary(s: dict[str, Any], r: SweepResult) -> None:
 # -- sweep ------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise RouterError("--seeds must be at least 1")
@@ -422,6 +437,7 @@ def write_plot(r: SweepResult, path: Path) -> None:
 # -- route ------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_route(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.file is None):
         raise RouterError("give a query text or --file queries.jsonl (one of them)")
@@ -559,6 +575,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- onboard ----------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_onboard(args: argparse.Namespace) -> int:
     from avp_harness.routing.onboard import estimate, next_items
 

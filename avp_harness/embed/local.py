@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from avp_harness.embed.progress import progress
 from avp_harness.errors import ConfigError
 
 Array = NDArray[np.float64]
@@ -77,27 +78,35 @@ class LocalEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Array:
         out = np.zeros((len(texts), self.dim))
-        # Sort by length so each batch pads little; results go back in input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for s in range(0, len(order), self.batch_size):
-            rows = order[s : s + self.batch_size]
-            ids = [self.token_ids(texts[i]) for i in rows]
-            width = max(len(t) for t in ids)
-            input_ids = np.zeros((len(ids), width), dtype=np.int64)
-            mask = np.zeros_like(input_ids)
-            for r, t in enumerate(ids):
-                input_ids[r, : len(t)] = t
-                mask[r, : len(t)] = 1
-            (hidden,) = self._session.run(
-                None,
-                {
-                    "input_ids": input_ids,
-                    "attention_mask": mask,
-                    "token_type_ids": np.zeros_like(input_ids),
-                },
-            )
-            m = mask[..., None].astype(np.float64)
-            pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            out[rows] = pooled
+        ids = [self.token_ids(t) for t in texts]
+        # Sort by token count so each batch pads little; results go back in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        bar = progress(len(texts), f"embedding {len(texts)} texts (local {self.model})")
+        try:
+            for s in range(0, len(order), self.batch_size):
+                rows = order[s : s + self.batch_size]
+                out[rows] = self._run([ids[i] for i in rows])
+                bar.advance(len(rows))
+        finally:
+            bar.close()
         return out
+
+    def _run(self, ids: list[list[int]]) -> Array:
+        width = max(len(t) for t in ids)
+        input_ids = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for r, t in enumerate(ids):
+            input_ids[r, : len(t)] = t
+            mask[r, : len(t)] = 1
+        (hidden,) = self._session.run(
+            None,
+            {
+                "input_ids": input_ids,
+                "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids),
+            },
+        )
+        m = mask[..., None].astype(np.float64)
+        pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return np.asarray(pooled, dtype=np.float64)
