@@ -101,6 +101,7 @@ class Embedding:
     state: dict[str, NDArray[Any]]
     backend: Callable[[list[str]], Array] = field(repr=False)
     max_chars: int | None = None
+    max_tokens: int | None = None  # the local model's token budget (stored with the router)
 
     def embed(self, texts: Sequence[str]) -> Array:
         return self.backend(tail(texts, self.max_chars))
@@ -149,11 +150,16 @@ def configured_embedding(config_file: str | None = None) -> EmbeddingChoice:
     return EmbeddingChoice(str(emb.backend), emb.max_chars)
 
 
-def _embedder(spec: str, config_file: str | None) -> Any:
+def _embedder(spec: str, config_file: str | None, max_tokens: int | None = None) -> Any:
     """The backend for a cacheable spec; `api:MODEL` uses the config's embedding provider when the
-    config names that model, else the environment (`AVP_EMBEDDING_BASE_URL`, ...)."""
+    config names that model, else the environment (`AVP_EMBEDDING_BASE_URL`, ...). `local` runs
+    with `max_tokens` (a stored router's budget) or its default."""
     from avp_harness.embed import get_embedder
 
+    if spec == "local" and max_tokens is not None:
+        from avp_harness.embed.local import LocalEmbedder
+
+        return LocalEmbedder(max_tokens=max_tokens)
     if spec.startswith("api:"):
         config = _config(config_file)
         emb = config.embedding if config is not None else None
@@ -209,6 +215,7 @@ def stored_embedding(
     store: Store,
     config_file: str | None = None,
     max_chars: int | None = None,
+    max_tokens: int | None = None,
 ) -> Embedding:
     """The embedding a stored router was fitted with (TF-IDF rebuilt from its arrays)."""
     if spec == "tfidf":
@@ -219,7 +226,7 @@ def stored_embedding(
         tfidf = TfidfEmbedder.from_state(arrays)
         state = {k: v for k, v in arrays.items() if k.startswith("tfidf_")}
         return Embedding(spec, tfidf.model, state, tfidf.embed, max_chars)
-    return _cached(spec, _embedder(spec, config_file), store, max_chars)
+    return _cached(spec, _embedder(spec, config_file, max_tokens), store, max_chars)
 
 
 def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Embedding:
@@ -227,7 +234,8 @@ def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Em
 
     cache = StoreEmbeddingCache(store)
     return Embedding(spec, embedder.model, {},
-                     lambda texts: embed_texts(embedder, texts, cache), max_chars)
+                     lambda texts: embed_texts(embedder, texts, cache), max_chars,
+                     getattr(embedder, "max_tokens", None))
 
 
 # -- a stored router ----------------------------------------------------------------------------
@@ -285,6 +293,11 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
     router, arrays = restore(stored.kind, stored.params, stored.arrays)
     spec = stored.fitted_on.get("embedding", "tfidf")
     cut = stored.fitted_on.get("embedding_max_chars")  # absent: routers fitted without a cut
+    tokens = stored.fitted_on.get("embedding_max_tokens")
+    if spec == "local" and tokens is None:  # fitted before the budget was recorded
+        from avp_harness.embed.local import LEGACY_MAX_TOKENS
+
+        tokens = LEGACY_MAX_TOKENS
     return LoadedRouter(
         name=stored.name,
         kind=get_kind(stored.kind),
@@ -292,7 +305,7 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
         params=stored.params,
         fitted_on=stored.fitted_on,
         metrics=stored.metrics,
-        embedding=stored_embedding(spec, arrays, store, config_file, cut),
+        embedding=stored_embedding(spec, arrays, store, config_file, cut, tokens),
     )
 
 
@@ -439,6 +452,8 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
             "embedding": embedding.spec,
             "embedding_model": embedding.model,
             **({} if embedding.max_chars is None else {"embedding_max_chars": embedding.max_chars}),
+            **({} if embedding.max_tokens is None
+               else {"embedding_max_tokens": embedding.max_tokens}),
             "missing_cells": data.missing_report(),
             "refit": request.refit,
         },

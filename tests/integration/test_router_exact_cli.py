@@ -102,3 +102,22 @@ def test_missing_keep_is_stored_and_reported(tmp_path, capsys):
     with Store.open(db) as store:
         assert load_router(store, "k").missing == "keep"
         assert load_router(store, "d").missing == "drop-first"
+
+
+def test_local_token_budget_is_stored_and_old_routers_keep_256(db, capsys):
+    from dataclasses import replace
+
+    from avp_harness.embed.local import MODEL_ID
+    from avp_harness.store.routing_queries import save_router
+
+    assert main(["fit", "--name", "l", "--embedding", "local", "--clusters", "3",
+                 "--db", db]) == 0
+    with Store.open(db) as store:
+        stored = get_router(store, "l")
+        assert stored.fitted_on["embedding_max_tokens"] == 128
+        assert stored.fitted_on["embedding_model"] == f"{MODEL_ID}-tail128"
+        assert load_router(store, "l").embedding.max_tokens == 128
+        legacy = {k: v for k, v in stored.fitted_on.items() if k != "embedding_max_tokens"}
+        save_router(store, replace(stored, name="old", fitted_on=legacy))
+        old = load_router(store, "old").embedding
+        assert old.max_tokens == 256 and old.model == MODEL_ID  # its own vectors, own cache key
