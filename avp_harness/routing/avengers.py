@@ -21,6 +21,7 @@ observations back each mean, and a model with none in a cluster is never ranked 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -182,23 +183,40 @@ class AvengersProRouter(RouterBase):
         return performance_efficiency(self.p_, self.q_, np.atleast_1d(alphas),
                                       self.cost_normalisation)
 
-    def decision_alphas(self, X: Array) -> Array:
-        """Every α in (0, 1) where a decision on X can change: x is linear in α per cluster and
-        model, so a faithful ranking changes only where two models' x cross in one of the
-        clusters the queries vote with (or in the global fallback); a score_sum total changes
-        only where two models' summed x cross for one set of top-k clusters."""
+    def decision_segments(
+        self, X: Array
+    ) -> Iterator[tuple[NDArray[np.intp], Array, NDArray[np.intp]]]:
+        """Every decision on X over all of α ∈ [0, 1], exactly: per group of queries sharing
+        their top-k clusters, (rows, cuts, choice) where `cuts` are the sorted α in (0, 1) at
+        which a decision of the group can change and `choice[i]` the group's decisions on the
+        i-th open segment between them (shape (len(cuts) + 1, len(rows))).
+
+        x is linear in α per cluster and model, so a faithful ranking changes only where two
+        models' x cross in one of the group's clusters, and a score_sum total only where two
+        models' summed x cross; the global fallback's crossings are added for both."""
         top, _ = self.nearest_clusters(X)
+        sets, inverse = np.unique(np.sort(top, axis=1), axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
         ends = performance_efficiency(self.p_, self.q_, np.array([1.0, 0.0]),
-                                      self.cost_normalisation)  # x at α = 1 and α = 0
-        if self.reading == "faithful":
-            lines = ends[:, np.unique(top), :]
-        else:
-            sets = np.unique(np.sort(top, axis=1), axis=0)
-            lines = np.nan_to_num(ends, nan=0.0)[:, sets, :].sum(axis=2)
+                                      self.cost_normalisation)  # x at α = 1 and at α = 0
         glob = performance_efficiency(self.global_p_, self.global_q_, np.array([1.0, 0.0]),
                                       self.cost_normalisation)
-        cuts = [_crossings(lines[0], lines[1]), _crossings(glob[0], glob[1])]
-        return np.unique(np.concatenate(cuts))
+        fallback = _crossings(glob[0], glob[1])
+        per_cluster = [_crossings(ends[0, c : c + 1], ends[1, c : c + 1])
+                       for c in range(self.n_clusters)]
+        summed = np.nan_to_num(ends, nan=0.0)
+        for g, members in enumerate(sets):
+            if self.reading == "faithful":
+                cuts = np.concatenate([per_cluster[c] for c in members] + [fallback])
+            else:
+                lines = summed[:, members, :].sum(axis=1)
+                cuts = np.concatenate([_crossings(lines[0:1], lines[1:2]), fallback])
+            cuts = np.unique(cuts[(cuts > 0.0) & (cuts < 1.0)])
+            rows = np.flatnonzero(inverse == g).astype(np.intp)
+            edges = np.concatenate([[0.0], cuts, [1.0]])
+            mids = (edges[:-1] + edges[1:]) / 2
+            chunk = max(16, 400_000 // max(1, len(rows) * self.n_models_))
+            yield rows, cuts, self._route(X[rows], mids, chunk)
 
     def _scores(self, X: Array, alphas: Array) -> Array:
         """Aggregated score of every model for every query and α: (len(alphas), n, n_models).

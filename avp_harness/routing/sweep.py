@@ -11,8 +11,8 @@ queries, and the number of items dropped for missing cells is reported, never si
 wrong or free.
 
 The router's frontier is the upper-left convex hull of *all* its points: besides the α grid, a
-router that knows where its decisions can change (`decision_alphas`, e.g. the Avengers-Pro
-router: where two models' scores cross in a cluster) is evaluated at every such α and between
+router that knows where its decisions can change (`decision_segments`, e.g. the Avengers-Pro
+router: where two models' scores cross in a cluster) is evaluated on every segment of α between
 them, so the frontier does not depend on the grid. Every single model and baseline is placed
 against it; those above it are flagged (the oracle, which reads the test answers, is shown but
 never flagged).
@@ -248,10 +248,8 @@ def run_sweep(
     }
     points = {k: tuple(float(v) for v in metrics.evaluate(c, At, Ct, Dt)) for k, c in refs.items()}
     points["random"] = metrics.expected_random(At, Ct, Dt)
-    exact = _decision_alphas(router, X[kept])
-    f_cost = f_acc = None
-    if exact is not None:
-        f_acc, f_cost = metrics.evaluate(router.route_curve(X[kept], exact), At, Ct, Dt)
+    exact = exact_curve(router, X[kept], At, Ct, Dt)
+    f_acc, f_cost = (None, None) if exact is None else exact
     return SweepResult(
         seed=seed,
         models=data.models,
@@ -279,15 +277,42 @@ def run_sweep(
     )
 
 
-def _decision_alphas(router: RouterBase, X: Array) -> Array | None:
-    """Every α where the router's decisions on X can change, and one α between each two
-    (None when the router cannot say: then the frontier is the grid's)."""
-    find = getattr(router, "decision_alphas", None)
-    if find is None:
+def exact_curve(
+    router: RouterBase, X: Array, A: Array, C: Array, datasets: NDArray[np.object_]
+) -> tuple[Array, Array] | None:
+    """(accuracy, cost) of the router on every segment of α ∈ [0, 1] where its decisions are
+    constant, for a router that can list them (`decision_segments`); None otherwise.
+
+    The curve starts from every group's first segment and moves through the α where a decision
+    changes, adding each changed query's score and cost difference (one point per such α)."""
+    segments = getattr(router, "decision_segments", None)
+    if segments is None:
         return None
-    cuts = np.unique(np.clip(np.asarray(find(X), dtype=np.float64), 0.0, 1.0))
-    cuts = np.union1d(cuts, [0.0, 1.0])
-    return np.concatenate([cuts, (cuts[:-1] + cuts[1:]) / 2])
+    names = sorted(set(datasets.tolist()))
+    column = np.searchsorted(np.array(names, dtype=object), datasets)
+    per_dataset = np.bincount(column, minlength=len(names)).astype(np.float64)
+    start = np.zeros(len(X), dtype=np.intp)
+    at, who, old, new = [], [], [], []
+    for rows, cuts, choice in segments(X):
+        start[rows] = choice[0]
+        i, j = np.nonzero(choice[1:] != choice[:-1])
+        at.append(cuts[i])
+        who.append(rows[j])
+        old.append(choice[i, j])
+        new.append(choice[i + 1, j])
+    q = np.arange(len(X))
+    acc0 = np.bincount(column, weights=A[q, start], minlength=len(names))
+    cost0 = float(C[q, start].sum())
+    alphas, rows_, before, after = (np.concatenate(v) for v in (at, who, old, new))
+    order = np.argsort(alphas, kind="stable")
+    alphas, rows_, before, after = alphas[order], rows_[order], before[order], after[order]
+    d_acc = np.zeros((len(alphas), len(names)))
+    d_acc[np.arange(len(alphas)), column[rows_]] = A[rows_, after] - A[rows_, before]
+    acc_sums = acc0 + np.cumsum(d_acc, axis=0)
+    costs = cost0 + np.cumsum(C[rows_, after] - C[rows_, before])
+    last = np.flatnonzero(np.append(alphas[1:] != alphas[:-1], True))  # one point per α
+    acc = np.concatenate([[acc0], acc_sums[last]]) / per_dataset
+    return acc.mean(axis=1), np.concatenate([[cost0], costs[last]])
 
 
 def run_seeds(

@@ -14,6 +14,7 @@ from avp_harness.routing import AvengersProRouter, RouterSpec, RoutingData, metr
 from avp_harness.routing.scoring import minmax_cost_score, performance_efficiency
 from avp_harness.routing.split import split_data, split_indices
 from avp_harness.routing.sweep import SweepResult, intervals
+from avp_harness.routing.sweep import exact_curve as sweep_exact
 from tests.unit.test_routing_avengers import synthetic
 
 
@@ -120,13 +121,18 @@ def test_the_frontier_holds_every_router_point_not_only_the_grid():
     assert coarse.distinct_points() > 2  # more than the two grid points were found
     for reading in ("faithful", "score_sum"):
         router = AvengersProRouter(n_clusters=6, reading=reading).fit(X, A, C)
-        cuts = router.decision_alphas(X)
-        assert ((cuts >= 0) & (cuts <= 1)).all()
-        grid = np.linspace(0, 1, 2001)
+        grid = np.linspace(0, 1, 2001)[1:-1]
         choice = router.route_curve(X, grid)
-        changes = grid[1:][(choice[1:] != choice[:-1]).any(axis=1)]
-        for a in changes:  # every change on a fine grid happens next to a decision alpha
-            assert np.abs(cuts - a).min() <= 1 / 2000 + 1e-12
+        for rows, cuts, segment_choice in router.decision_segments(X):
+            assert ((cuts > 0) & (cuts < 1)).all() and len(segment_choice) == len(cuts) + 1
+            # Every decision on a fine grid is the decision of the segment the α falls in.
+            seg = np.searchsorted(cuts, grid)
+            off_cut = np.min(np.abs(grid[:, None] - cuts[None, :]), axis=1, initial=1.0) > 1e-9
+            np.testing.assert_array_equal(choice[off_cut][:, rows], segment_choice[seg[off_cut]])
+        curve = sweep_exact(router, X, A, C, d)
+        fine_acc, fine_cost = metrics.evaluate(choice, A, C, d)
+        for a, c in zip(fine_acc, fine_cost, strict=True):  # each grid point is an exact point
+            assert np.min(np.abs(curve[0] - a) + np.abs(curve[1] - c)) < 1e-9
 
 
 def test_file_embedding_looks_up_by_text_and_names_what_lacks_a_vector(tmp_path):
