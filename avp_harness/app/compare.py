@@ -201,6 +201,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
             points.setdefault(name, _Points(family, alpha)).per_seed.append((score, cost, calls))
 
         ones = np.ones(len(kept))
+        every = np.arange(len(kept))
         if "baselines" in methods:
             for j, model in enumerate(data.models):
                 add(model, "single", At[:, j], Ct[:, j], ones)
@@ -211,17 +212,15 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
                     data.A[train], data.C[train], data.datasets[train], Dt),
             }
             for name, picked in refs.items():
-                rows = np.arange(len(kept))
-                add(name, "baseline", At[rows, picked], Ct[rows, picked], ones)
+                add(name, "baseline", At[every, picked], Ct[every, picked], ones)
             add("random", "baseline", At.mean(axis=1), Ct.mean(axis=1), ones)
         if "avengers_pro" in methods:
             router = get_kind("faithful").build(request.pro, seed=seed).fit(
                 X[train], data.A[train], data.C[train])
             curve = router.route_curve(X[kept], grid)
-            rows = np.arange(len(kept))
             for a, picked in zip(grid, curve, strict=True):
-                add(f"avengers-pro a={a:.2f}", "avengers_pro", At[rows, picked],
-                    Ct[rows, picked], ones, float(a))
+                add(f"avengers-pro a={a:.2f}", "avengers_pro", At[every, picked],
+                    Ct[every, picked], ones, float(a))
         if "avengers" in methods:
             _avengers(request, data, table, train, kept, X, seed, stored_samples, add, skipped)
         if jisi_inputs is not None and R is not None:
@@ -346,7 +345,8 @@ def _rows(
             calls=float(np.mean([k.sum() for _, _, k in p.per_seed])), alpha=p.alpha)
         (pro if p.family == "avengers_pro" else rows).append(row)
     if pro:
-        mask = metrics.pareto_mask(np.array([r.cost for r in pro]), np.array([r.accuracy for r in pro]))
+        mask = metrics.pareto_mask(np.array([r.cost for r in pro]),
+                                   np.array([r.accuracy for r in pro]))
         seen: set[tuple[float, float]] = set()
         for r, keep in zip(pro, mask, strict=True):
             if keep and (r.cost, r.accuracy) not in seen:  # one row per distinct point

@@ -74,7 +74,7 @@ class AvengersRouter(RouterBase):
     def fit(self, X: Array, A: Array, C: Array, **inputs: Any) -> AvengersRouter:
         X, A = np.asarray(X, dtype=np.float64), np.asarray(A, dtype=np.float64)
         if X.ndim != 2 or A.ndim != 2 or len(X) != len(A) or len(X) == 0 or A.shape[1] == 0:
-            raise RouterError(f"expected X (n, d) and A (n, m) with n > 0; got {X.shape}, {A.shape}")
+            raise RouterError(f"expected X (n, d), A (n, m), n > 0; got {X.shape}, {A.shape}")
         if not np.isfinite(X).all():
             raise RouterError("embeddings contain NaN or infinite values")
         if not 1 <= self.n_clusters <= len(X):

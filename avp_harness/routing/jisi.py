@@ -91,12 +91,12 @@ class JiSiRouter(RouterBase):
         X, A = np.asarray(X, dtype=np.float64), np.asarray(A, dtype=np.float64)
         R, T = inputs.get("response_vectors"), inputs.get("response_tokens")
         if R is None or T is None:
-            raise RouterError("jisi needs the models' stored responses (embedded) and token counts")
+            raise RouterError("jisi needs the stored responses (embedded) and token counts")
         R = np.asarray(R, dtype=np.float64)
         T = np.asarray(T, dtype=np.float64)
         n, m = A.shape
         if X.ndim != 2 or len(X) != n or n == 0 or m == 0:
-            raise RouterError(f"expected X (n, d) and A (n, m) with n > 0; got {X.shape}, {A.shape}")
+            raise RouterError(f"expected X (n, d), A (n, m), n > 0; got {X.shape}, {A.shape}")
         if R.ndim != 3 or R.shape[:2] != (n, m) or T.shape != (n, m):
             raise RouterError(f"responses {R.shape} / tokens {T.shape} do not match {n} x {m}")
         if not 1 <= self.n_candidates <= m:
@@ -129,7 +129,7 @@ class JiSiRouter(RouterBase):
         N = S.shape[1]
         nb = min(self.n_base, N)
         kth = np.partition(S, N - nb, axis=1)[:, N - nb]
-        return np.asarray(S >= self.gamma * kth[:, None], dtype=np.bool_)
+        return np.asarray(self.gamma * kth[:, None] <= S, dtype=np.bool_)
 
     def support_scores(self, X: Array) -> Array:
         """g = v[:, I]·s[I] per query: (n, n_models)."""
@@ -169,21 +169,21 @@ class JiSiRouter(RouterBase):
         adaptive = np.zeros((n, M), dtype=bool)
         support = np.empty(n, dtype=np.intp)
         for q in range(n):
-            I = np.flatnonzero(mask[q])
-            sI = S[q, I]
-            VI = self.V_[I]
+            sup = np.flatnonzero(mask[q])  # I
+            sI = S[q, sup]
+            VI = self.V_[sup]
             g = sI @ VI
             A = np.argsort(-g, kind="stable")[:K]
-            s_res = np.einsum("ikd,kd->i", self.R_[I][:, A, :], R[q, A])
-            diff = np.abs(self.T_[I][:, A] ** 2 - T[q, A] ** 2)
+            s_res = np.einsum("ikd,kd->i", self.R_[sup][:, A, :], R[q, A])
+            diff = np.abs(self.T_[sup][:, A] ** 2 - T[q, A] ** 2)
             top = diff.max(axis=0)
             terms = np.where(top > 0, 1.0 - diff / np.where(top > 0, top, 1.0), 1.0)
             s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
-            keep = max(1, math.floor(self.keep_ratio * len(I)))
+            keep = max(1, math.floor(self.keep_ratio * len(sup)))
             flt = np.argsort(-s_flt, kind="stable")[:keep]
             gf = s_flt[flt] @ VI[flt]
             best = int(np.argmax(gf))
-            chosen[q], cands[q], agg[q], support[q] = best, A, int(A[0]), len(I)
+            chosen[q], cands[q], agg[q], support[q] = best, A, int(A[0]), len(sup)
             if gf[best] > 0:
                 fk = np.sort(gf)[::-1][K - 1]
                 adaptive[q] = (gf >= fk) & (gf / gf[best] >= self.threshold)

@@ -5,9 +5,10 @@ index. They are read into `RoutingData` (missing cells as NaN: an empty RouterBe
 cell is missing, not wrong), which the CLI then writes into the store as an imported run.
 
 RouterBench (`*_train.csv` / `*_test.csv`, one pair per dataset): columns `<model>` (0/1 score),
-`<model>|total_cost` (dollars), `<model>|model_response` (kept in `meta["responses"]`), `eval_name` (dataset), `sample_id`,
-`prompt` (a Python list literal of strings) and an unnamed integer index. The files' own
-train/test division is ignored: the union is split the Avengers-Pro way (`split_indices`).
+`<model>|total_cost` (dollars), `<model>|model_response` (kept in `meta["responses"]`),
+`eval_name` (dataset), `sample_id`, `prompt` (a Python list literal of strings) and an unnamed
+integer index. The files' own train/test division is ignored: the union is split the
+Avengers-Pro way (`split_indices`).
 
 Avengers-Pro JSONL: `{"query", "records": {model: score}, "usages": {model: {"cost"}},
 "dataset", "index"}` per line.

@@ -306,7 +306,7 @@ def sample_table(
     row = {key: i for i, key in enumerate(rows)}
     col = {m: j for j, m in enumerate(models)}
     query = (
-        select(  # type: ignore[call-overload]
+        select(  # type: ignore[call-overload, misc]
             CellRecord.model, CellRecord.benchmark, CellRecord.item_id, CellRecord.sample,
             CellRecord.extracted, CellRecord.score, CellRecord.cost, CellRecord.response,
             CellRecord.completion_tokens, CellRecord.grader,
@@ -318,7 +318,7 @@ def sample_table(
             CellRecord.model.in_(list(models)),  # type: ignore[attr-defined]
             CellRecord.benchmark.in_(sorted({b for b, _ in rows})),  # type: ignore[attr-defined]
         )
-        .order_by(CellRecord.id)  # type: ignore[arg-type]
+        .order_by(CellRecord.id)
     )
     with store.engine.connect() as connection:
         for model, bench, item, k, extracted, score, cost, text, ntok, grader in (
@@ -341,8 +341,9 @@ def sample_table(
 
 def max_samples(store: Store, benchmarks: Sequence[str] | None = None) -> int:
     """The largest number of samples any (model, item) has among ok graded cells."""
-    query = select(func.max(CellRecord.sample)).where(  # type: ignore[call-overload]
-        CellRecord.status == Status.OK.value, CellRecord.score.is_not(None)  # type: ignore[union-attr]
+    ok = CellRecord.status == Status.OK.value
+    query = select(func.max(CellRecord.sample)).where(
+        ok, CellRecord.score.is_not(None)  # type: ignore[arg-type, union-attr]
     )
     if benchmarks:
         query = query.where(CellRecord.benchmark.in_(list(benchmarks)))  # type: ignore[attr-defined]
