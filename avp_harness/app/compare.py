@@ -178,7 +178,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
     names = sorted(set(data.datasets.tolist()))
     boots: list[tuple[NDArray[np.object_], dict[str, NDArray[np.intp]]]] = []
     split_sizes = (0, 0, 0)
-    jisi_inputs = _jisi_inputs(data, table) if "jisi" in methods else None
+    jisi_inputs = _responses(data, table) if "jisi" in methods else None
     if jisi_inputs is not None and jisi_inputs[2] is not None:
         skipped["jisi (router-only)"] = jisi_inputs[2]
         jisi_inputs = None
@@ -255,38 +255,49 @@ def _embed(
         corpus += [t for t in responses[train].ravel().tolist() if t]
     embedding, _ = fit_embedding(choice, corpus, store, request.config_file)
     X = embedding.embed(texts)
-    R = None
-    if responses is not None:
-        flat = responses.ravel().tolist()
-        present = [k for k, t in enumerate(flat) if t]
-        vectors = embedding.embed([flat[k] for k in present]) if present else np.zeros((0, 1))
-        R = np.zeros((len(flat), X.shape[1]))
-        if present:
-            R[present] = vectors
-        R = R.reshape(responses.shape + (X.shape[1],))
+    R = None if responses is None else embed_responses(embedding.embed, responses)
     if choice.spec != "tfidf":
         cache["X"], cache["R"] = X, R
     return X, R
 
 
-def _jisi_inputs(
+def stored_responses(
+    store: Store, data: RoutingData
+) -> tuple[NDArray[np.object_], Array, str | None]:
+    """Sample 0's response text and completion tokens per (item, model) of `data` (tokens
+    counted by `approx_tokens` where the store has none), and why a response-reading method
+    cannot run (None when it can)."""
+    keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
+    table = sample_table(store, rows=keys, models=data.models, samples=1)
+    return _responses(data, table)
+
+
+def _responses(
     data: RoutingData, table: SampleTable
 ) -> tuple[NDArray[np.object_], Array, str | None]:
-    """Sample 0's response texts and completion tokens per (item, model), and why JiSi cannot
-    run (None when it can)."""
     texts = table.texts[:, :, 0]
     tokens = table.tokens[:, :, 0].copy()
-    unknown = tokens <= 0
-    for i, j in zip(*np.nonzero(unknown), strict=True):
+    for i, j in zip(*np.nonzero(tokens <= 0), strict=True):
         tokens[i, j] = approx_tokens(texts[i, j])
     scored = ~np.isnan(data.A)
     have = np.vectorize(lambda t: isinstance(t, str) and t != "", otypes=[bool])(texts)
     if not (have & scored).any():
         return texts, tokens, "the store holds no response texts (records imported without them)"
-    lacking = (scored & ~have).sum()
+    lacking = int((scored & ~have).sum())
     if lacking:
         return texts, tokens, f"{lacking} scored cells have no stored response text"
     return texts, tokens, None
+
+
+def embed_responses(embed: Callable[[list[str]], Array], texts: NDArray[np.object_]) -> Array:
+    """Response embeddings (n, m, d); a zero vector where there is no text."""
+    flat = texts.ravel().tolist()
+    present = [k for k, t in enumerate(flat) if isinstance(t, str) and t]
+    vectors = embed([flat[k] for k in present]) if present else np.zeros((0, 1))
+    out = np.zeros((len(flat), vectors.shape[1]))
+    if present:
+        out[present] = vectors
+    return out.reshape(texts.shape + (vectors.shape[1],))
 
 
 def _avengers(
