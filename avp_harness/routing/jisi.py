@@ -92,7 +92,7 @@ class JiSiRouter(RouterBase):
         R, T = inputs.get("response_vectors"), inputs.get("response_tokens")
         if R is None or T is None:
             raise RouterError("jisi needs the stored responses (embedded) and token counts")
-        R = np.asarray(R, dtype=np.float64)
+        R = np.array(R, dtype=np.float64)  # a copy, normalised in place below
         T = np.asarray(T, dtype=np.float64)
         n, m = A.shape
         if X.ndim != 2 or len(X) != n or n == 0 or m == 0:
@@ -105,7 +105,10 @@ class JiSiRouter(RouterBase):
             raise RouterError("n_base must be >= 1 and keep_ratio in (0, 1]")
         self.E_ = l2_rows(X)
         self.V_ = np.nan_to_num(A, nan=0.0)
-        self.R_ = l2_rows(np.nan_to_num(R))
+        np.nan_to_num(R, copy=False)
+        norm = np.linalg.norm(R, axis=-1, keepdims=True)
+        R /= np.where(norm > 0, norm, 1.0)
+        self.R_ = R
         self.T_ = np.nan_to_num(T, nan=0.0)
         self._restored()
         return self
@@ -131,10 +134,13 @@ class JiSiRouter(RouterBase):
         kth = np.partition(S, N - nb, axis=1)[:, N - nb]
         return np.asarray(self.gamma * kth[:, None] <= S, dtype=np.bool_)
 
-    def support_scores(self, X: Array) -> Array:
-        """g = v[:, I]·s[I] per query: (n, n_models)."""
-        S = self.similarities(X)
-        return np.where(self.support_mask(S), S, 0.0) @ self.V_
+    def support_scores(self, X: Array, chunk: int = 1024) -> Array:
+        """g = v[:, I]·s[I] per query: (n, n_models) (queries in chunks: S is n x N)."""
+        parts = []
+        for start in range(0, len(X), chunk):
+            S = self.similarities(X[start : start + chunk])
+            parts.append(np.where(self.support_mask(S), S, 0.0) @ self.V_)
+        return np.vstack(parts) if parts else np.zeros((0, self.n_models_))
 
     def _scores(self, X: Array, alphas: Array) -> Array:
         g = self.support_scores(X)
@@ -151,12 +157,20 @@ class JiSiRouter(RouterBase):
 
     # -- steps 3 and 4 ------------------------------------------------------------------------
 
-    def decide(self, X: Array, R: Array, T: Array) -> JiSiDecision:
+    def decide(self, X: Array, R: Array, T: Array, chunk: int = 1024) -> JiSiDecision:
         """The full routing decision given every model's response to each query: R (n, M, d)
         response embeddings (only the candidates' are read), T (n, M) completion tokens."""
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "E_")
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        parts = [self._decide(X[s : s + chunk], R[s : s + chunk], T[s : s + chunk])
+                 for s in range(0, len(X), chunk)]
+        return JiSiDecision(*(np.concatenate([getattr(p, f) for p in parts])
+                              for f in ("chosen", "candidates", "aggregator", "adaptive",
+                                        "support")))
+
+    def _decide(self, X: Array, R: Array, T: Array) -> JiSiDecision:
         S = self.similarities(X)
         mask = self.support_mask(S)
         R = l2_rows(np.asarray(R, dtype=np.float64))
@@ -174,8 +188,8 @@ class JiSiRouter(RouterBase):
             VI = self.V_[sup]
             g = sI @ VI
             A = np.argsort(-g, kind="stable")[:K]
-            s_res = np.einsum("ikd,kd->i", self.R_[sup][:, A, :], R[q, A])
-            diff = np.abs(self.T_[sup][:, A] ** 2 - T[q, A] ** 2)
+            s_res = np.einsum("ikd,kd->i", self.R_[sup[:, None], A[None, :]], R[q, A])
+            diff = np.abs(self.T_[sup[:, None], A[None, :]] ** 2 - T[q, A] ** 2)
             top = diff.max(axis=0)
             terms = np.where(top > 0, 1.0 - diff / np.where(top > 0, top, 1.0), 1.0)
             s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
