@@ -107,11 +107,13 @@ class CompareResult:
     rows: list[CompareRow]
     skipped: dict[str, str]
     notes: list[str]
+    n_test_per_seed: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"models": list(self.models), "benchmarks": list(self.benchmarks),
                 "seeds": self.seeds, "n_train": self.n_train, "n_test": self.n_test,
-                "n_test_dropped_missing": self.n_test_dropped, "embedding": self.embedding,
+                "n_test_dropped_missing": self.n_test_dropped,
+                "n_test_per_seed": self.n_test_per_seed, "embedding": self.embedding,
                 "systems": [r.as_dict() for r in self.rows], "skipped": self.skipped,
                 "notes": self.notes}
 
@@ -177,7 +179,8 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
     points: dict[str, _Points] = {}
     names = sorted(set(data.datasets.tolist()))
     boots: list[tuple[NDArray[np.object_], dict[str, NDArray[np.intp]]]] = []
-    split_sizes = (0, 0, 0)
+    split_sizes = (0, 0, 0)  # of the first seed
+    per_seed: list[int] = []
     jisi_inputs = _responses(data, table) if "jisi" in methods else None
     if jisi_inputs is not None and jisi_inputs[2] is not None:
         skipped["jisi (router-only)"] = jisi_inputs[2]
@@ -189,7 +192,9 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
         kept = test[complete[test]]
         if len(kept) == 0:
             raise RouterError("no test query has a score and a cost for every model")
-        split_sizes = (len(train), len(kept), len(test) - len(kept))
+        split_sizes = split_sizes if seed != seeds[0] else (
+            len(train), len(kept), len(test) - len(kept))
+        per_seed.append(len(kept))
         X, R = _embed(store, request, choice, data, train, jisi_inputs, embed_cache)
         At, Ct, Dt = data.A[kept], data.C[kept], data.datasets[kept]
         rng = np.random.default_rng(seed)
@@ -238,7 +243,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
         skipped.setdefault("jisi (full, with aggregator)",
                            "needs aggregator calls (new cells); not made by avp yet")
     return CompareResult(data.models, tuple(names), seeds, *split_sizes, choice.spec, rows,
-                         skipped, notes)
+                         skipped, notes, per_seed)
 
 
 def _embed(
