@@ -9,8 +9,10 @@ the train part and evaluated on the same test queries: those where every model h
 cost (as `avp sweep`). Systems: each single model, the oracle, random (in expectation), cheapest,
 best model per benchmark, Avengers-Pro (faithful) across α (its Pareto points over the α grid),
 the Avengers (direct, Self-Consistency, Model-Switch with both rules: `routing/ensemble.py`) and
-JiSi router-only (`routing/jisi.py`). A system that needs what the store lacks (samples, responses)
-is listed in `skipped` with the reason, never scored on part of the queries.
+JiSi router-only (`routing/jisi.py`). "Direct" (one call to the top model) is scored like every
+single model and Avengers-Pro: the cell's mean score and dollars over its stored samples (the
+expected value of one call), not sample 0 alone. A system that needs what the store lacks
+(samples, responses) is listed in `skipped` with the reason, never scored on part of the queries.
 
 Accuracy is the macro average over benchmarks of the per-query score; dollars and calls are totals
 over the test queries. The 95% interval is a percentile bootstrap pooled over seeds: per seed,
@@ -327,6 +329,11 @@ def _avengers(
                                                             {"s": request.ms_samples}),
     }
     for name, (strategy, kw) in strategies.items():
+        if strategy == "direct":  # one call: scored like every single model (mean over samples)
+            every = np.arange(len(kept))
+            add(name, "avengers", data.A[kept][every, models[:, 0]],
+                data.C[kept][every, models[:, 0]], np.ones(len(kept)))
+            continue
         width, k = ensemble.needed(strategy, **kw)
         if width > models.shape[1]:
             skipped[name] = f"needs top_n >= {width}"
