@@ -17,7 +17,8 @@ expected value of one call), not sample 0 alone. A system that needs what the st
 Accuracy is the macro average over benchmarks of the per-query score; dollars and calls are totals
 over the test queries. The 95% interval is a percentile bootstrap pooled over seeds: per seed,
 1000 resamples of the test queries within each benchmark (the same resamples for every system);
-percentiles of an average of scores in [0, 1] stay in [0, 1].
+percentiles of an average of scores in [0, 1] stay in [0, 1]. `pareto` marks the systems no other
+system beats on both cost and accuracy (the oracle, which reads the answers, is left out).
 
 Embeddings: the request's spec (default: avp.toml's [embedding], else local). TF-IDF is fitted per
 seed on the training texts only (queries, and responses when JiSi runs): no test text leaks into
@@ -37,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from avp_harness.app.routing import EmbeddingChoice, configured_embedding, fit_embedding, load_data
-from avp_harness.errors import RouterError
+from avp_harness.errors import AvpError, RouterError
 from avp_harness.routing import baselines, ensemble, metrics
 from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.base import check_alphas, get_kind
@@ -197,7 +198,14 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
         split_sizes = split_sizes if seed != seeds[0] else (
             len(train), len(kept), len(test) - len(kept))
         per_seed.append(len(kept))
-        X, R = _embed(store, request, choice, data, train, jisi_inputs, embed_cache)
+        try:
+            X, R = _embed(store, request, choice, data, train, jisi_inputs, embed_cache)
+        except AvpError as exc:  # e.g. a vectors file holding the queries but not the responses
+            if jisi_inputs is None:
+                raise
+            skipped["jisi (router-only)"] = f"cannot embed the stored responses: {exc}"
+            jisi_inputs, embed_cache = None, {}
+            X, R = _embed(store, request, choice, data, train, None, embed_cache)
         At, Ct, Dt = data.A[kept], data.C[kept], data.datasets[kept]
         rng = np.random.default_rng(seed)
         boots.append((Dt, {n: rng.integers(0, (Dt == n).sum(), size=(N_BOOT, (Dt == n).sum()))
@@ -377,10 +385,10 @@ def _rows(
                 rows.append(r)
     for r in rows:
         r.low, r.high = _interval(points[r.name], boots, names)
-    everything = rows
-    mask = metrics.pareto_mask(np.array([r.cost for r in everything]),
-                               np.array([r.accuracy for r in everything]))
-    for r, keep in zip(everything, mask, strict=True):
+    systems = [r for r in rows if r.name != "oracle"]  # a bound that reads the answers
+    mask = metrics.pareto_mask(np.array([r.cost for r in systems]),
+                               np.array([r.accuracy for r in systems]))
+    for r, keep in zip(systems, mask, strict=True):
         r.pareto = bool(keep)
     return sorted(rows, key=lambda r: (r.cost, -r.accuracy))
 

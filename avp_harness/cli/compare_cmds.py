@@ -25,6 +25,7 @@ systems: every single model, oracle, random (expected), cheapest, best model per
 Avengers-Pro (faithful) at the Pareto points of its alpha curve, the Avengers (direct,
 Self-Consistency, Model-Switch and its ablation rule; these need stored samples), JiSi router-only
 (needs stored response texts). A system the store cannot support is listed with the reason.
+"frontier" (*) marks systems no other system beats on both cost and accuracy (oracle left out).
 
 examples:
   avp import routerbench ../shared/data/records/routerbench_subset --db rb.db

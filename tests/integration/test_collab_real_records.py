@@ -98,7 +98,10 @@ def test_compare_end_to_end_on_the_imported_store(db, capsys, tmp_path):
         low, high = s["accuracy_95"]
         assert 0.0 <= low <= s["accuracy"] <= high <= 1.0, s["name"]
         assert set(s["per_benchmark"]) == {"arc-challenge", "mbpp", "winogrande"}
-    jisi = next(s for s in out["systems"] if s["name"] == "jisi (router-only)")
+    by_name = {s["name"]: s for s in out["systems"]}
+    assert not by_name["oracle"]["pareto"]  # a bound, not a system on the frontier
+    assert by_name[models[0]]["calls"] == by_name["avengers (direct)"]["calls"]
+    jisi = by_name["jisi (router-only)"]
     single = next(s for s in out["systems"] if s["name"] == models[0])
     assert 3 * single["calls"] <= jisi["calls"] <= 4 * single["calls"]  # K = 3 calls, or 4
     # one sample per cell: Self-Consistency and Model-Switch say why they are not evaluated
