@@ -230,14 +230,22 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
                 add(name, "baseline", At[every, picked], Ct[every, picked], ones)
             add("random", "baseline", At.mean(axis=1), Ct.mean(axis=1), ones)
         if "avengers_pro" in methods:
-            router = get_kind("faithful").build(request.pro, seed=seed).fit(
-                X[train], data.A[train], data.C[train])
-            curve = router.route_curve(X[kept], grid)
-            for a, picked in zip(grid, curve, strict=True):
-                add(f"avengers-pro a={a:.2f}", "avengers_pro", At[every, picked],
-                    Ct[every, picked], ones, float(a))
+            try:
+                router = get_kind("faithful").build(request.pro, seed=seed).fit(
+                    X[train], data.A[train], data.C[train])
+            except RouterError as exc:  # e.g. more clusters than training queries
+                skipped["avengers-pro"] = str(exc)
+            else:
+                curve = router.route_curve(X[kept], grid)
+                for a, picked in zip(grid, curve, strict=True):
+                    add(f"avengers-pro a={a:.2f}", "avengers_pro", At[every, picked],
+                        Ct[every, picked], ones, float(a))
         if "avengers" in methods:
-            _avengers(request, data, table, train, kept, X, seed, stored_samples, add, skipped)
+            try:
+                _avengers(request, data, table, train, kept, X, seed, stored_samples, add,
+                          skipped)
+            except RouterError as exc:
+                skipped["avengers"] = str(exc)
         if jisi_inputs is not None and R is not None:
             jisi = JiSiRouter(**request.jisi).fit(
                 X[train], data.A[train], data.C[train],

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="every routing/collaboration method side by side on one held-out split",
         description="Fit every method on the same train split and evaluate it on the same "
-        "held-out queries: accuracy per benchmark and macro, dollars, calls, 95%% intervals.",
+        "held-out queries: accuracy per benchmark and macro, dollars, calls, 95% intervals.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -82,3 +82,14 @@ def test_compare_reports_every_method_from_the_samples(store_dir: Path, capsys: 
         [direct["per_benchmark"][b] for b in ("math500", "mmlu_pro")])
     assert out["skipped"] == {"jisi (full, with aggregator)":
                               "needs aggregator calls (new cells); not made by avp yet"}
+
+
+def test_a_method_that_cannot_fit_is_skipped_not_fatal(store_dir: Path, capsys: Any) -> None:
+    """The Avengers' default 64 clusters need more training queries than this store has."""
+    db = str(store_dir / "runs.db")
+    capsys.readouterr()
+    assert main(["compare", "--db", db, "--embedding", "tfidf", "--methods", "baselines",
+                 "avengers", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "n_clusters=64" in out["skipped"]["avengers"]
+    assert {s["family"] for s in out["systems"]} == {"single", "baseline"}
