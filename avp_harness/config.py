@@ -199,6 +199,9 @@ class BenchmarkConfig:
     """Seed for `sample` and for per-item choice permutations."""
     samples: int = 1
     """Completions requested per item (sample indices 0..samples-1)."""
+    temperature: float | None = None
+    """Sampling temperature of every model's calls on this benchmark, 0..2 (e.g. 0.7 with
+    `samples = 10` for Self-Consistency); None = each model's own `temperature`."""
 
     def selection(self) -> Selection:
         """The `benchmarks.Selection` this entry stands for (imported lazily: config sits
@@ -610,6 +613,8 @@ def _benchmarks(root: _Table, base: Path | None) -> tuple[BenchmarkConfig, ...]:
                 sample=sample,
                 seed=entry.integer("seed", 0),
                 samples=entry.integer("samples", 1, minimum=1),
+                temperature=(entry.number("temperature", minimum=0.0, maximum=2.0)
+                             if "temperature" in entry.data else None),
             )
         )
     return tuple(result)
@@ -1007,6 +1012,7 @@ price = { input_per_m = 0.20, output_per_m = 0.80, date = "2025-10-01" }
 #   sample   N items drawn at random with `seed`     }
 #   seed     for `sample` and choice shuffling (default 0)
 #   samples  completions per item (default 1)
+#   temperature  sampling temperature of every model on this benchmark (default: the model's)
 # ---------------------------------------------------------------------------------------------
 
 [[benchmarks]]

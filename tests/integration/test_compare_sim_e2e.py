@@ -1,6 +1,7 @@
 """`avp compare` end to end on a simulator-collected store with repeated samples.
 
-Three simulated models answer MATH-500 and MMLU-Pro 10 times per item (`samples = 10`; the
+Three simulated models answer MATH-500 and MMLU-Pro 10 times per item (`samples = 10`,
+`temperature = 0.7` on each benchmark; the
 simulator draws each sample's correctness anew from the model's skill) and HumanEval 10 times
 (code: run in the sandbox, never voted on). `avp compare` then reports every method, the
 Avengers' Self-Consistency and Model-Switch among them, from the stored samples alone.
@@ -32,9 +33,9 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / "avp.toml").write_text(
             f'db = "{folder / "runs.db"}"\n[providers.sim]\nbase_url = "{sim.base_url}"\n'
             f"max_concurrency = 16\nrequest_cost = true\n\n{models}\n"
-            '[[benchmarks]]\nname = "math500"\nlimit = 16\nsamples = 10\n'
-            '[[benchmarks]]\nname = "mmlu_pro"\nlimit = 16\nsamples = 10\n'
-            '[[benchmarks]]\nname = "humaneval"\nlimit = 6\nsamples = 10\n'
+            '[[benchmarks]]\nname = "math500"\nlimit = 16\nsamples = 10\ntemperature = 0.7\n'
+            '[[benchmarks]]\nname = "mmlu_pro"\nlimit = 16\nsamples = 10\ntemperature = 0.7\n'
+            '[[benchmarks]]\nname = "humaneval"\nlimit = 6\nsamples = 10\ntemperature = 0.7\n'
         )
         assert main(["run", "--progress", "none", "--config", str(folder / "avp.toml")]) == 0
     return folder
