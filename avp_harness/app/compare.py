@@ -238,7 +238,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
             else:
                 curve = router.route_curve(X[kept], grid)
                 for a, picked in zip(grid, curve, strict=True):
-                    add(f"avengers-pro a={a:.2f}", "avengers_pro", At[every, picked],
+                    add(f"avengers-pro a={a:g}", "avengers_pro", At[every, picked],
                         Ct[every, picked], ones, float(a))
         if "avengers" in methods:
             try:
