@@ -251,6 +251,12 @@ def test_jisi_matches_the_literal_formula(params):
     train, test = np.arange(180), np.arange(180, 240)
     router = JiSiRouter(**params).fit(X[train], A[train], C[train],
                                       response_vectors=R[train], response_tokens=T[train])
+    # the bank is step 1 read literally: e_i = f1(x_i), r_ij = f1(ŷ_ij), c_ij, v (missing = 0)
+    for i in (0, 17, 179):
+        assert router.E_[i] == pytest.approx(unit(list(X[i])))
+        assert router.R_[i, 2] == pytest.approx(unit(list(R[i, 2])))
+        assert router.T_[i].tolist() == T[i].tolist()
+        assert router.V_[i].tolist() == [0.0 if math.isnan(a) else a for a in A[i]]
     check_jisi(router, X, R, T, test)
 
 
