@@ -247,9 +247,13 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
             except RouterError as exc:
                 skipped["avengers"] = str(exc)
         if jisi_inputs is not None and R is not None:
-            jisi = JiSiRouter(**request.jisi).fit(
-                X[train], data.A[train], data.C[train],
-                response_vectors=R[train], response_tokens=jisi_inputs[1][train])
+            try:
+                jisi = JiSiRouter(**request.jisi).fit(
+                    X[train], data.A[train], data.C[train],
+                    response_vectors=R[train], response_tokens=jisi_inputs[1][train])
+            except RouterError as exc:  # e.g. fewer models than K candidates
+                skipped["jisi (router-only)"] = str(exc)
+                continue
             d = jisi.decide(X[kept], R[kept], jisi_inputs[1][kept])
             cost, calls = cost_calls(d, Ct)
             add("jisi (router-only)", "jisi", At[np.arange(len(kept)), d.chosen], cost, calls)

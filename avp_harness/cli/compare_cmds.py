@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,9 +126,6 @@ def print_table(r: CompareResult) -> None:
         print(f"not evaluated: {name}: {why}")
     for note in r.notes:
         print(f"note: {note}")
-    pro = [row for row in r.rows if row.family == "avengers_pro"]
-    if len(r.models) == 2 and pro:
-        print("note: with two models, Avengers-Pro's curve has at most a few distinct points")
 
 
 def write_plot(r: CompareResult, path: Path) -> None:
@@ -168,5 +164,3 @@ def write_plot(r: CompareResult, path: Path) -> None:
         raise RouterError(f"cannot write {path}: {exc.strerror}") from None
     finally:
         plt.close(fig)
-    if not math.isfinite(sum(costs)):
-        raise RouterError("non-finite cost in the comparison")
