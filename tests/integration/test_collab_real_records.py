@@ -127,3 +127,13 @@ def test_compare_mistakes_are_one_line_errors(db, capsys):
     assert main(["compare", "--db", db, "--models", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("avp: error:") for e in err)
+
+
+def test_a_strong_weak_pair_skips_jisi_with_the_reason(db, capsys):
+    capsys.readouterr()
+    assert main(["compare", "--db", db, "--embedding", "tfidf", "--json", "--methods",
+                 "baselines", "jisi", "--models", "gpt-4-1106-preview",
+                 "mistralai/mistral-7b-chat"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "n_candidates=3" in out["skipped"]["jisi (router-only)"]
+    assert len([s for s in out["systems"] if s["family"] == "single"]) == 2
