@@ -1,9 +1,12 @@
 """Typed configuration: `avp.toml` plus the environment.
 
-The file is read with `tomllib` into frozen dataclasses (the stdlib take on pydantic-settings):
-every field carries a docstring, every value is checked, and every mistake raises
-`ConfigError(file, key, reason)` where `key` is a dotted path such as `models[2].price.input_per_m`
-or `providers.local.rpm`, so the CLI can print one line that points at the fix.
+The shapes are frozen dataclasses whose fields carry their rules as pydantic annotations (strict
+types, bounds, allowed values, cross-references in validators); `config_from_dict` validates the
+parsed TOML with a pydantic `TypeAdapter`, and the first error becomes
+`ConfigError(file, key, reason)` where `key` is a dotted path such as
+`models[2].price.input_per_m` or `providers.local.rpm`, so the CLI prints one line that points at
+the fix. Every field carries a docstring. Code may build a shape directly (`avp models add` builds
+a ModelConfig from its options): it is checked when it is written to and read from the file.
 
 Where things come from:
 
@@ -21,17 +24,29 @@ Relative paths in the file (`db`, `benchmarks[].source`) are relative to the fil
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from avp_harness.errors import ConfigError
 from avp_harness.types import Usage, canonical_json
@@ -51,6 +66,162 @@ EMBEDDING_BACKENDS = ("local", "tfidf", "api")
 RESERVED_BODY_KEYS = ("model", "messages", "stream")
 """Request-body keys the harness sets itself; `extra_body` may not override them."""
 
+# A server on this machine usually generates a few requests at a time (llama.cpp's default slots,
+# Ollama's OLLAMA_NUM_PARALLEL), often one: 16 in flight would queue, time out and be generated
+# anyway. Timeouts lower the bound further (collect/limits.py); a batching server such as vLLM
+# wants `max_concurrency = 64` set explicitly.
+LOCAL_MAX_CONCURRENCY = 4
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+HINTS = {
+    "api_key": "API keys never go in avp.toml: export the key and name the variable "
+    "with api_key_env",
+}
+"""Unknown keys that deserve more than the list of known ones."""
+
+
+# --------------------------------------------------------------------------------------------
+# The rules, as pydantic annotations
+# --------------------------------------------------------------------------------------------
+
+
+def _invalid(reason: str, *at: str | int) -> PydanticCustomError:
+    """A validation error whose reason is final; `at` extends the failing location (a key inside
+    the value being checked)."""
+    return PydanticCustomError("avp", "{reason}", {"reason": reason, "at": at})
+
+
+def _num(value: Any) -> str:
+    """A number as the messages show it: ints as they are, floats like `%g`."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _between(low: float, high: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise _invalid(f"must be between {low:g} and {high:g}, got {value:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _one_of(allowed: Collection[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise _invalid(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _not_blank(reason: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise _invalid(reason)
+        return value
+
+    return AfterValidator(check)
+
+
+def _label(value: str) -> str:
+    if not value.strip() or value != value.strip():
+        raise _invalid(f"must be a non-empty label without surrounding spaces: {value!r}")
+    return value
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _invalid(f"must be an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        # Never echo the value: a pasted key must not end up in a terminal log.
+        raise _invalid(
+            "must be the NAME of an environment variable (letters, digits, _); "
+            "the key itself never goes in avp.toml"
+        )
+    return name
+
+
+def _iso_date(value: Any) -> Any:
+    """A TOML date becomes its ISO text; text must be an ISO date (or empty)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise _invalid(f"must be an ISO date YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
+def _no_nulls(value: Any) -> Any:
+    """A free-form table: None values mean "not set"."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _body(value: Any) -> Any:
+    """`extra_body`: None values mean "not set"; the harness's own keys are refused."""
+    if not isinstance(value, Mapping):
+        return value
+    for key in RESERVED_BODY_KEYS:
+        if value.get(key) is not None:
+            raise _invalid("set by the harness; it cannot be overridden in extra_body", key)
+    return _no_nulls(value)
+
+
+def _known_benchmark(name: str) -> str:
+    from benchmarks import names  # lazy: the registry lists, loads no data
+
+    known = names()
+    if name not in known:
+        raise _invalid(f"unknown benchmark {name!r} (known: {', '.join(known)})")
+    return name
+
+
+Str = Annotated[str, Field(strict=True)]
+Int = Annotated[int, Field(strict=True)]
+Bool = Annotated[bool, Field(strict=True)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Dollars = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+Positive = Annotated[int, Field(strict=True, ge=1)]
+Table = Mapping[str, Any]
+
+
+def _read_table(data: Any, allowed: tuple[str, ...], *where: str | int) -> Any:
+    """One TOML table as a shape reads it: None values mean "not set" (TOML has no null; dicts
+    built in code use it), and a key the shape does not define is refused with the list of those
+    it does (a typo must not be silently ignored). `where` locates the table in the value being
+    validated."""
+    if not isinstance(data, Mapping):
+        return data  # pydantic says "must be a table"
+    for name, value in data.items():
+        if name not in allowed and value is not None:
+            hint = HINTS.get(name) or f"expected one of: {', '.join(allowed)}"
+            raise _invalid(f"unknown key; {hint}", *where, name)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def _table(keys: Callable[[], tuple[str, ...]]) -> Any:
+    """The `mode="before"` validator of a shape read from one table (see `_read_table`)."""
+
+    def read(cls: type, data: Any) -> Any:
+        return _read_table(data, keys())
+
+    return model_validator(mode="before")(classmethod(read))  # type: ignore[arg-type]
+
+
+RULES = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+"""Every shape: no keys but its fields, and each field's docstring is its description."""
+
+_S = TypeVar("_S")
+
 
 # --------------------------------------------------------------------------------------------
 # The shapes
@@ -61,14 +232,18 @@ RESERVED_BODY_KEYS = ("model", "messages", "stream")
 class Price:
     """A dated price table entry for one model, in dollars per million tokens."""
 
-    input_per_m: float
+    __pydantic_config__ = RULES
+    _read = _table(lambda: PRICE_KEYS)
+
+    input_per_m: Dollars
     """Dollars per 1M input (prompt) tokens."""
-    output_per_m: float
+    output_per_m: Dollars
     """Dollars per 1M output tokens. Reasoning tokens are output tokens."""
-    cached_input_per_m: float | None = None
+    cached_input_per_m: Dollars | None = None
     """Dollars per 1M cached input tokens; None bills cached input at `input_per_m`."""
-    date: str = ""
-    """ISO date (YYYY-MM-DD) the prices were read; it versions the price table."""
+    date: Annotated[Str, BeforeValidator(_iso_date)] = ""
+    """ISO date (YYYY-MM-DD) the prices were read; it versions the price table. A TOML date
+    (`date = 2025-10-01`) or a string."""
 
     @property
     def version(self) -> str:
@@ -101,27 +276,31 @@ class Price:
 class ProviderConfig:
     """An OpenAI-compatible endpoint and the limits the collector keeps when calling it."""
 
-    name: str
+    __pydantic_config__ = RULES
+    _read = _table(lambda: ("name", *PROVIDER_KEYS))  # the file's keys are checked above
+
+    name: Str
     """Name models refer to (`provider = "..."`); the key of its `[providers.NAME]` table."""
-    base_url: str
-    """Base URL of the OpenAI-compatible API, e.g. https://openrouter.ai/api/v1."""
-    api_key_env: str | None = None
+    base_url: Annotated[Str, AfterValidator(_base_url)]
+    """Base URL of the OpenAI-compatible API, e.g. https://openrouter.ai/api/v1 (required for a
+    provider that is not built in; a trailing / is dropped)."""
+    api_key_env: Annotated[Str, AfterValidator(_env_name)] | None = None
     """Name of the environment variable holding the API key, read at call time and never
     stored; None for keyless local servers."""
-    max_concurrency: int = 16
+    max_concurrency: Positive = 16
     """Most calls in flight at once (the adaptive back-off may lower it temporarily). A new
     provider on this machine (localhost, 127.x, ::1) defaults to LOCAL_MAX_CONCURRENCY."""
-    rpm: int | None = None
+    rpm: Positive | None = None
     """Requests per minute (None = unlimited)."""
-    tpm: int | None = None
+    tpm: Positive | None = None
     """Tokens per minute (None = unlimited)."""
-    timeout_s: float = 120.0
+    timeout_s: Annotated[Number, Field(gt=0)] = 120.0
     """Seconds before one HTTP call is abandoned (and retried as transient)."""
-    max_attempts: int = 6
+    max_attempts: Positive = 6
     """Tries per call for transient errors (429, 5xx, timeouts, resets), the first included."""
-    request_cost: bool = False
+    request_cost: Bool = False
     """Ask for the provider-reported cost (OpenRouter's `usage: {include: true}`)."""
-    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    headers: Mapping[str, Str] = field(default_factory=dict, hash=False)
     """Extra HTTP headers sent with every call (e.g. HTTP-Referer / X-Title for OpenRouter)."""
 
     def api_key(self) -> str | None:
@@ -151,20 +330,26 @@ class ProviderConfig:
 class ModelConfig:
     """One candidate model (or the judge): where to call it and with which parameters."""
 
-    id: str
+    __pydantic_config__ = RULES
+    _read = _table(lambda: MODEL_KEYS)
+
+    id: Annotated[Str, AfterValidator(_label)]
     """Label in the store and in reports, unique in the config, e.g. "openai/gpt-5"."""
-    provider: str
-    """Name of the provider to call it through."""
-    model: str = ""
+    provider: Str
+    """Name of the provider to call it through (a built-in one or a `[providers.NAME]`)."""
+    model: Str = ""
     """Model name sent to the API; empty means the same as `id`."""
-    temperature: float = 0.0
-    """Sampling temperature, 0..2."""
-    max_tokens: int | None = None
+    temperature: Annotated[Number, _between(0.0, 2.0)] = 0.0
+    """Sampling temperature, 0..2 (the judge is pinned at 0)."""
+    max_tokens: Positive | None = None
     """Cap on output tokens (None = the provider's default)."""
-    reasoning_effort: str | None = None
+    reasoning_effort: Annotated[Str, _one_of(REASONING_EFFORTS)] | None = None
     """One of REASONING_EFFORTS, or None to leave it to the provider."""
-    extra_body: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    """Merged into the request body as-is (e.g. OpenRouter `provider` routing preferences)."""
+    extra_body: Annotated[Table, BeforeValidator(_body)] = field(
+        default_factory=dict, hash=False
+    )
+    """Merged into the request body as-is (e.g. OpenRouter `provider` routing preferences);
+    `model`, `messages` and `stream` are the harness's own."""
     price: Price | None = None
     """Dated price table used when the provider does not report the cost; None = unknown."""
 
@@ -183,25 +368,47 @@ class ModelConfig:
         }
 
 
+NO_EMPTY_SOURCE = "must not be empty (omit it for the default data)"
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """One benchmark of the suite and which of its items to run."""
 
-    name: str
+    __pydantic_config__ = RULES
+    _read = _table(lambda: BENCHMARK_KEYS)
+
+    name: Annotated[Str, AfterValidator(_known_benchmark)]
     """Registered benchmark name (see `benchmarks.names()`)."""
-    source: str | None = None
+    source: Annotated[Str, _not_blank(NO_EMPTY_SOURCE)] | None = None
     """File or folder in the official format; None = the benchmark's default data."""
-    limit: int | None = None
+    limit: Annotated[Int, Field(ge=0)] | None = None
     """Keep the first N items in official order (exclusive with `sample`)."""
-    sample: int | None = None
+    sample: Annotated[Int, Field(ge=0)] | None = None
     """Draw N items at random with `seed` (exclusive with `limit`)."""
-    seed: int = 0
+    seed: Int = 0
     """Seed for `sample` and for per-item choice permutations."""
-    samples: int = 1
+    samples: Positive = 1
     """Completions requested per item (sample indices 0..samples-1)."""
-    temperature: float | None = None
+    temperature: Annotated[Number, _between(0.0, 2.0)] | None = None
     """Sampling temperature of every model's calls on this benchmark, 0..2 (e.g. 0.7 with
     `samples = 10` for Self-Consistency); None = each model's own `temperature`."""
+    options: Annotated[Table, BeforeValidator(_no_nulls)] = field(default_factory=dict, hash=False)
+    """The benchmark's own options (`Benchmark.with_options`), e.g. LiveCodeBench's release and
+    date window: `options = { release = "release_v5", start_date = 2024-08-01 }`."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BenchmarkConfig:
+        if self.limit is not None and self.sample is not None:
+            raise _invalid("set either limit or sample, not both", "sample")
+        import benchmarks
+
+        try:  # the benchmark checks its own options (no data is loaded)
+            benchmarks.get(self.name).with_options(self.options)
+        except benchmarks.OptionError as exc:
+            at = ("options", exc.option) if exc.option else ("options",)
+            raise _invalid(exc.reason, *at) from None
+        return self
 
     def selection(self) -> Selection:
         """The `benchmarks.Selection` this entry stands for (imported lazily: config sits
@@ -220,14 +427,23 @@ class BenchmarkConfig:
 class EmbeddingConfig:
     """How routers embed query text."""
 
-    backend: str = "local"
+    __pydantic_config__ = RULES
+    _read = _table(lambda: EMBEDDING_KEYS)
+
+    backend: Annotated[Str, _one_of(EMBEDDING_BACKENDS)] = "local"
     """"local" (sentence-transformers), "tfidf" (offline, no weights) or "api" (a provider)."""
-    model: str = "all-MiniLM-L6-v2"
+    model: Str = "all-MiniLM-L6-v2"
     """Embedding model name for the local or API backend."""
-    provider: str | None = None
-    """Provider to call for backend "api"."""
-    max_chars: int = 2000
+    provider: Str | None = None
+    """Provider to call for backend "api" (required then)."""
+    max_chars: Positive = 2000
     """Head truncation: keep the last `max_chars` characters (the question sits at the end)."""
+
+    @model_validator(mode="after")
+    def _provider_for_api(self) -> EmbeddingConfig:
+        if self.backend == "api" and self.provider is None:
+            raise _invalid('required when backend = "api"', "provider")
+        return self
 
 
 def builtin_providers() -> dict[str, ProviderConfig]:
@@ -246,15 +462,49 @@ def builtin_providers() -> dict[str, ProviderConfig]:
     }
 
 
+def is_local_url(url: str) -> bool:
+    """Whether a base URL points at this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
+
+
+def _overlay_providers(table: Any) -> Any:
+    """The `[providers]` table as complete provider entries: a built-in provider's values under
+    the file's, each entry named by its key, and a new provider on this machine defaulting to
+    LOCAL_MAX_CONCURRENCY in flight."""
+    if not isinstance(table, Mapping):
+        return table  # pydantic says "must be a table"
+    providers: dict[str, Any] = {
+        name: dataclasses.asdict(builtin) for name, builtin in builtin_providers().items()
+    }
+    for name, entry in table.items():
+        if entry is None:  # not set (a dict built in code)
+            continue
+        if not isinstance(entry, Mapping):
+            providers[name] = entry
+            continue
+        given = _read_table(entry, PROVIDER_KEYS, "providers", name)
+        builtin = providers.get(name)
+        merged = {**(builtin or {}), **given, "name": name}
+        if builtin is None:
+            url = given.get("base_url")
+            if "max_concurrency" not in given and isinstance(url, str) and is_local_url(url):
+                merged["max_concurrency"] = LOCAL_MAX_CONCURRENCY
+        providers[name] = merged
+    return providers
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration, validated."""
 
+    __pydantic_config__ = RULES
+
     path: Path | None = None
     """File it was read from (None when built in code)."""
-    db: str = "runs.db"
+    db: Annotated[Str, _not_blank("must not be empty")] = "runs.db"
     """Store: a SQLite path or a SQLAlchemy URL; `--db` and `$AVP_DB` override it (in the CLI)."""
-    budget: float | None = None
+    budget: Dollars | None = None
     """Run-wide dollar budget (None = unlimited); `$AVP_BUDGET` overrides it."""
     providers: Mapping[str, ProviderConfig] = field(default_factory=builtin_providers, hash=False)
     """Providers by name, the built-in ones included."""
@@ -266,6 +516,56 @@ class Config:
     """Pinned LLM judge (temperature 0) for SimpleQA / HLE; None = judged benchmarks fail."""
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     """How routers embed query text."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, data: Any) -> Any:
+        data = _read_table(data, TOP_LEVEL_KEYS)
+        if isinstance(data, Mapping) and "providers" in data:
+            data = {**data, "providers": _overlay_providers(data["providers"])}
+        return data
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        """What one table cannot check alone: provider names, unique models and benchmarks, the
+        judge's temperature."""
+        def known(name: str, *at: str | int) -> None:
+            if name not in self.providers:
+                listed = ", ".join(sorted(self.providers))
+                raise _invalid(f"unknown provider {name!r} (known: {listed})", *at)
+
+        first_seen: dict[str, int] = {}
+        same: dict[str, str] = {}  # identity -> id
+        for i, model in enumerate(self.models):
+            known(model.provider, "models", i, "provider")
+            if model.id in first_seen:
+                raise _invalid(f"duplicate model id {model.id!r} (also "
+                               f"models[{first_seen[model.id]}])", "models", i, "id")
+            first_seen[model.id] = i
+            # A model IS its provider route, model name and generation parameters; the id is its
+            # label. Two ids for one configuration would share (and split) the same cells.
+            identity = canonical_json({"provider": model.provider, **model.generation_params()})
+            if identity in same:
+                raise _invalid(
+                    f"{model.id!r} has the same provider, model and parameters as "
+                    f"{same[identity]!r}: one model under two ids (give it other parameters, or "
+                    "rename the first instead)", "models", i, "id",
+                )
+            same[identity] = model.id
+        if self.judge is not None:
+            known(self.judge.provider, "judge", "provider")
+            if self.judge.temperature != 0.0:
+                raise _invalid("the judge is pinned at temperature 0; remove the key",
+                               "judge", "temperature")
+        listed: dict[str, int] = {}
+        for i, bench in enumerate(self.benchmarks):
+            if bench.name in listed:
+                raise _invalid(f"benchmark {bench.name!r} is listed twice (also "
+                               f"benchmarks[{listed[bench.name]}])", "benchmarks", i, "name")
+            listed[bench.name] = i
+        if self.embedding.provider is not None:
+            known(self.embedding.provider, "embedding", "provider")
+        return self
 
     def model(self, id: str) -> ModelConfig:
         """The model with this id; ConfigError listing the known ids otherwise."""
@@ -291,8 +591,20 @@ class Config:
         return str(self.path) if self.path else "<config>"
 
 
+def _field_names(cls: type, *, drop: Collection[str] = ()) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name not in drop)
+
+
+TOP_LEVEL_KEYS: tuple[str, ...] = _field_names(Config, drop=["path"])
+PROVIDER_KEYS: tuple[str, ...] = _field_names(ProviderConfig, drop=["name"])
+MODEL_KEYS: tuple[str, ...] = _field_names(ModelConfig)
+PRICE_KEYS: tuple[str, ...] = _field_names(Price)
+BENCHMARK_KEYS: tuple[str, ...] = _field_names(BenchmarkConfig)
+EMBEDDING_KEYS: tuple[str, ...] = _field_names(EmbeddingConfig)
+
+
 # --------------------------------------------------------------------------------------------
-# Loading and validation
+# Loading: pydantic validates, the first error becomes ConfigError(file, dotted key, reason)
 # --------------------------------------------------------------------------------------------
 
 
@@ -309,6 +621,15 @@ def load_config(path: str | Path | None = None) -> Config:
     return config_from_dict(_read_toml(file), file)
 
 
+@dataclass(frozen=True)
+class _DbOnly:
+    """The `db` key alone (what `config_db` checks)."""
+
+    __pydantic_config__ = ConfigDict(extra="ignore")
+
+    db: Annotated[Str, _not_blank("must not be empty")] | None = None
+
+
 def config_db(path: str | Path | None = None) -> str | None:
     """The store the config file names (`db`, anchored like `load_config` does), or None when
     there is no config file or it names none. Only the `db` key is read and checked, so a command
@@ -316,12 +637,9 @@ def config_db(path: str | Path | None = None) -> str | None:
     file = config_path(path)
     if not file.exists():
         return None
-    root = _Table(str(file), "", _read_toml(file))
-    if "db" not in root.data:
+    db = _validate(_DbOnly, _read_toml(file), str(file)).db
+    if db is None:
         return None
-    db = root.string("db", "runs.db")
-    if not db.strip():
-        raise root.error("db", "must not be empty")
     return db if "://" in db else _anchor(db, file.parent)
 
 
@@ -357,35 +675,89 @@ def config_from_dict(
     """
     env = os.environ if env is None else env
     file = str(path) if path is not None else "<config>"
+    if not isinstance(data, Mapping):
+        raise ConfigError(file, "", f"must be a table, got {_kind(data)}")
+    config = _validate(Config, data, file)
     base = path.parent if path is not None else None
-    root = _Table(file, "", data)
-    root.only(TOP_LEVEL_KEYS)
-
-    db = root.string("db", "runs.db")
-    if not db.strip():
-        raise root.error("db", "must not be empty")
-    budget = root.opt_float("budget", minimum=0.0)
-    providers = _providers(root)
-    models = _models(root, providers)
-    judge_table = root.table("judge")
-    judge = _model(judge_table, providers, judge=True) if judge_table is not None else None
-    benchmarks = _benchmarks(root, base)
-    embedding = _embedding(root, providers)
-
+    budget = config.budget
     raw_budget = env.get("AVP_BUDGET", "").strip()
     if raw_budget:
         budget = _env_budget(raw_budget)
-
-    return Config(
+    return dataclasses.replace(
+        config,
         path=path,
-        db=_anchor(db, base) if "://" not in db else db,
+        db=config.db if "://" in config.db else _anchor(config.db, base),
         budget=budget,
-        providers=providers,
-        models=models,
-        benchmarks=benchmarks,
-        judge=judge,
-        embedding=embedding,
+        benchmarks=tuple(
+            dataclasses.replace(b, source=_anchor(b.source, base)) if b.source else b
+            for b in config.benchmarks
+        ),
     )
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+"""One pydantic validator per shape, built on first use (not at import: `avp --help` stays fast)."""
+
+
+def _validate(shape: type[_S], data: Any, file: str) -> _S:
+    adapter = _ADAPTERS.get(shape)
+    if adapter is None:
+        adapter = _ADAPTERS[shape] = TypeAdapter(shape)
+    try:
+        return cast(_S, adapter.validate_python(data))
+    except ValidationError as exc:
+        key, reason = _explain(exc.errors()[0])
+        raise ConfigError(file, key, reason) from None
+
+
+def _explain(error: Any) -> tuple[str, str]:
+    """(dotted key, reason) of one pydantic error, in the words of the file's rules."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    loc = list(error["loc"])
+    got = _kind(value)
+    if kind == "avp":
+        loc += list(ctx.get("at", ()))
+        reason = str(ctx["reason"])
+    elif kind == "missing":
+        reason = "required"
+        if loc and loc[-1] == "base_url":
+            reason += " (the provider's OpenAI-compatible API URL)"
+    elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        reason = "unknown key"
+    elif kind in ("string_type", "string_sub_type"):
+        reason = f"must be a string, got {got}"
+    elif kind in ("int_type", "int_from_float", "int_parsing"):
+        reason = f"must be an integer, got {got}"
+    elif kind in ("float_type", "float_parsing"):
+        reason = f"must be a number, got {got}"
+    elif kind in ("bool_type", "bool_parsing"):
+        reason = f"must be true or false, got {got}"
+    elif kind in ("dict_type", "mapping_type", "dataclass_type", "model_type"):
+        reason = f"must be a table, got {got}"
+    elif kind in ("tuple_type", "list_type") and loc and loc[-1] in ("models", "benchmarks"):
+        reason = f"must be an array of tables ([[{loc[-1]}]]), got {got}"
+    elif kind in ("tuple_type", "list_type"):
+        reason = f"must be an array, got {got}"
+    elif kind == "finite_number":
+        reason = f"must be a finite number, got {value}"
+    elif kind == "greater_than_equal":
+        reason = f"must be >= {_num(ctx['ge'])}, got {_num(value)}"
+    elif kind == "greater_than":
+        reason = f"must be > {_num(ctx['gt'])}, got {_num(value)}"
+    else:  # a rule without its own words: pydantic's, which still name the problem
+        reason = str(error["msg"])[:1].lower() + str(error["msg"])[1:]
+    return _dotted(loc), reason
+
+
+def _dotted(loc: list[Any]) -> str:
+    """`["models", 2, "price", "input_per_m"]` -> `models[2].price.input_per_m`."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + _key_part(str(part))
+    return key
 
 
 def _anchor(value: str, base: Path | None) -> str:
@@ -409,249 +781,6 @@ def _env_budget(raw: str) -> float:
     return value
 
 
-def _field_names(cls: type, *, drop: Iterable[str] = ()) -> tuple[str, ...]:
-    dropped = set(drop)
-    return tuple(f.name for f in fields(cls) if f.name not in dropped)
-
-
-TOP_LEVEL_KEYS = ("db", "budget", "providers", "models", "benchmarks", "judge", "embedding")
-PROVIDER_KEYS = _field_names(ProviderConfig, drop=["name"])
-MODEL_KEYS = _field_names(ModelConfig)
-PRICE_KEYS = _field_names(Price)
-BENCHMARK_KEYS = _field_names(BenchmarkConfig)
-EMBEDDING_KEYS = _field_names(EmbeddingConfig)
-HINTS = {
-    "api_key": "API keys never go in avp.toml: export the key and name the variable "
-    "with api_key_env",
-}
-
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _providers(root: _Table) -> dict[str, ProviderConfig]:
-    providers = builtin_providers()
-    table = root.table("providers")
-    if table is None:
-        return providers
-    for name in table.data:
-        entry = table.table(name, required=True)
-        assert entry is not None
-        entry.only(PROVIDER_KEYS, HINTS)
-        builtin = providers.get(name)
-        if builtin is None and "base_url" not in entry.data:
-            raise entry.error("base_url", "required (the provider's OpenAI-compatible API URL)")
-        base = builtin or ProviderConfig(name=name, base_url="")
-        api_key_env = entry.opt_string("api_key_env", base.api_key_env)
-        if api_key_env is not None and not ENV_NAME.fullmatch(api_key_env):
-            # Never echo the value: a pasted key must not end up in a terminal log.
-            raise entry.error(
-                "api_key_env",
-                "must be the NAME of an environment variable (letters, digits, _); "
-                "the key itself never goes in avp.toml",
-            )
-        base_url = _url(entry, entry.string("base_url", base.base_url))
-        concurrency = base.max_concurrency
-        if builtin is None and is_local_url(base_url):
-            concurrency = LOCAL_MAX_CONCURRENCY
-        providers[name] = ProviderConfig(
-            name=name,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            max_concurrency=entry.integer("max_concurrency", concurrency, minimum=1),
-            rpm=entry.opt_int("rpm", base.rpm, minimum=1),
-            tpm=entry.opt_int("tpm", base.tpm, minimum=1),
-            timeout_s=entry.number("timeout_s", base.timeout_s, above=0.0),
-            max_attempts=entry.integer("max_attempts", base.max_attempts, minimum=1),
-            request_cost=entry.boolean("request_cost", base.request_cost),
-            headers=_headers(entry, base.headers),
-        )
-    return providers
-
-
-# A server on this machine usually generates a few requests at a time (llama.cpp's default slots,
-# Ollama's OLLAMA_NUM_PARALLEL), often one: 16 in flight would queue, time out and be generated
-# anyway. Timeouts lower the bound further (collect/limits.py); a batching server such as vLLM
-# wants `max_concurrency = 64` set explicitly.
-LOCAL_MAX_CONCURRENCY = 4
-
-
-def is_local_url(url: str) -> bool:
-    """Whether a base URL points at this machine (localhost, 127.0.0.0/8, ::1, 0.0.0.0)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
-
-
-def _url(table: _Table, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise table.error("base_url", f"must be an http(s) URL, got {url!r}")
-    return url.rstrip("/")
-
-
-def _headers(table: _Table, default: Mapping[str, str]) -> dict[str, str]:
-    headers = table.table("headers")
-    if headers is None:
-        return dict(default)
-    result = dict(default)
-    for name in headers.data:
-        result[name] = headers.string(name)
-    return result
-
-
-def _models(root: _Table, providers: Mapping[str, ProviderConfig]) -> tuple[ModelConfig, ...]:
-    models: list[ModelConfig] = []
-    first_seen: dict[str, str] = {}
-    same: dict[str, str] = {}  # identity -> id
-    for entry in root.tables("models"):
-        model = _model(entry, providers)
-        if model.id in first_seen:
-            raise entry.error(
-                "id", f"duplicate model id {model.id!r} (also {first_seen[model.id]})"
-            )
-        first_seen[model.id] = entry.key
-        # A model IS its provider route, model name and generation parameters; the id is its
-        # label. Two ids for one configuration would share (and split) the same cells.
-        identity = canonical_json({"provider": model.provider, **model.generation_params()})
-        if identity in same:
-            raise entry.error(
-                "id", f"{model.id!r} has the same provider, model and parameters as "
-                f"{same[identity]!r}: one model under two ids (give it other parameters, or "
-                "rename the first instead)"
-            )
-        same[identity] = model.id
-        models.append(model)
-    return tuple(models)
-
-
-def _model(
-    entry: _Table, providers: Mapping[str, ProviderConfig], *, judge: bool = False
-) -> ModelConfig:
-    entry.only(MODEL_KEYS)
-    model_id = entry.string("id")
-    if not model_id.strip() or model_id != model_id.strip():
-        raise entry.error(
-            "id", f"must be a non-empty label without surrounding spaces: {model_id!r}"
-        )
-    provider = entry.string("provider")
-    if provider not in providers:
-        known = ", ".join(sorted(providers))
-        raise entry.error("provider", f"unknown provider {provider!r} (known: {known})")
-    temperature = entry.number("temperature", 0.0, minimum=0.0, maximum=2.0)
-    if judge and temperature != 0.0:
-        raise entry.error("temperature", "the judge is pinned at temperature 0; remove the key")
-    effort = entry.opt_string("reasoning_effort")
-    if effort is not None and effort not in REASONING_EFFORTS:
-        raise entry.error(
-            "reasoning_effort", f"must be one of {', '.join(REASONING_EFFORTS)}, got {effort!r}"
-        )
-    extra = entry.table("extra_body")
-    if extra is not None:
-        for key in RESERVED_BODY_KEYS:
-            if key in extra.data:
-                raise extra.error(key, "set by the harness; it cannot be overridden in extra_body")
-    price = entry.table("price")
-    return ModelConfig(
-        id=model_id,
-        provider=provider,
-        model=entry.string("model", model_id),
-        temperature=temperature,
-        max_tokens=entry.opt_int("max_tokens", minimum=1),
-        reasoning_effort=effort,
-        extra_body=dict(extra.data) if extra is not None else {},
-        price=_price(price) if price is not None else None,
-    )
-
-
-def _price(table: _Table) -> Price:
-    table.only(PRICE_KEYS)
-    raw_date = table.data.get("date", "")
-    if isinstance(raw_date, dt.date) and not isinstance(raw_date, dt.datetime):
-        date = raw_date.isoformat()
-    else:
-        date = table.string("date", "")
-        if date:
-            try:
-                dt.date.fromisoformat(date)
-            except ValueError:
-                raise table.error("date", f"must be an ISO date YYYY-MM-DD, got {date!r}") from None
-    return Price(
-        input_per_m=table.number("input_per_m", minimum=0.0),
-        output_per_m=table.number("output_per_m", minimum=0.0),
-        cached_input_per_m=table.opt_float("cached_input_per_m", minimum=0.0),
-        date=date,
-    )
-
-
-def _benchmarks(root: _Table, base: Path | None) -> tuple[BenchmarkConfig, ...]:
-    from benchmarks import names as benchmark_names  # lazy: the registry lists, loads no data
-
-    known = benchmark_names()
-    result: list[BenchmarkConfig] = []
-    first_seen: dict[str, str] = {}
-    for entry in root.tables("benchmarks"):
-        entry.only(BENCHMARK_KEYS)
-        name = entry.string("name")
-        if name not in known:
-            raise entry.error("name", f"unknown benchmark {name!r} (known: {', '.join(known)})")
-        if name in first_seen:
-            raise entry.error(
-                "name", f"benchmark {name!r} is listed twice (also {first_seen[name]})"
-            )
-        first_seen[name] = entry.key
-        limit = entry.opt_int("limit", minimum=0)
-        sample = entry.opt_int("sample", minimum=0)
-        if limit is not None and sample is not None:
-            raise entry.error("sample", "set either limit or sample, not both")
-        source = entry.opt_string("source")
-        if source is not None and not source.strip():
-            raise entry.error("source", "must not be empty (omit it for the default data)")
-        result.append(
-            BenchmarkConfig(
-                name=name,
-                source=_anchor(source, base) if source is not None else None,
-                limit=limit,
-                sample=sample,
-                seed=entry.integer("seed", 0),
-                samples=entry.integer("samples", 1, minimum=1),
-                temperature=(entry.number("temperature", minimum=0.0, maximum=2.0)
-                             if "temperature" in entry.data else None),
-            )
-        )
-    return tuple(result)
-
-
-def _embedding(root: _Table, providers: Mapping[str, ProviderConfig]) -> EmbeddingConfig:
-    table = root.table("embedding")
-    if table is None:
-        return EmbeddingConfig()
-    table.only(EMBEDDING_KEYS)
-    default = EmbeddingConfig()
-    backend = table.string("backend", default.backend)
-    if backend not in EMBEDDING_BACKENDS:
-        raise table.error(
-            "backend", f"must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}"
-        )
-    provider = table.opt_string("provider")
-    if provider is not None and provider not in providers:
-        known = ", ".join(sorted(providers))
-        raise table.error("provider", f"unknown provider {provider!r} (known: {known})")
-    if backend == "api" and provider is None:
-        raise table.error("provider", 'required when backend = "api"')
-    return EmbeddingConfig(
-        backend=backend,
-        model=table.string("model", default.model),
-        provider=provider,
-        max_chars=table.integer("max_chars", default.max_chars, minimum=1),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Reading one table with dotted-path errors
-# --------------------------------------------------------------------------------------------
-
-_MISSING: Any = object()
-
-
 def _kind(value: Any) -> str:
     """TOML's name for a value's type, for error messages."""
     if isinstance(value, bool):
@@ -673,110 +802,6 @@ def _kind(value: Any) -> str:
 
 def _key_part(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
-
-
-class _Table:
-    """One TOML table being read: knows its file and dotted key, so errors can name both."""
-
-    data: dict[str, Any]
-
-    def __init__(self, file: str, key: str, data: Any) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(file, key, f"must be a table, got {_kind(data)}")
-        self.file, self.key = file, key
-        # TOML has no null; in dicts built in code (config_from_dict) None means "not set".
-        self.data = {name: value for name, value in data.items() if value is not None}
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{_key_part(name)}" if self.key else _key_part(name)
-
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.path(name), reason)
-
-    def only(self, allowed: Iterable[str], hints: Mapping[str, str] | None = None) -> None:
-        """Reject keys this table does not define (typos must not be silently ignored)."""
-        allowed = tuple(allowed)
-        for name in self.data:
-            if name not in allowed:
-                hint = (hints or {}).get(name) or f"expected one of: {', '.join(allowed)}"
-                raise self.error(name, f"unknown key; {hint}")
-
-    def _get(self, name: str, default: Any) -> Any:
-        if name in self.data:
-            return self.data[name]
-        if default is _MISSING:
-            raise self.error(name, "required")
-        return default
-
-    def string(self, name: str, default: Any = _MISSING) -> str:
-        value = self._get(name, default)
-        if not isinstance(value, str):
-            raise self.error(name, f"must be a string, got {_kind(value)}")
-        return value
-
-    def opt_string(self, name: str, default: str | None = None) -> str | None:
-        return None if name not in self.data and default is None else self.string(name, default)
-
-    def integer(self, name: str, default: Any = _MISSING, *, minimum: int | None = None) -> int:
-        value = self._get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(name, f"must be an integer, got {_kind(value)}")
-        if minimum is not None and value < minimum:
-            raise self.error(name, f"must be >= {minimum}, got {value}")
-        return value
-
-    def opt_int(
-        self, name: str, default: int | None = None, *, minimum: int | None = None
-    ) -> int | None:
-        if name not in self.data and default is None:
-            return None
-        return self.integer(name, default, minimum=minimum)
-
-    def number(
-        self,
-        name: str,
-        default: Any = _MISSING,
-        *,
-        minimum: float | None = None,
-        maximum: float | None = None,
-        above: float | None = None,
-    ) -> float:
-        value = self._get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(name, f"must be a number, got {_kind(value)}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise self.error(name, f"must be a finite number, got {value}")
-        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-            raise self.error(name, f"must be between {minimum:g} and {maximum:g}, got {value:g}")
-        if minimum is not None and value < minimum:
-            raise self.error(name, f"must be >= {minimum:g}, got {value:g}")
-        if above is not None and value <= above:
-            raise self.error(name, f"must be > {above:g}, got {value:g}")
-        return value
-
-    def opt_float(self, name: str, *, minimum: float | None = None) -> float | None:
-        return self.number(name, minimum=minimum) if name in self.data else None
-
-    def boolean(self, name: str, default: Any = _MISSING) -> bool:
-        value = self._get(name, default)
-        if not isinstance(value, bool):
-            raise self.error(name, f"must be true or false, got {_kind(value)}")
-        return value
-
-    def table(self, name: str, *, required: bool = False) -> _Table | None:
-        if name not in self.data:
-            if required:
-                raise self.error(name, "required")
-            return None
-        return _Table(self.file, self.path(name), self.data[name])
-
-    def tables(self, name: str) -> list[_Table]:
-        """An array of tables (`[[name]]`), each element keyed `name[i]`."""
-        value = self.data.get(name, [])
-        if not isinstance(value, list):
-            raise self.error(name, f"must be an array of tables ([[{name}]]), got {_kind(value)}")
-        return [_Table(self.file, f"{self.path(name)}[{i}]", item) for i, item in enumerate(value)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1013,6 +1038,8 @@ price = { input_per_m = 0.20, output_per_m = 0.80, date = "2025-10-01" }
 #   seed     for `sample` and choice shuffling (default 0)
 #   samples  completions per item (default 1)
 #   temperature  sampling temperature of every model on this benchmark (default: the model's)
+#   options  the benchmark's own options, e.g. for livecodebench:
+#            options = { release = "release_v5", start_date = 2024-08-01, end_date = 2025-02-01 }
 # ---------------------------------------------------------------------------------------------
 
 [[benchmarks]]

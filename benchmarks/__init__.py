@@ -5,21 +5,31 @@ it when the prompt template, the answer format or the data handling changes: the
 every cell's fingerprint, so a bump creates new cells and keeps the old ones), a loader for the
 official distribution format, the prompt template as a constant and a default grader.
 
+Beyond loading and grading, a benchmark declares the facts the rest of the harness asks about
+(`BenchmarkBase` gives the usual answers; override what differs): whether an LLM judge grades it
+(`needs_judge`), its official figures for `avp report` (`metrics(grades)`, with column labels and
+notes), where its default data is (`data_status()`), and the options an `options` table in
+avp.toml may set (`with_options(options)`). Adding a benchmark is one module plus one line in
+`REGISTRY`: no CLI, report or config code names benchmarks.
+
 `get(name)` imports the module lazily, so listing benchmarks never loads data.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+import importlib.util
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from avp_harness.errors import DataError
 
 if TYPE_CHECKING:
-    from avp_harness.types import Item
+    from avp_harness.types import Grade, Item
     from graders import Grader, Judge
 
 # name -> module under benchmarks/ (`module:ATTR` names another Benchmark object than BENCHMARK)
@@ -57,20 +67,116 @@ class Selection:
     source: Path | None = None
 
 
+@dataclass(frozen=True)
+class DataStatus:
+    """Whether a benchmark's default data is on this machine, and where (or what is missing)."""
+
+    present: bool
+    where: str
+
+
+class OptionError(DataError):
+    """A benchmark option that is unknown or has a bad value; `option` names it (None: all)."""
+
+    def __init__(self, benchmark: str, option: str | None, reason: str) -> None:
+        self.benchmark, self.option, self.reason = benchmark, option, reason
+        where = f"{benchmark}: option {option!r}" if option else f"{benchmark}: options"
+        super().__init__(f"{where}: {reason}")
+
+
 class Benchmark(Protocol):
     name: str
     version: str
     description: str
     default_source: str
+    needs_judge: bool
+    """Graded by an LLM judge: `avp grade` refuses it, `avp run` needs a [judge]."""
+    metric_labels: Mapping[str, str]
+    """Column titles for `metrics()` keys that read badly as `key.replace("_", " ")`."""
+    metric_notes: Sequence[str]
+    """Lines printed under the benchmark's `avp report` table (how a figure is computed)."""
 
     def items(self, selection: Selection) -> Iterator[Item]: ...
 
     def grader(self, judge: Judge | None = None) -> Grader: ...
 
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        """The benchmark's official figures for `avp report`, from one model's stored grades:
+        ints print as counts, floats as percentages (fractions), None as "-", and a "tags"
+        dict of {tag: {score, bootstrap_std, n_samples}} as a per-tag table."""
+        ...
+
+    def data_status(self) -> DataStatus: ...
+
+    def with_options(self, options: Mapping[str, Any]) -> Benchmark:
+        """This benchmark with the options of its avp.toml `options` table applied (OptionError
+        for an unknown option or a bad value; data is not loaded)."""
+        ...
+
     # Optional: `load_notes() -> list[str]`, what the last `items()` left out (e.g. HLE's
     # questions with an image), printed by the collector when it plans a run.
-    # Optional: `metrics(grades) -> dict`, the benchmark's official figures for `avp report`
-    # (numbers become columns, a "tags" dict a per-tag table; see benchmarks/healthbench.py).
+
+
+def accuracy_metrics(grades: Sequence[Grade]) -> dict[str, Any]:
+    """The default figures: mean score and how many answers could not be parsed."""
+    return {
+        "accuracy": sum(g.score for g in grades) / len(grades) if grades else 0.0,
+        "unparsed": sum(not g.parsed for g in grades),
+    }
+
+
+SHARED_PREFIX = "../shared/data/"
+
+
+def local_source(default_source: str) -> Path | None:
+    """Where a project-relative default source (`../shared/data/...`) is on this machine, looked
+    up as the loaders do ($AVP_SHARED_DATA, the working folder, the repository), or None."""
+    from benchmarks._text_common import REPO_ROOT
+
+    candidates = [Path.cwd() / default_source, REPO_ROOT / default_source]
+    shared = os.environ.get("AVP_SHARED_DATA")
+    if shared and default_source.startswith(SHARED_PREFIX):
+        candidates.insert(0, Path(shared) / default_source[len(SHARED_PREFIX) :])
+    for candidate in candidates:
+        if candidate.is_file() or (candidate.is_dir() and any(candidate.iterdir())):
+            return candidate.resolve()
+    return None
+
+
+def source_status(default_source: str) -> DataStatus:
+    """The data status of a local file or folder source (`hf:...` is never offline)."""
+    if default_source.startswith("hf:"):
+        return DataStatus(False, f"Hugging Face hub {default_source} (not offline)")
+    path = local_source(default_source)
+    return DataStatus(path is not None, str(path) if path else f"{default_source} (absent)")
+
+
+def package_status(module: str, package: str) -> DataStatus:
+    """The data status of data shipped in an installed package."""
+    present = importlib.util.find_spec(module) is not None
+    return DataStatus(present, f"package {package}" + ("" if present else " (not installed)"))
+
+
+class BenchmarkBase:
+    """The usual answers to the `Benchmark` facts; a benchmark inherits it and overrides what
+    differs (class attributes, so dataclass benchmarks keep their fields)."""
+
+    name: str
+    needs_judge = False
+    metric_labels: Mapping[str, str] = MappingProxyType({})
+    metric_notes: Sequence[str] = ()
+
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        return accuracy_metrics(grades)
+
+    def data_status(self) -> DataStatus:
+        return source_status(cast(Benchmark, self).default_source)
+
+    def with_options(self, options: Mapping[str, Any]) -> Any:
+        if options:
+            raise OptionError(self.name, sorted(options)[0], "unknown option (this benchmark "
+                              "takes none)")
+        return self
 
 
 T = TypeVar("T")

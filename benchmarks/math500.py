@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import hf_dataset_name, iter_hf_rows, read_jsonl, resolve_source
 from graders.math import MathGrader
 
@@ -62,7 +62,7 @@ def build_item(row: dict[str, Any], dataset: str = NAME, topic: str = "math") ->
     )
 
 
-class Math500:
+class Math500(BenchmarkBase):
     """The MATH-500 benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import DataError
 from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import (
     LETTERS,
     hf_dataset_name,
@@ -113,7 +113,7 @@ def build_item(row: dict[str, Any]) -> Item:
     )
 
 
-class MMLUPro:
+class MMLUPro(BenchmarkBase):
     """The MMLU-Pro benchmark (satisfies benchmarks.Benchmark)."""
 
     name = NAME

@@ -27,15 +27,16 @@ with seed 0, which picks the same rows as simple-evals' `random.Random(0).sample
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import ConfigError, DataError
-from avp_harness.types import Item, Message
-from benchmarks import Selection, select
+from avp_harness.types import Grade, Item, Message
+from benchmarks import BenchmarkBase, Selection, select
 from benchmarks._text_common import read_csv, resolve_source
-from graders.judge import SimpleQAJudgeGrader
+from graders.judge import SimpleQAJudgeGrader, simpleqa_metrics
 
 if TYPE_CHECKING:
     from graders import Judge
@@ -75,7 +76,7 @@ def build_item(index: int, row: dict[str, str], where: str) -> Item:
     )
 
 
-class SimpleQA:
+class SimpleQA(BenchmarkBase):
     """The SimpleQA benchmark (satisfies benchmarks.Benchmark); its grader needs a judge."""
 
     name = NAME
@@ -84,6 +85,8 @@ class SimpleQA:
         "SimpleQA: 4,326 short factual questions, LLM-judged correct/incorrect/not attempted"
     )
     default_source = DEFAULT_SOURCE
+    needs_judge = True
+    metric_labels = MappingProxyType({"f_score": "F-score"})
 
     def rows(self, source: Path | None = None) -> list[tuple[int, dict[str, str]]]:
         """(row index, row) pairs in official order."""
@@ -100,6 +103,10 @@ class SimpleQA:
                 "avp.toml", "judge", "simpleqa is graded by an LLM judge: configure one"
             )
         return SimpleQAJudgeGrader(judge)
+
+    def metrics(self, grades: Sequence[Grade]) -> dict[str, Any]:
+        """Correct / incorrect / not attempted, accuracy, accuracy given attempted, F-score."""
+        return dict(simpleqa_metrics(grades).__dict__)
 
 
 BENCHMARK = SimpleQA()

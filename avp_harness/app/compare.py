@@ -4,15 +4,16 @@
     result.rows          # one CompareRow per system: accuracy per benchmark and macro, $, calls
     result.skipped       # systems that could not be evaluated from this store, with the reason
 
-Per seed: the store's items split 70/30 per dataset (`split_indices`); every method is fitted on
-the train part and evaluated on the same test queries: those where every model has a score and a
-cost (as `avp sweep`). Systems: each single model, the oracle, random (in expectation), cheapest,
-best model per benchmark, Avengers-Pro (faithful) across α (its Pareto points over the α grid),
-the Avengers (direct, Self-Consistency, Model-Switch with both rules: `routing/ensemble.py`) and
-JiSi router-only (`routing/jisi.py`). "Direct" (one call to the top model) is scored like every
-single model and Avengers-Pro: the cell's mean score and dollars over its stored samples (the
-expected value of one call), not sample 0 alone. A system that needs what the store lacks
-(samples, responses) is listed in `skipped` with the reason, never scored on part of the queries.
+Per seed: the store's items split 70/30 per dataset the Avengers-Pro reference's way
+(`split_data`: items lacking a model's score or cost dropped first, rows in the split's order);
+every method is fitted on the train part and evaluated on the same test queries. Systems: each
+single model, the oracle, random (in expectation), cheapest, best model per benchmark,
+Avengers-Pro (faithful) across α (its Pareto points over the α grid), the Avengers (direct,
+Self-Consistency, Model-Switch with both rules: `routing/ensemble.py`) and JiSi router-only
+(`routing/jisi.py`). "Direct" (one call to the top model) is scored like every single model and
+Avengers-Pro: the cell's mean score and dollars over its stored samples (the expected value of
+one call), not sample 0 alone. A system that needs what the store lacks (samples, responses) is
+listed in `skipped` with the reason, never scored on part of the queries.
 
 Accuracy is the macro average over benchmarks of the per-query score; dollars and calls are totals
 over the test queries. The 95% interval is a percentile bootstrap pooled over seeds: per seed,
@@ -37,14 +38,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from avp_harness.app.routing import EmbeddingChoice, configured_embedding, fit_embedding, load_data
+from avp_harness.app.routing import (
+    EmbeddingChoice,
+    configured_embedding,
+    file_spec,
+    fit_embedding,
+    load_data,
+)
 from avp_harness.errors import AvpError, RouterError
 from avp_harness.routing import baselines, ensemble, metrics
 from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.base import check_alphas, get_kind
 from avp_harness.routing.data import RoutingData
 from avp_harness.routing.jisi import JiSiRouter, cost_calls
-from avp_harness.routing.split import split_indices
+from avp_harness.routing.split import split_data
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import SampleTable, max_samples, sample_table
 
@@ -175,7 +182,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
     stored_samples = max_samples(store, sorted(set(data.datasets.tolist())))
     table = sample_table(store, rows=keys, models=data.models, samples=max(1, min(want,
                                                                              stored_samples)))
-    choice = (EmbeddingChoice(request.embedding) if request.embedding
+    choice = (EmbeddingChoice(file_spec(request.embedding)) if request.embedding
               else configured_embedding(request.config_file))
     seeds = [request.seed + i for i in range(request.seeds)]
     complete = data.complete_rows()
@@ -190,13 +197,13 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
         jisi_inputs = None
     embed_cache: dict[str, Any] = {}
     for seed in seeds:
-        train, test = split_indices(data.datasets, data.index, train_ratio=request.train_ratio,
-                                    seed=seed)
+        split = split_data(data, train_ratio=request.train_ratio, seed=seed)  # faithful
+        train, test = split.train, split.test
         kept = test[complete[test]]
         if len(kept) == 0:
             raise RouterError("no test query has a score and a cost for every model")
         split_sizes = split_sizes if seed != seeds[0] else (
-            len(train), len(kept), len(test) - len(kept))
+            len(train), len(kept), len(split.dropped) + len(test) - len(kept))
         per_seed.append(len(kept))
         try:
             X, R = _embed(store, request, choice, data, train, jisi_inputs, embed_cache)

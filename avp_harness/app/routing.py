@@ -10,7 +10,10 @@
 The CLI parses arguments and prints these; the TUI shows them. Router kinds are looked up in the
 registry (`avp_harness.routing.base`), never named here. The embedding of a new fit is
 `--embedding` if given, else the `[embedding]` table of avp.toml, else `local`; a stored router
-always embeds with the embedding it was fitted with (TF-IDF from its stored vocabulary).
+always embeds with the embedding it was fitted with (TF-IDF from its stored vocabulary, fitted on
+the training texts only; `file:PATH.npz` from the same file). The split follows a missing-cells
+treatment (`routing.split.MISSING`, `drop-first` by default: the reference's), stored with the
+router.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from avp_harness.errors import ConfigError, DataError, RouterError
 from avp_harness.routing import RouterSpec, RoutingData, SweepResult, run_seeds, run_sweep
 from avp_harness.routing.base import RouterBase, RouterKind, check_alpha, check_alphas, get_kind
 from avp_harness.routing.persist import from_npz, to_npz
-from avp_harness.routing.split import split_indices
+from avp_harness.routing.split import DEFAULT_MISSING, Split, check_missing, split_data
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import (
     StoredRouter,
@@ -112,6 +115,7 @@ class Embedding:
     state: dict[str, NDArray[Any]]
     backend: Callable[[list[str]], Array] = field(repr=False)
     max_chars: int | None = None
+    max_tokens: int | None = None  # the local model's token budget (stored with the router)
 
     def embed(self, texts: Sequence[str]) -> Array:
         return self.backend(tail(texts, self.max_chars))
@@ -160,11 +164,16 @@ def configured_embedding(config_file: str | None = None) -> EmbeddingChoice:
     return EmbeddingChoice(str(emb.backend), emb.max_chars)
 
 
-def _embedder(spec: str, config_file: str | None) -> Any:
+def _embedder(spec: str, config_file: str | None, max_tokens: int | None = None) -> Any:
     """The backend for a cacheable spec; `api:MODEL` uses the config's embedding provider when the
-    config names that model, else the environment (`AVP_EMBEDDING_BASE_URL`, ...)."""
+    config names that model, else the environment (`AVP_EMBEDDING_BASE_URL`, ...). `local` runs
+    with `max_tokens` (a stored router's budget) or its default."""
     from avp_harness.embed import get_embedder
 
+    if spec == "local" and max_tokens is not None:
+        from avp_harness.embed.local import LocalEmbedder
+
+        return LocalEmbedder(max_tokens=max_tokens)
     if spec.startswith("api:"):
         config = _config(config_file)
         emb = config.embedding if config is not None else None
@@ -178,18 +187,40 @@ def _embedder(spec: str, config_file: str | None) -> Any:
 
 
 def fit_embedding(
-    choice: EmbeddingChoice, corpus: Sequence[str], store: Store, config_file: str | None = None
+    choice: EmbeddingChoice,
+    corpus: Sequence[str],
+    store: Store,
+    config_file: str | None = None,
+    fit_rows: NDArray[np.intp] | None = None,
 ) -> tuple[Embedding, Array]:
-    """An embedding for a new fit and the corpus's vectors (TF-IDF is fitted on the corpus)."""
+    """An embedding for a new fit and the corpus's vectors. TF-IDF is fitted on the texts of
+    `fit_rows` only (the training split: no test text may shape the features), default all."""
     spec, cut = choice.spec, choice.max_chars
     if spec == "tfidf":
-        from avp_harness.embed.tfidf import TfidfEmbedder
-
-        tfidf = TfidfEmbedder().fit(tail(corpus, cut))
-        embedding = Embedding(spec, tfidf.model, tfidf.state(), tfidf.embed, cut)
+        rows = np.arange(len(corpus)) if fit_rows is None else fit_rows
+        embedding = refit_tfidf(choice, corpus, rows)
     else:
         embedding = _cached(spec, _embedder(spec, config_file), store, cut)
     return embedding, embedding.embed(corpus)
+
+
+def refit_tfidf(choice: EmbeddingChoice, corpus: Sequence[str],
+                rows: NDArray[np.intp]) -> Embedding:
+    """A TF-IDF embedding fitted on the texts of `rows` (a split's training texts)."""
+    from avp_harness.embed.tfidf import TfidfEmbedder
+
+    tfidf = TfidfEmbedder().fit(tail([corpus[i] for i in rows], choice.max_chars))
+    return Embedding("tfidf", tfidf.model, tfidf.state(), tfidf.embed, choice.max_chars)
+
+
+def file_spec(spec: str) -> str:
+    """`file:PATH` with PATH made absolute (a stored router finds its file from anywhere)."""
+    if spec.startswith("file:"):
+        path = spec.removeprefix("file:")
+        if not path:
+            raise ConfigError("embedding", "file", "name the vectors: --embedding file:PATH.npz")
+        return "file:" + str(Path(path).expanduser().resolve())
+    return spec
 
 
 def stored_embedding(
@@ -198,6 +229,7 @@ def stored_embedding(
     store: Store,
     config_file: str | None = None,
     max_chars: int | None = None,
+    max_tokens: int | None = None,
 ) -> Embedding:
     """The embedding a stored router was fitted with (TF-IDF rebuilt from its arrays)."""
     if spec == "tfidf":
@@ -208,7 +240,7 @@ def stored_embedding(
         tfidf = TfidfEmbedder.from_state(arrays)
         state = {k: v for k, v in arrays.items() if k.startswith("tfidf_")}
         return Embedding(spec, tfidf.model, state, tfidf.embed, max_chars)
-    return _cached(spec, _embedder(spec, config_file), store, max_chars)
+    return _cached(spec, _embedder(spec, config_file, max_tokens), store, max_chars)
 
 
 def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Embedding:
@@ -216,7 +248,8 @@ def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Em
 
     cache = StoreEmbeddingCache(store)
     return Embedding(spec, embedder.model, {},
-                     lambda texts: embed_texts(embedder, texts, cache), max_chars)
+                     lambda texts: embed_texts(embedder, texts, cache), max_chars,
+                     getattr(embedder, "max_tokens", None))
 
 
 # -- a stored router ----------------------------------------------------------------------------
@@ -246,6 +279,16 @@ class LoadedRouter:
     def train_ratio(self) -> float:
         return float(self.params.get("train_ratio", 0.7))
 
+    @property
+    def missing(self) -> str:
+        """The split's missing-cells treatment (routers stored before it existed: `keep`)."""
+        return str(self.params.get("missing", "keep"))
+
+    def split(self, data: RoutingData, seed: int | None = None) -> Split:
+        """This router's split of `data` (its own seed unless another is given)."""
+        return split_data(data, train_ratio=self.train_ratio,
+                          seed=self.seed if seed is None else seed, missing=self.missing)
+
     def spec(self) -> RouterSpec:
         """The spec that refits this router's kind with its hyperparameters (for new splits)."""
         return RouterSpec(kind=self.kind.name, params=self.params.get("estimator", {}))
@@ -264,6 +307,11 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
     router, arrays = restore(stored.kind, stored.params, stored.arrays)
     spec = stored.fitted_on.get("embedding", "tfidf")
     cut = stored.fitted_on.get("embedding_max_chars")  # absent: routers fitted without a cut
+    tokens = stored.fitted_on.get("embedding_max_tokens")
+    if spec == "local" and tokens is None:  # fitted before the budget was recorded
+        from avp_harness.embed.local import LEGACY_MAX_TOKENS
+
+        tokens = LEGACY_MAX_TOKENS
     return LoadedRouter(
         name=stored.name,
         kind=get_kind(stored.kind),
@@ -271,7 +319,7 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
         params=stored.params,
         fitted_on=stored.fitted_on,
         metrics=stored.metrics,
-        embedding=stored_embedding(spec, arrays, store, config_file, cut),
+        embedding=stored_embedding(spec, arrays, store, config_file, cut, tokens),
     )
 
 
@@ -322,7 +370,7 @@ def evaluate(store: Store, loaded: LoadedRouter) -> tuple[RoutingData, SweepResu
     """The stored router itself (not refitted) on its held-out split, at every α in 0:1:0.01."""
     data = loaded_data(store, loaded, exact_models=True)
     result = run_sweep(data, loaded.spec(), seed=loaded.seed, train_ratio=loaded.train_ratio,
-                       router=loaded.router)
+                       router=loaded.router, missing=loaded.missing)
     return data, result
 
 
@@ -344,6 +392,7 @@ class FitRequest:
     embedding: str | None = None  # None: the config's [embedding] (with its max_chars), else local
     config_file: str | None = None
     refit: bool = False
+    missing: str = DEFAULT_MISSING  # the split's missing-cells treatment (routing.split.MISSING)
 
 
 NOT_EVALUATED = (
@@ -378,17 +427,18 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
                          request.models)
         X = loaded.embedding.embed(list(data.texts))
         kind, embedding = loaded.kind, loaded.embedding
-        seed, ratio = loaded.seed, loaded.train_ratio
-        train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
+        seed, ratio, missing = loaded.seed, loaded.train_ratio, loaded.missing
+        train = loaded.split(data).train
         router = loaded.router.refit_stats(X[train], data.A[train], data.C[train])
     else:
         kind = get_kind(request.kind)
-        choice = (EmbeddingChoice(request.embedding) if request.embedding
+        missing = check_missing(request.missing)
+        choice = (EmbeddingChoice(file_spec(request.embedding)) if request.embedding
                   else configured_embedding(request.config_file))
         data = load_data(store, request.benchmarks, request.models)
-        embedding, X = fit_embedding(choice, data.texts, store, request.config_file)
         seed, ratio = request.seed, request.train_ratio
-        train, _ = split_indices(data.datasets, data.index, train_ratio=ratio, seed=seed)
+        train = split_data(data, train_ratio=ratio, seed=seed, missing=missing).train
+        embedding, X = fit_embedding(choice, data.texts, store, request.config_file, train)
         inputs = kind.fit_inputs(available_inputs(store, kind, data, embedding.embed), train)
         router = kind.build(request.hyper, seed=seed).fit(
             X[train], data.A[train], data.C[train], **inputs
@@ -397,14 +447,15 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
     result: SweepResult | None = None
     if kind.chooses == "one":
         result = run_sweep(data, RouterSpec(kind=kind.name), seed=seed, train_ratio=ratio,
-                           router=router)
+                           router=router, missing=missing)
         summary = result.summary()
     else:
         summary = {"n_train": len(train), "evaluated": False, "reason": NOT_EVALUATED}
     save_router(store, StoredRouter(
         name=request.name,
         kind=kind.name,
-        params={"estimator": router.get_params(), "seed": seed, "train_ratio": ratio},
+        params={"estimator": router.get_params(), "seed": seed, "train_ratio": ratio,
+                "missing": missing},
         arrays=to_npz({**router.to_arrays(), **embedding.state}),
         fitted_on={
             "benchmarks": sorted(set(data.datasets.tolist())),
@@ -415,6 +466,8 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
             "embedding": embedding.spec,
             "embedding_model": embedding.model,
             **({} if embedding.max_chars is None else {"embedding_max_chars": embedding.max_chars}),
+            **({} if embedding.max_tokens is None
+               else {"embedding_max_tokens": embedding.max_tokens}),
             "missing_cells": data.missing_report(),
             "refit": request.refit,
         },
@@ -429,15 +482,61 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
 
 
 def sweep_router(store: Store, name: str, alphas: Array, seeds: int = 1) -> list[SweepResult]:
-    """Refit the router's kind on `seeds` splits (its own seed first) and sweep `alphas`."""
+    """Refit the router's kind on `seeds` splits (its own seed first) and sweep `alphas`.
+
+    A TF-IDF router's embedding is refitted on each split's training texts (no test text shapes
+    the features of its own split); other embeddings are fixed and embed once."""
     if seeds < 1:
         raise RouterError("--seeds must be at least 1")
     grid = check_alphas(alphas)
     loaded = load_router(store, name)
-    data = loaded_data(store, loaded)
-    return run_seeds(data, loaded.spec(), [loaded.seed + i for i in range(seeds)],
-                     train_ratio=loaded.train_ratio, alphas=grid,
-                     fit_inputs=available_inputs(store, loaded.kind, data))
+    if loaded.embedding.spec != "tfidf":
+        data = loaded_data(store, loaded)
+        return run_seeds(data, loaded.spec(), [loaded.seed + i for i in range(seeds)],
+                         train_ratio=loaded.train_ratio, alphas=grid,
+                         fit_inputs=available_inputs(store, loaded.kind, data),
+                         missing=loaded.missing)
+    raw = load_data(store, loaded.fitted_on.get("benchmarks"), list(loaded.models))
+    inputs = available_inputs(store, loaded.kind, raw)
+    results = []
+    for seed in [loaded.seed + i for i in range(seeds)]:
+        embedding = loaded.embedding
+        if seed != loaded.seed:
+            choice = EmbeddingChoice("tfidf", loaded.embedding.max_chars)
+            embedding = refit_tfidf(choice, raw.texts, loaded.split(raw, seed).train)
+        data = raw.with_embeddings(embedding.embed(list(raw.texts)))
+        results.extend(run_seeds(data, loaded.spec(), [seed], train_ratio=loaded.train_ratio,
+                                 alphas=grid, fit_inputs=inputs, missing=loaded.missing))
+    return results
+
+
+def decision_rows(data: RoutingData, result: SweepResult) -> list[dict[str, Any]]:
+    """One record per held-out query and α of a sweep: dataset, item id, index (an imported
+    Avengers-Pro record's `index`), the chosen model(s), the router's score for the choice, and
+    the chosen model's graded score and dollars on the item."""
+    if result.test_rows is None or result.choice is None or result.router is None:
+        raise RouterError("this sweep kept no decisions")
+    rows = result.test_rows
+    X = np.asarray(data.X)[rows]
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(result.alphas), 16):
+        part = result.alphas[start : start + 16]
+        totals = result.router.scores_curve(X, part)
+        for a, alpha in enumerate(part):
+            for q, row in enumerate(rows):
+                j = int(result.choice[start + a, q])
+                router_score = float(totals[a, q, j])
+                out.append({
+                    "alpha": float(alpha),
+                    "dataset": str(data.datasets[row]),
+                    "item_id": data.item_ids[row] if data.item_ids else str(row),
+                    "index": int(data.index[row]),
+                    "models": [data.models[j]],
+                    "router_score": router_score if np.isfinite(router_score) else None,
+                    "score": float(data.A[row, j]),
+                    "cost": float(data.C[row, j]),
+                })
+    return out
 
 
 # -- route --------------------------------------------------------------------------------------

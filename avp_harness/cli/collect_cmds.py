@@ -284,7 +284,6 @@ FULL_SUITE: tuple[tuple[str, int | None], ...] = (
     ("simpleqa", 200),
     ("hle", 200),
 )
-JUDGED_BENCHMARKS = ("simpleqa", "hle")
 DEMO_JUDGE = "sim/mid-pro"  # a SIMULATED judge: it compares answers with the reference
 
 
@@ -327,7 +326,9 @@ def demo_config(
             *(extra or []),
         ],
     }
-    if any(entry["name"] in JUDGED_BENCHMARKS for entry in extra or []):
+    import benchmarks
+
+    if any(benchmarks.get(entry["name"]).needs_judge for entry in extra or []):
         data["judge"] = {"id": DEMO_JUDGE, "provider": "sim"}
     return config_from_dict(data, None)
 

@@ -110,8 +110,8 @@ def print_table(r: CompareResult) -> None:
           f"seeds {', '.join(map(str, r.seeds))}")
     lo, hi = min(r.n_test_per_seed), max(r.n_test_per_seed)
     sizes = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    print(f"held-out: {sizes} queries per split ({r.n_test_dropped} dropped in the first: "
-          f"missing cells), train {r.n_train}; cost and calls are totals per split (mean)")
+    print(f"held-out: {sizes} queries per split, train {r.n_train} ({r.n_test_dropped} items "
+          "lacking a cell left out); cost and calls are totals per split (mean)")
     width = max(len(row.name) for row in r.rows)
     short = [b[:10] for b in r.benchmarks]
     print(f"{'system':{width}}  {'accuracy':>8} {'95% interval':>17} {'cost $':>10} "

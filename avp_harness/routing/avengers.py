@@ -6,8 +6,14 @@
 
 `reading="faithful"` follows the reference code: each of the top-k nearest clusters votes
 w_j / (rank_j(model) + 1) with w = softmax(−β d) and rank_j the model's 0-based position in cluster
-j sorted by x (stable ties). `reading="score_sum"` is the paper's wording: the model with the
-largest sum of x over the top-k clusters wins.
+j sorted by x (stable ties), and x's cost term is 1 − q/q_max, as in the reference code. Fed the
+reference's training rows in the reference's order (`split.split_data`, missing cells dropped
+first) and its embedding vectors, it makes the reference's decisions exactly (the test
+tests/integration/test_reference_agreement.py proves it on the published fixture).
+
+`reading="score_sum"` is the paper's reading: the model with the largest sum of x over the top-k
+clusters wins, and x's cost term is min–max normalised, 1 − (q − q_min)/(q_max − q_min), as the
+paper's prose describes (the reference code divides by q_max instead).
 
 Missing cells (NaN score or cost) are excluded from the per-cluster means; `counts_` says how many
 observations back each mean, and a model with none in a cluster is never ranked or summed there.
@@ -15,6 +21,7 @@ observations back each mean, and a model with none in a cluster is never ranked 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -166,10 +173,50 @@ class AvengersProRouter(RouterBase):
         w /= w.sum(axis=1, keepdims=True)
         return top, w
 
+    @property
+    def cost_normalisation(self) -> str:
+        return "max" if self.reading == "faithful" else "minmax"
+
     def cluster_scores(self, alphas: Array) -> Array:
         """x per α, cluster and model: (len(alphas), n_clusters, n_models), NaN = unobserved."""
         check_is_fitted(self, "centroids_")
-        return performance_efficiency(self.p_, self.q_, np.atleast_1d(alphas))
+        return performance_efficiency(self.p_, self.q_, np.atleast_1d(alphas),
+                                      self.cost_normalisation)
+
+    def decision_segments(
+        self, X: Array
+    ) -> Iterator[tuple[NDArray[np.intp], Array, NDArray[np.intp]]]:
+        """Every decision on X over all of α ∈ [0, 1], exactly: per group of queries sharing
+        their top-k clusters, (rows, cuts, choice) where `cuts` are the sorted α in (0, 1) at
+        which a decision of the group can change and `choice[i]` the group's decisions on the
+        i-th open segment between them (shape (len(cuts) + 1, len(rows))).
+
+        x is linear in α per cluster and model, so a faithful ranking changes only where two
+        models' x cross in one of the group's clusters, and a score_sum total only where two
+        models' summed x cross; the global fallback's crossings are added for both."""
+        top, _ = self.nearest_clusters(X)
+        sets, inverse = np.unique(np.sort(top, axis=1), axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
+        ends = performance_efficiency(self.p_, self.q_, np.array([1.0, 0.0]),
+                                      self.cost_normalisation)  # x at α = 1 and at α = 0
+        glob = performance_efficiency(self.global_p_, self.global_q_, np.array([1.0, 0.0]),
+                                      self.cost_normalisation)
+        fallback = _crossings(glob[0], glob[1])
+        per_cluster = [_crossings(ends[0, c : c + 1], ends[1, c : c + 1])
+                       for c in range(self.n_clusters)]
+        summed = np.nan_to_num(ends, nan=0.0)
+        for g, members in enumerate(sets):
+            if self.reading == "faithful":
+                cuts = np.concatenate([per_cluster[c] for c in members] + [fallback])
+            else:
+                lines = summed[:, members, :].sum(axis=1)
+                cuts = np.concatenate([_crossings(lines[0:1], lines[1:2]), fallback])
+            cuts = np.unique(cuts[(cuts > 0.0) & (cuts < 1.0)])
+            rows = np.flatnonzero(inverse == g).astype(np.intp)
+            edges = np.concatenate([[0.0], cuts, [1.0]])
+            mids = (edges[:-1] + edges[1:]) / 2
+            chunk = max(16, 400_000 // max(1, len(rows) * self.n_models_))
+            yield rows, cuts, self._route(X[rows], mids, chunk)
 
     def _scores(self, X: Array, alphas: Array) -> Array:
         """Aggregated score of every model for every query and α: (len(alphas), n, n_models).
@@ -210,5 +257,18 @@ class AvengersProRouter(RouterBase):
         return out
 
     def _global_choice(self, alphas: Array) -> NDArray[np.intp]:
-        x = performance_efficiency(self.global_p_, self.global_q_, alphas)[:, 0, :]
+        x = performance_efficiency(self.global_p_, self.global_q_, alphas,
+                                   self.cost_normalisation)[:, 0, :]
         return np.argmax(np.nan_to_num(x, nan=-np.inf), axis=1).astype(np.intp)
+
+
+def _crossings(at_one: Array, at_zero: Array) -> Array:
+    """α in [0, 1] where two rows' lines x(α) = α·a + (1 − α)·e cross, for every pair of models;
+    `at_one` = a and `at_zero` = e have shape (groups, models); NaN lines never cross."""
+    da = at_one[:, :, None] - at_one[:, None, :]
+    de = at_zero[:, :, None] - at_zero[:, None, :]
+    slope = da - de
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = -de / slope
+    ok = np.isfinite(alpha) & (slope != 0) & (alpha >= 0.0) & (alpha <= 1.0)
+    return np.asarray(alpha[ok], dtype=np.float64)

@@ -11,7 +11,8 @@ from avp_harness.routing.knn import KNNRouter
 register(RouterKind("faithful", AvengersProRouter, fixed={"reading": "faithful"},
                     help="the reference code's rank vote over the top-k clusters (default)"))
 register(RouterKind("score_sum", AvengersProRouter, fixed={"reading": "score_sum"},
-                    help="the paper's sum of scores over the top-k clusters"))
+                    help="the paper's reading: sum of scores over the top-k clusters, "
+                         "cost min-max normalised"))
 register(RouterKind("knn", KNNRouter, help="nearest neighbours' accuracy and cost"))
 register(RouterKind("avengers", AvengersRouter, chooses="several",
                     help="The Avengers: top-n models by per-cluster accuracy rank vote (no alpha)"))

@@ -6,14 +6,21 @@ observation in a cluster), the score of a model in a cluster is
     x = α · p̃ + (1 − α) · (1 − q / q_max)
 
 with p̃ min–max normalised across the models of the cluster (1.0 when all equal) and q_max the
-cluster's largest mean cost (cost score 1.0 when q_max = 0). Models without observations get
-x = NaN: they are never ranked above an observed model and contribute nothing (see `rank_table`).
+cluster's largest mean cost (cost score 1.0 when q_max = 0): the reference code's formula. With
+`cost="minmax"` the cost is min–max normalised too, as the paper's prose describes:
+
+    x = α · p̃ + (1 − α) · (1 − (q − q_min) / (q_max − q_min))     (cost score 1.0 when all equal)
+
+Models without observations get x = NaN: they are never ranked above an observed model and
+contribute nothing (see `rank_table`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
+from avp_harness.errors import RouterError
 
 Array = NDArray[np.float64]
 
@@ -36,10 +43,22 @@ def cost_score(q: Array) -> Array:
     return np.where(np.isnan(q), np.nan, out)
 
 
-def performance_efficiency(p: Array, q: Array, alphas: Array) -> Array:
-    """x for every α: shape (len(alphas),) + p.shape. NaN where p or q is NaN."""
+def minmax_cost_score(q: Array) -> Array:
+    """1 − (q − q_min) / (q_max − q_min) along the last axis, ignoring NaN; 1.0 where all equal."""
+    return normalised_accuracy(-np.asarray(q, dtype=np.float64))
+
+
+def performance_efficiency(p: Array, q: Array, alphas: Array, cost: str = "max") -> Array:
+    """x for every α: shape (len(alphas),) + p.shape. NaN where p or q is NaN.
+
+    `cost`: "max" (1 − q/q_max, the reference code) or "minmax" (the paper's prose)."""
     acc = normalised_accuracy(p)
-    eff = cost_score(q)
+    if cost == "max":
+        eff = cost_score(q)
+    elif cost == "minmax":
+        eff = minmax_cost_score(q)
+    else:
+        raise RouterError(f"unknown cost normalisation {cost!r}: use max or minmax")
     a = np.asarray(alphas, dtype=np.float64).reshape((-1,) + (1,) * p.ndim)
     x = a * acc + (1.0 - a) * eff
     return np.where(np.isnan(p) | np.isnan(q), np.nan, x)

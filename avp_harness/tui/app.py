@@ -58,8 +58,10 @@ class AvpApp(App[Any]):
         budget: float | None = None,
         refresh_s: float = 1.0,
         collector_options: dict[str, Any] | None = None,
+        start_paused: bool = False,
     ) -> None:
         super().__init__()
+        self.start_paused = start_paused
         self.db = db
         self.config = config
         self.budget = budget
@@ -93,6 +95,8 @@ class AvpApp(App[Any]):
             self.reporter = TuiReporter(self)
             self.collector = Collector(self.config, self.store, reporter=self.reporter,
                                        budget=self.budget, **self.collector_options)
+            if self.start_paused:  # nothing is scheduled until `p` (the plan is shown first)
+                self.collector.pause()
             self.collector_worker = self.run_worker(
                 self._collect(), name="collector", group="collector", exit_on_error=False
             )
@@ -164,7 +168,9 @@ def build_app(
     budget: float | None = None,
     refresh_s: float = 1.0,
     collector_options: dict[str, Any] | None = None,
+    start_paused: bool = False,
 ) -> AvpApp:
-    """The app for a store; with `config`, it also runs the collector in-process."""
+    """The app for a store; with `config`, it also runs the collector in-process (paused until
+    `p` with `start_paused`)."""
     return AvpApp(db, config=config, budget=budget, refresh_s=refresh_s,
-                  collector_options=collector_options)
+                  collector_options=collector_options, start_paused=start_paused)

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from avp_harness.app.routing import Decision, LoadedRouter, decide, evaluate, load_router
 from avp_harness.errors import RouterError
-from avp_harness.routing import SweepResult, split_indices
+from avp_harness.routing import SweepResult
 from avp_harness.routing.base import ClusterRouter
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import list_routers
@@ -113,8 +113,7 @@ def inspect_router(store: Store, name: str) -> RouterView:
     clusters: list[Cluster] = []
     if isinstance(router, ClusterRouter):
         X = np.asarray(data.X)
-        train, _ = split_indices(data.datasets, data.index, train_ratio=loaded.train_ratio,
-                                 seed=loaded.seed)
+        train = loaded.split(data).train
         labels = router.assign(X[train])
         for k in range(len(router.centroids_)):
             members = train[labels == k]

@@ -21,7 +21,7 @@ from avp_harness.cli import main
 from avp_harness.embed.tfidf import TfidfEmbedder
 from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.jisi import JiSiRouter
-from avp_harness.routing.split import split_indices
+from avp_harness.routing.split import split_data
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import sample_table
 from tests.conftest import shared_path
@@ -46,7 +46,8 @@ def bank(db):
         keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
         table = sample_table(store, rows=keys, models=data.models, samples=1)
     texts = table.texts[:, :, 0]
-    train, test = split_indices(data.datasets, data.index, seed=42)
+    split = split_data(data, seed=42)  # the split `avp compare` uses
+    train, test = split.train, split.test
     corpus = [data.texts[i] for i in train] + [t for t in texts[train].ravel() if t]
     tfidf = TfidfEmbedder(dim=64).fit(corpus)
     X = tfidf.embed(list(data.texts))

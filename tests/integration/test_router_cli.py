@@ -82,7 +82,7 @@ def test_sweep_json_and_csv(db, capsys):
     lines = out.strip().splitlines()
     assert lines[0].startswith("alpha,accuracy,cost,pareto,share:large") and len(lines) == 3
     code, out, _ = run(capsys, "sweep", "main", "--db", db)
-    assert "single models above the router frontier" in out and "[oracle]" in out
+    assert "models and baselines above the router frontier" in out and "[oracle]" in out
 
 
 def test_route_one_and_many(db, capsys, tmp_path):

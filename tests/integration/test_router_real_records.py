@@ -1,9 +1,9 @@
 """Proof on real data: the Avengers-Pro router on the RouterBench subset (11 models, real dollars).
 
 The CSVs' own train/test division is ignored: the union of both files is split 70/30 per dataset
-the Avengers-Pro way (DESIGN.md step 1), so the test uses the same split the harness reports.
-Embeddings are TF-IDF + SVD (128-d) over the last 256 words of each prompt (the few-shot examples
-come first, the question last).
+the Avengers-Pro way (DESIGN.md step 1: items lacking a cell dropped first), so the test uses the
+same split the harness reports. Embeddings are TF-IDF + SVD (128-d), fitted on the training texts,
+over the last 256 words of each prompt (the few-shot examples come first, the question last).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sklearn.cluster import KMeans
 from avp_harness.cli import main
 from avp_harness.cli.router_cmds import load_data
 from avp_harness.embed.tfidf import TfidfEmbedder
-from avp_harness.routing import AvengersProRouter, RouterSpec, run_sweep, split_indices
+from avp_harness.routing import AvengersProRouter, RouterSpec, run_sweep
+from avp_harness.routing.split import split_data
 from avp_harness.store import Store
 from tests.conftest import shared_path
 
@@ -32,12 +33,15 @@ def data(tmp_path_factory):
     assert main(["import", "routerbench", str(folder), "--db", db]) == 0
     with Store.open(db) as store:
         table = load_data(store, None, None)
-    return table.with_embeddings(TfidfEmbedder(dim=128, max_words=256).fit_embed(table.texts))
+    train = split_data(table, seed=42).train
+    tfidf = TfidfEmbedder(dim=128, max_words=256).fit([table.texts[i] for i in train])
+    return table.with_embeddings(tfidf.embed(table.texts))
 
 
 @pytest.fixture(scope="module")
 def split(data):
-    return split_indices(data.datasets, data.index, seed=42)
+    s = split_data(data, seed=42)
+    return s.train, s.test
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +70,8 @@ def test_the_subset_is_what_the_readme_says(data):
 def test_no_single_model_but_the_best_lies_above_the_router_frontier(sweep):
     assert sweep.best_model == "gpt-4-1106-preview"
     assert sweep.models_above_hull() in ([], ["gpt-4-1106-preview"])
-    assert sweep.n_test_dropped > 0  # test queries with a missing cell are reported, not scored
+    # Items with a missing cell are dropped before the split (the reference's way), and reported.
+    assert sweep.n_dropped_before_split == 14 and sweep.n_test_dropped == 0
 
 
 def test_ninety_percent_of_the_best_model_at_fifteen_percent_of_its_cost(sweep):

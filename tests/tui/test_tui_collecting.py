@@ -17,27 +17,34 @@ SIZE = (80, 24)
 
 async def test_in_process_run_pauses_resumes_and_quits_with_summary(sim: Any,
                                                                     tmp_path: Path) -> None:
+    """Started paused, the run schedules nothing until `p`; then it runs to the end. (Pausing a
+    running collector mid-way raced with a zero-latency run that could finish before the first
+    key press on a loaded machine: starting paused makes the order certain.)"""
     db = str(tmp_path / "runs.db")
     app = build_app(db, config=sim_config(sim.base_url, db, arc=6), refresh_s=0.1,
-                    collector_options={"backoff_initial_s": 0.01, "backoff_max_s": 0.05})
+                    collector_options={"backoff_initial_s": 0.01, "backoff_max_s": 0.05},
+                    start_paused=True)
+    requests_before = len(sim.log())
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("p")
         assert app.collector is not None and app.collector.paused
-        for _ in range(100):  # the banner says so at its next refresh (a thread worker)
+        for _ in range(300):  # the banner says so at its next refresh (a thread worker)
             await pilot.pause(0.1)
             if "PAUSED" in str(app.screen.query_one("#live-banner").render()):
                 break
         assert "PAUSED" in str(app.screen.query_one("#live-banner").render())
+        assert app.collecting and len(sim.log()) == requests_before  # nothing was called
         await pilot.press("p")
         assert not app.collector.paused
         assert app.collector_worker is not None
         await app.collector_worker.wait()
-        for _ in range(100):  # a refresh soon shows every cell done (slow on a loaded machine)
+        for _ in range(300):  # a refresh soon shows every cell done (slow on a loaded machine)
             await pilot.pause(0.1)
             snap = app.screen.snapshot
             if snap is not None and snap.done == 18:
                 break
         assert snap.done == snap.planned == 18
+        await pilot.press("p")  # after the end, `p` says so instead of pausing nothing
+        assert not app.collector.paused
         providers = app.screen.query_one("#live-providers")
         assert providers.row_count == 1 and app.reporter is not None
         limits = next(iter(app.reporter.providers.values()))

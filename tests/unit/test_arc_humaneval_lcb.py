@@ -159,8 +159,32 @@ def test_lcb_date_filters_and_source_options() -> None:
     ]
     with pytest.raises(DataError, match="not a YYYY-MM-DD"):
         ids(f"{LCB}?start_date=yesterday")
-    with pytest.raises(DataError, match="unknown source options"):
+    with pytest.raises(DataError, match="'month': unknown option"):
         ids(f"{LCB}?month=5")
+
+
+def test_lcb_options_table_and_the_deprecated_query_string_agree() -> None:
+    from datetime import date
+
+    from benchmarks import OptionError
+
+    bench = get("livecodebench")
+    table = bench.with_options({"start_date": date(2023, 6, 1), "release": "release_v1"})
+    assert [i.id for i in table.items(Selection(source=LCB))] == ["fx_halves"]
+    assert table.load_notes() == []
+    query = Selection(source=Path(f"{LCB}?start_date=2023-06-01&release=release_v1"))
+    assert [i.id for i in bench.items(query)] == ["fx_halves"]
+    assert "deprecated" in bench.load_notes()[0]
+    assert bench.with_options({}) == bench and bench.release == "release_latest"
+    for options, option, reason in [
+        ({"month": "5"}, "month", "unknown option; expected one of: release"),
+        ({"release": "v9"}, "release", "unknown release 'v9'"),
+        ({"end_date": "soon"}, "end_date", "not a YYYY-MM-DD date"),
+        ({"start_date": 2023}, "start_date", "must be a string"),
+    ]:
+        with pytest.raises(OptionError) as info:
+            bench.with_options(options)
+        assert info.value.option == option and reason in info.value.reason
 
 
 def test_lcb_without_source_or_datasets_is_a_clear_error() -> None:
@@ -171,3 +195,16 @@ def test_lcb_without_source_or_datasets_is_a_clear_error() -> None:
             list(get("livecodebench").items(Selection()))
     else:
         pytest.skip("datasets installed: the Hugging Face path would be used")
+
+
+def test_lcb_options_from_avp_toml_reach_the_plan() -> None:
+    from avp_harness.collect.plan import build_plan
+    from avp_harness.config import config_from_dict
+
+    config = config_from_dict({
+        "models": [{"id": "m", "provider": "openai"}],
+        "benchmarks": [{"name": "livecodebench", "source": str(LCB),
+                        "options": {"start_date": "2023-06-01", "release": "release_v1"}}],
+    }, env={})
+    (bench,) = build_plan(config).benchmarks
+    assert [i.id for i in bench.items] == ["fx_halves"]

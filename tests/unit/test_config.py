@@ -850,3 +850,53 @@ def test_local_servers_default_to_few_requests_in_flight() -> None:
         assert provider(base_url=url).max_concurrency == cfg.LOCAL_MAX_CONCURRENCY
     assert provider(base_url="https://api.example.org/v1").max_concurrency == 16
     assert provider(base_url="http://localhost:8000/v1", max_concurrency=64).max_concurrency == 64
+
+
+def test_benchmark_options_table_is_checked_by_the_benchmark(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """\
+        [[benchmarks]]
+        name = "livecodebench"
+        options = { release = "release_v5", start_date = 2024-08-01 }
+        """))
+    assert config.benchmarks[0].options == {
+        "release": "release_v5", "start_date": __import__("datetime").date(2024, 8, 1)
+    }
+    assert load_config(write(tmp_path, "[[benchmarks]]\nname = 'humaneval'\n")).benchmarks[
+        0
+    ].options == {}
+    for text, key, reason in [
+        ("name = 'livecodebench'\noptions = { month = '5' }", "benchmarks[0].options.month",
+         "unknown option; expected one of: release, start_date, end_date"),
+        ("name = 'livecodebench'\noptions = { release = 'v9' }", "benchmarks[0].options.release",
+         "unknown release 'v9'"),
+        ("name = 'humaneval'\noptions = { release = 'v5' }", "benchmarks[0].options.release",
+         "unknown option (this benchmark takes none)"),
+        ("name = 'humaneval'\noptions = 'v5'", "benchmarks[0].options",
+         "must be a table, got a string"),
+    ]:
+        error = load_error(tmp_path, "[[benchmarks]]\n" + text + "\n")
+        assert (error.key, reason in error.reason) == (key, True), error
+
+
+def test_every_field_of_every_shape_carries_its_docstring_into_the_schema() -> None:
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Config).json_schema()
+    shapes = {"Config": schema, **schema["$defs"]}
+    assert set(shapes) == {"Config", "Price", "ProviderConfig", "ModelConfig", "BenchmarkConfig",
+                           "EmbeddingConfig"}
+    for name, shape in shapes.items():
+        for key, prop in shape["properties"].items():
+            assert prop.get("description") or "$ref" in prop, f"{name}.{key} has no docstring"
+
+
+def test_shapes_built_in_code_are_checked_only_when_written_and_read() -> None:
+    """`avp models add` builds a ModelConfig from its options before add_model checks it in
+    the file, so a constructor never refuses (and never names a key the file does not have)."""
+    odd = ModelConfig(id="m", provider="nowhere", temperature=9.0, price=Price(-1.0, 1.0))
+    assert odd.temperature == 9.0 and odd.model == "m"
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"models": [dataclasses.asdict(odd)]}, env={})
+    assert (info.value.key, info.value.reason) == (
+        "models[0].temperature", "must be between 0 and 2, got 9"
+    )

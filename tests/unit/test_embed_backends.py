@@ -138,5 +138,5 @@ def test_api_backend_over_loopback(endpoint):
 
 
 def test_unknown_backend_is_one_line_error():
-    with pytest.raises(ConfigError, match="local, tfidf or api:MODEL"):
+    with pytest.raises(ConfigError, match="local, tfidf, api:MODEL or file:PATH.npz"):
         get_embedder("word2vec")

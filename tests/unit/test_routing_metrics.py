@@ -85,13 +85,18 @@ def _data(missing: bool = False) -> RoutingData:
 
 
 def test_sweep_reports_curve_baselines_and_missing():
-    result = run_sweep(_data(missing=True), RouterSpec(n_clusters=8), seed=1)
+    result = run_sweep(_data(missing=True), RouterSpec(n_clusters=8), seed=1, missing="keep")
     assert result.accuracy.shape == (101,) and result.usage.shape == (101, 5)
     np.testing.assert_allclose(result.usage.sum(axis=1), 1.0)
     assert result.missing_cells == {"m3": 40}
     assert (
         result.n_test_dropped > 0 and result.n_train + result.n_test + result.n_test_dropped == 600
     )
+    assert result.n_dropped_before_split == 0 and result.summary()["missing"] == "keep"
+    # The reference's treatment (the default): the 40 items are dropped before the split.
+    first = run_sweep(_data(missing=True), RouterSpec(n_clusters=8), seed=1)
+    assert first.n_dropped_before_split == 40 and first.n_test_dropped == 0
+    assert first.n_train + first.n_test == 560
     s = result.summary()
     assert s["oracle_accuracy"] >= s["router_max_accuracy"]
     assert s["best_model"] in result.single
