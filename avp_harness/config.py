@@ -390,6 +390,9 @@ class BenchmarkConfig:
     """Seed for `sample` and for per-item choice permutations."""
     samples: Positive = 1
     """Completions requested per item (sample indices 0..samples-1)."""
+    temperature: Annotated[Number, _between(0.0, 2.0)] | None = None
+    """Sampling temperature of every model's calls on this benchmark, 0..2 (e.g. 0.7 with
+    `samples = 10` for Self-Consistency); None = each model's own `temperature`."""
     options: Annotated[Table, BeforeValidator(_no_nulls)] = field(default_factory=dict, hash=False)
     """The benchmark's own options (`Benchmark.with_options`), e.g. LiveCodeBench's release and
     date window: `options = { release = "release_v5", start_date = 2024-08-01 }`."""
@@ -1034,6 +1037,7 @@ price = { input_per_m = 0.20, output_per_m = 0.80, date = "2025-10-01" }
 #   sample   N items drawn at random with `seed`     }
 #   seed     for `sample` and choice shuffling (default 0)
 #   samples  completions per item (default 1)
+#   temperature  sampling temperature of every model on this benchmark (default: the model's)
 #   options  the benchmark's own options, e.g. for livecodebench:
 #            options = { release = "release_v5", start_date = 2024-08-01, end_date = 2025-02-01 }
 # ---------------------------------------------------------------------------------------------

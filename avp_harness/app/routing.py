@@ -77,13 +77,27 @@ def load_data(
     )
 
 
-def available_inputs(store: Store, kind: RouterKind, data: RoutingData) -> dict[str, Any]:
+def available_inputs(
+    store: Store,
+    kind: RouterKind,
+    data: RoutingData,
+    embed: Callable[[list[str]], Array] | None = None,
+) -> dict[str, Any]:
     """The extra fit inputs a kind declares (`RouterKind.needs`), one entry per query of `data`:
-    its datasets, and the models' stored responses (None where none is stored)."""
+    its datasets, the models' stored responses (None where none is stored) and, given `embed`
+    (the router's query embedding), those responses embedded and their completion tokens."""
     out: dict[str, Any] = {"datasets": data.datasets}
     if "responses" in kind.needs:
         keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
         out["responses"] = response_table(store, rows=keys, models=data.models)
+    if embed is not None and {"response_vectors", "response_tokens"} & kind.needs:
+        from avp_harness.app.compare import embed_responses, stored_responses
+
+        texts, tokens, why = stored_responses(store, data)
+        if why is not None:
+            raise RouterError(f"router kind {kind.name!r}: {why}")
+        out["response_tokens"] = tokens
+        out["response_vectors"] = embed_responses(embed, texts)
     return out
 
 
@@ -382,8 +396,8 @@ class FitRequest:
 
 
 NOT_EVALUATED = (
-    "a router choosing several models needs an ensemble strategy to be scored, "
-    "which avp does not have yet"
+    "a router choosing several models needs an ensemble strategy to be scored: "
+    "see `avp compare`, which scores it from the store's samples and responses"
 )
 
 
@@ -425,7 +439,7 @@ def fit_router(store: Store, request: FitRequest) -> Fitted:
         seed, ratio = request.seed, request.train_ratio
         train = split_data(data, train_ratio=ratio, seed=seed, missing=missing).train
         embedding, X = fit_embedding(choice, data.texts, store, request.config_file, train)
-        inputs = kind.fit_inputs(available_inputs(store, kind, data), train)
+        inputs = kind.fit_inputs(available_inputs(store, kind, data, embedding.embed), train)
         router = kind.build(request.hyper, seed=seed).fit(
             X[train], data.A[train], data.C[train], **inputs
         )

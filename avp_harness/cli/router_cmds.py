@@ -555,6 +555,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         index=data.index.tolist(),
         A=data.A,
         C=data.C,
+        responses=data.meta.get("responses"),  # type: ignore[arg-type]
     )
     missing = sum(data.missing_report().values())
     print(

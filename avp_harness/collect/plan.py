@@ -10,7 +10,7 @@ and limits are deliberately left out: they do not change what the model is asked
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import benchmarks
 from avp_harness.config import Config, ModelConfig, ProviderConfig
@@ -54,6 +54,13 @@ class BenchmarkPlan:
     items: list[Item]
     samples: int
     grader: Grader
+    temperature: float | None = None  # overrides every model's temperature on this benchmark
+
+    def model(self, model: ModelConfig) -> ModelConfig:
+        """`model` as called on this benchmark (its temperature replaced when one is set)."""
+        if self.temperature is None or self.temperature == model.temperature:
+            return model
+        return replace(model, temperature=self.temperature)
 
 
 @dataclass
@@ -69,10 +76,11 @@ class Plan:
     def cells(self) -> Iterator[PlannedCell]:
         """Cells interleaved item by item across models, so partial runs stay balanced."""
         for bench in self.benchmarks:
+            models = [bench.model(m) for m in self.models]
             for item in bench.items:
                 item_hash = item.content_hash()
                 for sample in range(bench.samples):
-                    for model in self.models:
+                    for model in models:
                         chash = self.hashes[(model.id, bench.name)]
                         yield PlannedCell(
                             key=CellKey(
@@ -104,14 +112,16 @@ def build_plan(config: Config, *, judge: object | None = None) -> Plan:
         notes += getattr(bench, "load_notes", list)()
         grader = bench.grader(judge)  # type: ignore[arg-type]
         bench_plans.append(
-            BenchmarkPlan(bench.name, bench.version, items, bench_cfg.samples, grader)
+            BenchmarkPlan(bench.name, bench.version, items, bench_cfg.samples, grader,
+                          bench_cfg.temperature)
         )
     entries: list[PlanEntry] = []
     hashes: dict[tuple[str, str], str] = {}
     for bench_plan in bench_plans:
         for model in config.models:
             provider = config.provider_for(model)
-            chash = config_hash(model, provider, bench_plan.name, bench_plan.version)
+            chash = config_hash(bench_plan.model(model), provider, bench_plan.name,
+                                bench_plan.version)
             hashes[(model.id, bench_plan.name)] = chash
             entries.append(
                 PlanEntry(

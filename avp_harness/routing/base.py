@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from avp_harness.errors import RouterError
 
 Array = NDArray[np.float64]
-INPUTS = ("datasets", "responses")
+INPUTS = ("datasets", "responses", "response_vectors", "response_tokens")
 """Fit inputs a kind may need beyond X (embeddings), A (scores) and C (dollars)."""
 
 
@@ -249,7 +249,8 @@ class RouterKind:
             )
         out = {}
         for name in sorted(self.needs):
-            values = np.asarray(available[name], dtype=object)
+            raw = available[name]
+            values = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
             out[name] = values if rows is None else values[rows]
         return out
 

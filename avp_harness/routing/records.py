@@ -5,9 +5,10 @@ index. They are read into `RoutingData` (missing cells as NaN: an empty RouterBe
 cell is missing, not wrong), which the CLI then writes into the store as an imported run.
 
 RouterBench (`*_train.csv` / `*_test.csv`, one pair per dataset): columns `<model>` (0/1 score),
-`<model>|total_cost` (dollars), `<model>|model_response`, `eval_name` (dataset), `sample_id`,
-`prompt` (a Python list literal of strings) and an unnamed integer index. The files' own
-train/test division is ignored: the union is split the Avengers-Pro way (`split_indices`).
+`<model>|total_cost` (dollars), `<model>|model_response` (kept in `meta["responses"]`),
+`eval_name` (dataset), `sample_id`, `prompt` (a Python list literal of strings) and an unnamed
+integer index. The files' own train/test division is ignored: the union is split the
+Avengers-Pro way (`split_indices`).
 
 Avengers-Pro JSONL: `{"query", "records": {model: score}, "usages": {model: {"cost"}},
 "dataset", "index"}` per line.
@@ -82,6 +83,10 @@ def read_routerbench(folder: Path) -> RoutingData:
     A = np.array([[_number(r[m]) for m in models] for r in unique])
     C = np.array([[_number(r.get(f"{m}|total_cost")) for m in models] for r in unique])
     index = np.array([int(r[""]) if r.get("", "").strip() else i for i, r in enumerate(unique)])
+    responses = np.array(
+        [[routerbench_response(r.get(f"{m}|model_response")) for m in models] for r in unique],
+        dtype=object,
+    ).reshape(len(unique), len(models))
     return RoutingData(
         models=tuple(models),
         A=A,
@@ -90,7 +95,16 @@ def read_routerbench(folder: Path) -> RoutingData:
         index=index.astype(np.int64),
         item_ids=tuple(r["sample_id"] for r in unique),
         texts=tuple(routerbench_prompt(r["prompt"]) for r in unique),
+        meta={"responses": responses},
     )
+
+
+def routerbench_response(raw: str | None) -> str | None:
+    """A model's response text (RouterBench stores a Python list literal of strings); None when
+    the cell is empty."""
+    if raw is None or raw.strip() == "":
+        return None
+    return routerbench_prompt(raw)
 
 
 def read_avengers_jsonl(path: Path) -> RoutingData:

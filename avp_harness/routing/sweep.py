@@ -222,8 +222,8 @@ def run_sweep(
     kind = get_kind(spec.kind)
     if kind.chooses != "one":
         raise RouterError(
-            f"router kind {spec.kind!r} chooses several models: sweeping it needs an ensemble "
-            "strategy to turn their answers into one, which avp does not have yet"
+            f"router kind {spec.kind!r} chooses several models: its answers are combined by an "
+            "ensemble strategy; evaluate it with `avp compare`"
         )
     split = split_data(data, train_ratio=train_ratio, seed=seed, missing=missing)
     train, test = split.train, split.test

@@ -186,11 +186,14 @@ def import_records(
     A: Array,
     C: Array,
     batch: int = 5000,
+    responses: NDArray[np.object_] | None = None,
 ) -> tuple[int, int]:
     """Write published per-query records as an `imported` run; returns (run id, cells written).
 
     Each record becomes an item of benchmark `datasets[i]` (its text as one user message, its
     index in metadata) and one ok cell per model with a score; missing scores write no cell.
+    `responses[i, j]` (optional, e.g. RouterBench's `<model>|model_response`) is kept as the
+    cell's response text; their token counts are unknown (0).
     """
     run_id = store.start_run([], kind="imported", config={"source": source}, note=source)
     known = {m.id for m in store.models()}
@@ -236,7 +239,7 @@ def import_records(
                     finished_at=now,
                     run_id=run_id,
                     completion=Completion(
-                        text="",
+                        text=_text(responses, i, j),
                         usage=Usage(),
                         cost=cost,
                         cost_source=CostSource.REPORTED if cost is not None else CostSource.UNKNOWN,
@@ -260,6 +263,93 @@ def import_records(
     written += len(results)
     store.finish_run(run_id, "completed", float(np.nansum(C[~np.isnan(A)])))
     return run_id, written
+
+
+def _text(responses: NDArray[np.object_] | None, i: int, j: int) -> str:
+    if responses is None:
+        return ""
+    value = responses[i, j]
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """Every sample of every model per (benchmark, item) row: (rows, models, samples) arrays.
+
+    `answers` holds the grade's extracted answer (None: unparsed or no cell), `scores` and `costs`
+    NaN where the sample has no ok graded cell (or, for costs, unknown dollars); `texts` the
+    response text and `tokens` its completion tokens (0 when unknown, e.g. imported records).
+    """
+
+    answers: NDArray[np.object_]
+    scores: Array
+    costs: Array
+    texts: NDArray[np.object_]
+    tokens: Array
+    graders: dict[str, str]  # benchmark -> grader id of its cells (the most frequent)
+
+
+def sample_table(
+    store: Store, *, rows: Sequence[tuple[str, str]], models: Sequence[str], samples: int
+) -> SampleTable:
+    """Samples 0..samples-1 of each (benchmark, item id) row and model. With several ok cells
+    for one sample (other fingerprints), the latest wins."""
+    shape = (len(rows), len(models), samples)
+    answers = np.full(shape, None, dtype=object)
+    texts = np.full(shape, None, dtype=object)
+    scores = np.full(shape, np.nan)
+    costs = np.full(shape, np.nan)
+    tokens = np.zeros(shape)
+    graders: dict[str, dict[str, int]] = {}
+    if not rows or not models or samples < 1:
+        return SampleTable(answers, scores, costs, texts, tokens, {})
+    row = {key: i for i, key in enumerate(rows)}
+    col = {m: j for j, m in enumerate(models)}
+    query = (
+        select(  # type: ignore[call-overload, misc]
+            CellRecord.model, CellRecord.benchmark, CellRecord.item_id, CellRecord.sample,
+            CellRecord.extracted, CellRecord.score, CellRecord.cost, CellRecord.response,
+            CellRecord.completion_tokens, CellRecord.grader,
+        )
+        .where(
+            CellRecord.status == Status.OK.value,
+            CellRecord.score.is_not(None),  # type: ignore[union-attr]
+            CellRecord.sample < samples,
+            CellRecord.model.in_(list(models)),  # type: ignore[attr-defined]
+            CellRecord.benchmark.in_(sorted({b for b, _ in rows})),  # type: ignore[attr-defined]
+        )
+        .order_by(CellRecord.id)
+    )
+    with store.engine.connect() as connection:
+        for model, bench, item, k, extracted, score, cost, text, ntok, grader in (
+            connection.execute(query)
+        ):
+            i = row.get((bench, item))
+            if i is None:
+                continue
+            j = col[model]
+            answers[i, j, k] = extracted
+            scores[i, j, k] = float(score)
+            costs[i, j, k] = math.nan if cost is None else float(cost)
+            texts[i, j, k] = text or None
+            tokens[i, j, k] = float(ntok or 0)
+            counts = graders.setdefault(bench, {})
+            counts[grader or ""] = counts.get(grader or "", 0) + 1
+    return SampleTable(answers, scores, costs, texts, tokens,
+                       {b: max(c, key=lambda g: c[g]) for b, c in graders.items()})
+
+
+def max_samples(store: Store, benchmarks: Sequence[str] | None = None) -> int:
+    """The largest number of samples any (model, item) has among ok graded cells."""
+    ok = CellRecord.status == Status.OK.value
+    query = select(func.max(CellRecord.sample)).where(
+        ok, CellRecord.score.is_not(None)  # type: ignore[arg-type, union-attr]
+    )
+    if benchmarks:
+        query = query.where(CellRecord.benchmark.in_(list(benchmarks)))  # type: ignore[attr-defined]
+    with store.engine.connect() as connection:
+        top = connection.execute(query).scalar()
+    return 0 if top is None else int(top) + 1
 
 
 # -- routers ----------------------------------------------------------------------------------

@@ -35,7 +35,9 @@ def data(n: int = 120, d: int = 8, m: int = 4, seed: int = 0):
     C = np.tile(np.geomspace(0.001, 0.1, m), (n, 1))
     A[0, 1] = np.nan  # a missing cell
     inputs = {"datasets": np.array(["a", "b"] * (n // 2), dtype=object),
-              "responses": np.full((n, m), "answer", dtype=object)}
+              "responses": np.full((n, m), "answer", dtype=object),
+              "response_vectors": X[:, None, :] + 0.1 * rng.normal(size=(n, m, d)),
+              "response_tokens": rng.integers(1, 500, size=(n, m)).astype(float)}
     return X, A, C, inputs
 
 
