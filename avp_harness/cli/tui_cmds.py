@@ -11,7 +11,7 @@ from typing import Any
 from avp_harness.cli import add_db_argument, resolve_db
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tui = subparsers.add_parser(
         "tui", help="open the terminal UI on a store (live grid, results, router inspector)",
         description="Watch a store: live while `avp run` collects in another terminal (WAL "
@@ -135,7 +135,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     if not view.clusters:
         raise RouterError(f"router {args.name!r} ({view.kind}) has no clusters")
     point = view.at(args.alpha)
-    out = {
+    out: dict[str, Any] = {
         "router": view.name, "alpha": point.alpha, "accuracy": point.accuracy,
         "cost": point.cost, "usage": point.usage,
         "clusters": [

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from avp_harness.types import CellResult, Status
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import TaskID
 
     from avp_harness.collect.limits import ProviderLimits
     from avp_harness.collect.plan import Plan, PlannedCell
@@ -153,9 +154,9 @@ class RichReporter(_Counting):
             console=self.console,
             refresh_per_second=4,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
         self._model_failed: Counter[str] = Counter()
-        self._model_dollars: Counter[str] = Counter()
+        self._model_dollars: defaultdict[str, float] = defaultdict(float)
 
     def start(self, plan: Plan, pending: list[PlannedCell], run_id: int | None) -> None:
         super().start(plan, pending, run_id)

@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from avp_harness.errors import SchemaVersionError, StoreError, StoreWriteError
 from avp_harness.redact import redact, redact_url
@@ -326,7 +326,7 @@ class Store:
 
     def models(self) -> list[ModelRecord]:
         with Session(self.engine) as session:
-            return list(session.exec(select(ModelRecord).order_by(ModelRecord.id)).scalars())
+            return list(session.scalars(select(ModelRecord).order_by(ModelRecord.id)))
 
     def start_run(
         self,
@@ -367,8 +367,8 @@ class Store:
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         with Session(self.engine) as session:
-            query = select(RunRecord).order_by(RunRecord.id.desc()).limit(limit)  # type: ignore[union-attr]
-            return list(session.exec(query).scalars())
+            query = select(RunRecord).order_by(col(RunRecord.id).desc()).limit(limit)
+            return list(session.scalars(query))
 
     def upsert_items(self, benchmark_version: str, items: Iterable[Item]) -> int:
         """Record items as rendered; existing (benchmark, id, content hash) rows are kept."""
@@ -400,22 +400,25 @@ class Store:
         with Session(self.engine) as session:
             query = (
                 select(ItemRecord)
-                .where(ItemRecord.benchmark == benchmark, ItemRecord.item_id == item_id)
-                .order_by(ItemRecord.created_at.desc())  # type: ignore[attr-defined]
+                .where(col(ItemRecord.benchmark) == benchmark, col(ItemRecord.item_id) == item_id)
+                .order_by(col(ItemRecord.created_at).desc())
             )
-            return session.exec(query).scalars().first()
+            return session.scalars(query).first()
 
     # ------------------------------------------------------------------ cells
     def _insert(self, table: type[SQLModel]) -> Any:
         """A dialect-specific INSERT that supports ON CONFLICT (SQLite, PostgreSQL)."""
+        # The ignores: SQLModel's stubs do not declare `__table__`, which every table class has.
         name = self.engine.dialect.name
         if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        elif name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            raise StoreError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
-        return insert(table.__table__)  # type: ignore[attr-defined]
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table.__table__)  # type: ignore[attr-defined]
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table.__table__)  # type: ignore[attr-defined]
+        raise StoreError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
 
     def ok_cells(self, config_hashes: Collection[str]) -> set[tuple[str, int]]:
         """(fingerprint, sample) of every finished cell (status ok or context_exceeded, see
@@ -424,9 +427,9 @@ class Store:
         hashes = list(config_hashes)
         with self.engine.connect() as connection:
             for start in range(0, len(hashes), 500):
-                query = select(CellRecord.fingerprint, CellRecord.sample).where(
-                    CellRecord.status.in_(DONE_STATUSES),  # type: ignore[attr-defined]
-                    CellRecord.config_hash.in_(hashes[start : start + 500]),  # type: ignore[attr-defined]
+                query = select(col(CellRecord.fingerprint), col(CellRecord.sample)).where(
+                    col(CellRecord.status).in_(DONE_STATUSES),
+                    col(CellRecord.config_hash).in_(hashes[start : start + 500]),
                 )
                 done.update((fp, sample) for fp, sample in connection.execute(query))
         return done
@@ -620,11 +623,11 @@ class Store:
         """Mean known dollars per ok cell and how many cells it is over, per configuration
         (config hash: whatever label its cells were stored under)."""
         query = (
-            select(CellRecord.config_hash, func.avg(CellRecord.cost), func.count())
+            select(col(CellRecord.config_hash), func.avg(CellRecord.cost), func.count())
             .where(
-                CellRecord.status == Status.OK.value,
-                CellRecord.cost.is_not(None),  # type: ignore[union-attr]
-                CellRecord.config_hash.in_(list(config_hashes)),  # type: ignore[attr-defined]
+                col(CellRecord.status) == Status.OK.value,
+                col(CellRecord.cost).is_not(None),
+                col(CellRecord.config_hash).in_(list(config_hashes)),
             )
             .group_by(CellRecord.config_hash)
         )
@@ -635,18 +638,19 @@ class Store:
         """For each (model, benchmark), the plan of the most recent run that included it; a
         configuration planned under several ids (a renamed model) keeps only its latest id."""
         latest = (
-            select(PlanRecord.model, PlanRecord.benchmark, func.max(PlanRecord.run_id).label("rid"))
+            select(col(PlanRecord.model), col(PlanRecord.benchmark),
+                   func.max(PlanRecord.run_id).label("rid"))
             .group_by(PlanRecord.model, PlanRecord.benchmark)
             .subquery()
         )
         query = select(PlanRecord).join(
             latest,
-            (PlanRecord.model == latest.c.model)
-            & (PlanRecord.benchmark == latest.c.benchmark)
-            & (PlanRecord.run_id == latest.c.rid),
+            (col(PlanRecord.model) == latest.c.model)
+            & (col(PlanRecord.benchmark) == latest.c.benchmark)
+            & (col(PlanRecord.run_id) == latest.c.rid),
         )
         with Session(self.engine) as session:
-            plans = list(session.exec(query).scalars())
+            plans = list(session.scalars(query))
         latest_by_hash: dict[str, PlanRecord] = {}
         for plan in sorted(plans, key=lambda p: p.run_id):
             latest_by_hash[plan.config_hash] = plan
@@ -756,14 +760,14 @@ class Store:
         """Cell rows for browsing (newest first), filtered."""
         query = select(CellRecord)
         if model is not None:
-            query = query.where(CellRecord.model == model)
+            query = query.where(col(CellRecord.model) == model)
         if benchmark is not None:
-            query = query.where(CellRecord.benchmark == benchmark)
+            query = query.where(col(CellRecord.benchmark) == benchmark)
         if status is not None:
-            query = query.where(CellRecord.status == status)
-        query = query.order_by(CellRecord.id).offset(offset).limit(limit)  # type: ignore[arg-type]
+            query = query.where(col(CellRecord.status) == status)
+        query = query.order_by(col(CellRecord.id)).offset(offset).limit(limit)
         with Session(self.engine) as session:
-            return list(session.exec(query).scalars())
+            return list(session.scalars(query))
 
     def count_cells(self) -> int:
         with self.engine.connect() as connection:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from avp_harness.errors import StoreError
 from avp_harness.store.store import Store
@@ -178,10 +178,12 @@ class LiveAggregator:
             else:
                 self._load_since(connection, top)
             plans = _latest_plans(connection)
-            providers = dict(connection.execute(select(ModelRecord.id, ModelRecord.provider)).all())
+            providers: dict[str, str] = dict(connection.execute(
+                select(col(ModelRecord.id), col(ModelRecord.provider))).all())
             run = connection.execute(
-                select(RunRecord.id, RunRecord.status, RunRecord.started_at, RunRecord.budget)
-                .order_by(RunRecord.id.desc()).limit(1)  # type: ignore[union-attr]
+                select(col(RunRecord.id), col(RunRecord.status), col(RunRecord.started_at),
+                       col(RunRecord.budget))
+                .order_by(col(RunRecord.id).desc()).limit(1)
             ).first()
         return self._snapshot(plans, providers, run, time.time() if now is None else now)
 
@@ -233,11 +235,13 @@ class LiveAggregator:
         finally:
             cursor.close()
         ids = [cid for cid, old in self.failed.items() if now_failed.get(cid) != old.attempts]
-        changed = []
-        for start in range(0, len(ids), 500):
-            changed += connection.execute(
+        changed = [
+            row
+            for start in range(0, len(ids), 500)
+            for row in connection.execute(
                 select(*columns).where(_C.id.in_(ids[start : start + 500]))
             ).all()
+        ]
         self.total_cells += len(fresh)
         for cid, model, bench, chash, status, score, cost, attempts, finished, rl, fin in changed:
             old = self.failed.pop(cid)
@@ -368,16 +372,17 @@ class LiveAggregator:
 def _latest_plans(connection: Connection) -> dict[tuple[str, str], tuple[str, int]]:
     """(model, benchmark) -> (config hash, planned) of the most recent run that planned it."""
     latest = (
-        select(PlanRecord.model, PlanRecord.benchmark, func.max(PlanRecord.run_id).label("rid"))
+        select(col(PlanRecord.model), col(PlanRecord.benchmark),
+               func.max(PlanRecord.run_id).label("rid"))
         .group_by(PlanRecord.model, PlanRecord.benchmark)
         .subquery()
     )
-    query = select(PlanRecord.model, PlanRecord.benchmark, PlanRecord.config_hash,
-                   PlanRecord.planned, PlanRecord.run_id).join(
+    query = select(col(PlanRecord.model), col(PlanRecord.benchmark), col(PlanRecord.config_hash),
+                   col(PlanRecord.planned), col(PlanRecord.run_id)).join(
         latest,
-        (PlanRecord.model == latest.c.model)
-        & (PlanRecord.benchmark == latest.c.benchmark)
-        & (PlanRecord.run_id == latest.c.rid),
+        (col(PlanRecord.model) == latest.c.model)
+        & (col(PlanRecord.benchmark) == latest.c.benchmark)
+        & (col(PlanRecord.run_id) == latest.c.rid),
     )
     by_hash: dict[str, tuple[str, str, int]] = {}  # a renamed model: its configuration's last id
     for m, b, h, n, _run in sorted(connection.execute(query), key=lambda row: row[4]):
@@ -497,13 +502,13 @@ def cell_detail(store: Store, cell_id: int) -> CellDetail:
         if cell is None:
             raise StoreError(f"no cell {cell_id} in {store.url} (list them with `avp cells`)")
         session.expunge(cell)
-        item = session.exec(
+        item = session.scalars(
             select(ItemRecord).where(
-                ItemRecord.benchmark == cell.benchmark,
-                ItemRecord.item_id == cell.item_id,
-                ItemRecord.content_hash == cell.item_hash,
+                col(ItemRecord.benchmark) == cell.benchmark,
+                col(ItemRecord.item_id) == cell.item_id,
+                col(ItemRecord.content_hash) == cell.item_hash,
             )
-        ).scalars().first()
+        ).first()
     if item is None:
         return CellDetail(cell, [], None, {})
     return CellDetail(cell, json.loads(item.messages_json), json.loads(item.target_json),

@@ -82,7 +82,7 @@ class ResultsScreen(Screen[None]):
     @property
     def flt(self) -> CellFilter:
         app: Any = self.app
-        return app.cell_filter  # type: ignore[no-any-return]
+        return app.cell_filter
 
     def set_filter(self, **changes: Any) -> None:
         app: Any = self.app
