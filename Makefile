@@ -34,6 +34,7 @@ test: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check avp_harness benchmarks graders tests perf
+	$(BIN)/mypy avp_harness benchmarks graders
 	$(BIN)/lint-imports
 
 perf: $(STAMP)
