@@ -515,9 +515,11 @@ class Store:
                 connection.execute(statement, rows[start : start + 2000])
 
     def claim_owners(self) -> set[str]:
+        """Collectors holding claims. Part of the claim step, so a lost database here stops the
+        run like a failed claim write does (StoreWriteError), not with a driver traceback."""
         cl = ClaimRecord.__table__.c  # type: ignore[attr-defined]
         query = select(cl.owner).distinct().where(cl.owner.is_not(None))
-        with self.engine.connect() as connection:
+        with self._writing(), self.engine.connect() as connection:
             return {owner for (owner,) in connection.execute(query)}
 
     def claim_cells(
