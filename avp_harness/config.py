@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from avp_harness.errors import ConfigError
+from avp_harness.names import REASONING_EFFORTS as REASONING_EFFORTS
 from avp_harness.types import Usage, canonical_json
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "avp.toml"
 """File read when neither a path nor `$AVP_CONFIG` is given."""
 
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-"""Accepted `reasoning_effort` values (OpenAI / OpenRouter spellings)."""
+# REASONING_EFFORTS: accepted `reasoning_effort` values (OpenAI / OpenRouter spellings), named in
+# avp_harness.names so `avp --help` needs no pydantic; imported above and re-exported.
 
 EMBEDDING_BACKENDS = ("local", "tfidf", "api")
 """Accepted `embedding.backend` values."""

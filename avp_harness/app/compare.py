@@ -46,6 +46,7 @@ from avp_harness.app.routing import (
     load_data,
 )
 from avp_harness.errors import AvpError, RouterError
+from avp_harness.names import COMPARE_METHODS
 from avp_harness.routing import baselines, ensemble, metrics
 from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.base import check_alphas, get_kind
@@ -56,7 +57,7 @@ from avp_harness.store import Store
 from avp_harness.store.routing_queries import SampleTable, max_samples, sample_table
 
 Array = NDArray[np.float64]
-METHODS = ("baselines", "avengers_pro", "avengers", "jisi")
+METHODS = COMPARE_METHODS  # named in avp_harness.names, so `avp --help` needs no routing code
 CODE_BENCHMARKS = {"humaneval", "livecodebench", "mbpp"}
 N_BOOT = 1000
 

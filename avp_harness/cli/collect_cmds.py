@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -167,6 +166,8 @@ def collect(
     fail_on_error: float | None = None,
 ) -> Any:
     """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary."""
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from avp_harness.collect.runner import Collector
     from avp_harness.store import Store
 

@@ -11,13 +11,14 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from avp_harness.app.compare import METHODS, CompareRequest, CompareResult, compare
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
 from avp_harness.errors import RouterError
-from avp_harness.routing import alpha_grid
-from avp_harness.store import Store
+from avp_harness.names import COMPARE_METHODS as METHODS
+
+if TYPE_CHECKING:  # routing (scikit-learn) and the store load when the command runs
+    from avp_harness.app.compare import CompareResult
 
 EPILOG = """\
 systems: every single model, oracle, random (expected), cheapest, best model per benchmark,
@@ -70,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from avp_harness.app.compare import CompareRequest, compare
+    from avp_harness.routing import alpha_grid
+    from avp_harness.store import Store
+
     if args.sc_samples < 1 or args.ms_samples < 1:
         raise RouterError("--sc-samples and --ms-samples must be at least 1")
     store = Store.open(resolve_db(args.db))

@@ -12,21 +12,14 @@ import os
 import tempfile
 import tomllib
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avp_harness.cli import add_config_argument
-from avp_harness.config import (
-    REASONING_EFFORTS,
-    Config,
-    ModelConfig,
-    Price,
-    add_model,
-    config_from_dict,
-    config_path,
-    load_config,
-    template,
-)
 from avp_harness.errors import ConfigError
+from avp_harness.names import REASONING_EFFORTS
+
+if TYPE_CHECKING:  # avp_harness.config (pydantic) loads when a command runs
+    from avp_harness.config import Config, ModelConfig, Price
 
 INIT_EPILOG = """\
 examples:
@@ -135,6 +128,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write the template, refusing to clobber an existing file unless --force."""
+    from avp_harness.config import config_from_dict, config_path, template
+
     path = config_path(args.path)
     if path.exists() and not args.force:
         raise ConfigError(str(path), "", "already exists; use --force to overwrite it")
@@ -163,6 +158,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_models_add(args: argparse.Namespace) -> int:
     """Build a ModelConfig from the options and append it to the config file."""
+    from avp_harness.config import ModelConfig, add_model, config_path
+
     path = config_path(args.config)
     model = ModelConfig(
         id=args.id,
@@ -192,6 +189,8 @@ def _extra_body(raw: str | None) -> dict[str, Any]:
 
 
 def _price(args: argparse.Namespace) -> Price | None:
+    from avp_harness.config import Price
+
     given = {
         "--price-in": args.price_in,
         "--price-out": args.price_out,
@@ -213,6 +212,8 @@ def _price(args: argparse.Namespace) -> Price | None:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """Print the models as a rich table, or as JSON with --json."""
+    from avp_harness.config import load_config
+
     config = load_config(args.config)
     if args.json:
         print(json.dumps([asdict(model) for model in config.models], indent=2))

@@ -9,7 +9,6 @@ a llama.cpp server's `/props` adds its chat template and slots.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import sys
@@ -84,6 +83,8 @@ async def _probe(client: Any, model: Any) -> dict[str, Any]:
 
 
 async def _doctor(provider: Any, models: list[Any]) -> tuple[list[dict[str, Any]], Any]:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from avp_harness.providers.client import ModelClient, fetch_props
 
     client = ModelClient(provider)
@@ -96,6 +97,8 @@ async def _doctor(provider: Any, models: list[Any]) -> tuple[list[dict[str, Any]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from avp_harness.config import load_config
 
     config = load_config(args.config)

@@ -5,7 +5,6 @@ official metrics from the stored grades."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -353,6 +352,8 @@ def read_responses(path: str) -> list[tuple[str, str, str]]:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     import benchmarks
 
     bench = benchmarks.get(args.benchmark)
@@ -387,6 +388,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 async def _grade_all(grader: Any, pairs: list[tuple[Any, str]]) -> list[Any]:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from avp_harness.types import Completion, CostSource, Usage
 
     async def one(item: Any, text: str) -> Any:
@@ -420,6 +423,8 @@ def _config(path: str | None) -> Any:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     import benchmarks
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store

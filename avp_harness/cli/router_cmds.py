@@ -16,38 +16,18 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from avp_harness.app.routing import (
-    FitRequest,
-    decision_rows,
-    export_router,
-    fit_router,
-    load_data,
-    load_router,
-    loaded_data,
-    read_exported,
-    route_queries,
-    sweep_router,
-)
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.embed.progress import reporting
 from avp_harness.errors import DataError, RouterError, StoreWriteError
-from avp_harness.routing import RoutingData, alpha_grid, check_alpha
-from avp_harness.routing.base import ClusterRouter, kinds
-from avp_harness.routing.records import avengers_lines, read_avengers_jsonl, read_routerbench
-from avp_harness.routing.split import DEFAULT_MISSING, MISSING
-from avp_harness.routing.sweep import SweepResult, intervals
-from avp_harness.store import Store
-from avp_harness.store.routing_queries import (
-    get_router,
-    import_records,
-    list_routers,
-    save_router,
-    score_table,
-)
+from avp_harness.names import BUILTIN_KINDS, DEFAULT_MISSING, MISSING
+
+if TYPE_CHECKING:  # numpy, routing (scikit-learn) and the store load when a command runs
+    import numpy as np
+
+    from avp_harness.routing import RoutingData
+    from avp_harness.routing.sweep import SweepResult
+    from avp_harness.store import Store
 
 FIT_EPILOG = """\
 examples:
@@ -90,8 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--name", required=True, help="name to store the router under")
     fit.add_argument("--benchmarks", nargs="+", default=None, help="default: all in the store")
     fit.add_argument("--models", nargs="+", default=None, help="default: all in the store")
-    fit.add_argument("--kind", choices=[k.name for k in kinds()], default="faithful",
-                     help="; ".join(f"{k.name}: {k.help}" for k in kinds()))
+    # the built-in kinds, named without importing routing code; any registered kind is accepted
+    fit.add_argument("--kind", metavar="{" + ",".join(BUILTIN_KINDS) + "}", default="faithful",
+                     help="; ".join(f"{k}: {h}" for k, h in BUILTIN_KINDS.items()))
     fit.add_argument("--clusters", type=int, default=25, help="k-means clusters (default 25)")
     fit.add_argument("--top-k", type=int, default=3,
                      help="nearest clusters a query votes with (default 3)")
@@ -230,6 +211,8 @@ def embedding_progress(command: Any) -> Any:
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
+        from avp_harness.embed.progress import reporting
+
         with reporting():
             return int(command(args))
 
@@ -237,6 +220,8 @@ def embedding_progress(command: Any) -> Any:
 
 
 def open_store(args: argparse.Namespace, create: bool = False) -> Store:
+    from avp_harness.store import Store
+
     return Store.open(resolve_db(args.db), create=create)
 
 
@@ -245,6 +230,10 @@ def open_store(args: argparse.Namespace, create: bool = False) -> Store:
 
 @embedding_progress
 def cmd_fit(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import FitRequest, fit_router
+    from avp_harness.routing import get_kind
+
+    get_kind(args.kind)  # unknown kind: one line naming the registered ones
     store = open_store(args)
     if store.read_only:  # say so before fitting, not after
         raise StoreWriteError(f"store {store.display_url} is read-only: `avp fit` saves the "
@@ -322,6 +311,10 @@ def print_summary(s: dict[str, Any], r: SweepResult) -> None:
 
 @embedding_progress
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import sweep_router
+    from avp_harness.routing import alpha_grid
+    from avp_harness.routing.sweep import intervals
+
     if args.seeds < 1:
         raise RouterError("--seeds must be at least 1")
     store = open_store(args)
@@ -343,6 +336,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def write_decisions(store: Store, name: str, r: SweepResult, path: Path) -> None:
+    from avp_harness.app.routing import decision_rows, load_router, loaded_data
+
     data = loaded_data(store, load_router(store, name))
     try:
         with path.open("w", encoding="utf-8") as out:
@@ -387,6 +382,8 @@ def short(model: str) -> str:
 
 
 def print_sweep(r: SweepResult, ci: dict[str, tuple[float, float, float]]) -> None:
+    import numpy as np
+
     pareto = r.pareto()
     print(f"{'alpha':>6} {'accuracy':>9} {'cost $':>10}  frontier  top models (share)")
     for a, acc, c, p, u in zip(r.alphas, r.accuracy, r.cost, pareto, r.usage, strict=True):
@@ -443,6 +440,9 @@ def write_plot(r: SweepResult, path: Path) -> None:
 
 @embedding_progress
 def cmd_route(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import route_queries
+    from avp_harness.routing import check_alpha
+
     if (args.query is None) == (args.file is None):
         raise RouterError("give a query text or --file queries.jsonl (one of them)")
     if args.alpha is not None:
@@ -470,7 +470,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def _num(v: float) -> float | None:
-    return None if not np.isfinite(v) else round(float(v), 6)
+    return None if not math.isfinite(v) else round(float(v), 6)
 
 
 def read_queries(path: Path) -> list[str]:
@@ -498,6 +498,8 @@ def read_queries(path: Path) -> list[str]:
 
 
 def cmd_routers_list(args: argparse.Namespace) -> int:
+    from avp_harness.store.routing_queries import list_routers
+
     rows = list_routers(open_store(args))
     if not rows:
         print("no routers yet: avp fit --name NAME")
@@ -513,6 +515,8 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_show(args: argparse.Namespace) -> int:
+    from avp_harness.store.routing_queries import get_router
+
     r = get_router(open_store(args), args.name)
     shown = {"name": r.name, "kind": r.kind, "params": r.params, "fitted_on": r.fitted_on,
              "metrics": r.metrics, "created_at": r.created_at, "arrays_bytes": len(r.arrays)}
@@ -521,12 +525,17 @@ def cmd_routers_show(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_export(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import export_router
+
     r = export_router(open_store(args), args.name, args.dir)
     print(f"exported router {r.name!r} to {args.dir}")
     return 0
 
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import read_exported
+    from avp_harness.store.routing_queries import save_router
+
     stored = read_exported(args.dir)  # complete, before anything is written
     save_router(open_store(args, create=True), stored)
     print(f"imported router {stored.name!r}")
@@ -537,6 +546,9 @@ def cmd_routers_import(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from avp_harness.routing.records import read_avengers_jsonl, read_routerbench
+    from avp_harness.store.routing_queries import import_records
+
     if not args.path.exists():
         raise DataError(f"{args.path}: no such file or folder")
     data = (
@@ -566,6 +578,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from avp_harness.app.routing import load_data
+    from avp_harness.routing.records import avengers_lines
+
     data = load_data(open_store(args), args.benchmarks, args.models)
     try:
         with args.path.open("w", encoding="utf-8") as out:
@@ -582,6 +597,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @embedding_progress
 def cmd_onboard(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from avp_harness.app.routing import load_router, loaded_data
+    from avp_harness.routing import check_alpha
+    from avp_harness.routing.base import ClusterRouter
     from avp_harness.routing.onboard import estimate, next_items
 
     if args.budget < 0 or args.batch < 1:
@@ -635,6 +655,10 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 
 def new_model_cells(store: Store, data: RoutingData, model: str) -> tuple[np.ndarray, np.ndarray]:
     """The new model's scores and dollars aligned to the router's items (NaN = not evaluated)."""
+    import numpy as np
+
+    from avp_harness.store.routing_queries import score_table
+
     table = score_table(store, benchmarks=sorted(set(data.datasets.tolist())), models=[model])
     a = np.full(data.n, np.nan)
     c = np.full(data.n, np.nan)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -63,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from graders import sandbox
 
     path = Path(args.file)
@@ -100,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at module level: `avp --help` starts faster
+
     from graders import sandbox
     from graders.sandbox_attacks import ATTACKS, run_attack
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from avp_harness.providers.sim import FAULT_KINDS, add_serve_arguments, serve_from_args
 from avp_harness.providers.sim_models import SIM_EMBEDDING_MODEL, SIM_MODELS
+from avp_harness.providers.sim_options import FAULT_KINDS, add_serve_arguments
 
 SERVE_EPILOG = f"""\
 endpoints (base URL http://HOST:PORT/v1):
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_serve_arguments(serve)
-    serve.set_defaults(func=serve_from_args)
+    serve.set_defaults(func=cmd_serve)
 
     models = sim_sub.add_parser(
         "models",
@@ -68,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     models.add_argument("--json", action="store_true", help="print the catalogue as JSON")
     models.set_defaults(func=cmd_models)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from avp_harness.providers.sim import serve_from_args  # aiohttp: only when serving
+
+    return serve_from_args(args)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -24,10 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from avp_harness.errors import RouterError
-from avp_harness.routing.data import RoutingData
 
-MISSING = ("drop-first", "keep")
-DEFAULT_MISSING = "drop-first"
+# defined in avp_harness.names (no heavy imports), so `avp --help` starts fast; re-exported here
+from avp_harness.names import DEFAULT_MISSING as DEFAULT_MISSING
+from avp_harness.names import MISSING as MISSING
+from avp_harness.routing.data import RoutingData
 
 
 def check_missing(missing: str) -> str:

@@ -58,3 +58,54 @@ def test_import_linter_contracts_hold() -> None:
     out = subprocess.run([str(lint)], capture_output=True, text=True, cwd=root)
     assert out.returncode == 0, out.stdout[-2000:]
     assert "0 broken" in out.stdout
+
+
+# -- start-up: `avp --help` imports no heavy package (perf/startup.py measures the time) ----------
+
+HEAVY = ("sklearn", "scipy", "numpy", "textual", "openai", "onnxruntime", "aiohttp", "sqlalchemy",
+         "sqlmodel", "pydantic", "avp_harness.routing", "avp_harness.store", "avp_harness.embed",
+         "avp_harness.sandbox", "avp_harness.app")
+
+
+def heavy_loaded(loaded: set[str]) -> list[str]:
+    return sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_building_the_cli_parser_imports_no_heavy_package() -> None:
+    build = "sys.modules['avp_harness.cli'].build_parser()"
+    loaded = loaded_after_import(["avp_harness.cli"], then=build)
+    assert "avp_harness.cli.router_cmds" in loaded and "avp_harness.cli.compare_cmds" in loaded
+    assert heavy_loaded(loaded) == []
+
+
+def test_the_heavy_list_does_find_heavy_packages() -> None:
+    """The check above can fail: running a router command does load routing code."""
+    loaded = loaded_after_import(["avp_harness.cli.router_cmds"], then="import avp_harness.routing")
+    assert "sklearn" in {m.split(".")[0] for m in heavy_loaded(loaded)}
+
+
+def test_the_clis_light_names_agree_with_their_owners() -> None:
+    """`avp --help` shows names from avp_harness.names; the registry and owners must agree."""
+    from avp_harness import names
+    from avp_harness.app import compare
+    from avp_harness.config import REASONING_EFFORTS
+    from avp_harness.routing import split
+    from avp_harness.routing.base import get_kind
+
+    for name, help_line in names.BUILTIN_KINDS.items():
+        assert get_kind(name).help == help_line
+    assert compare.METHODS == names.COMPARE_METHODS
+    assert (split.MISSING, split.DEFAULT_MISSING) == (names.MISSING, names.DEFAULT_MISSING)
+    assert REASONING_EFFORTS == names.REASONING_EFFORTS
+
+
+def test_every_builtin_kind_is_named_for_the_cli() -> None:
+    """A built-in kind added to routing/kinds.py must also be added to avp_harness.names."""
+    code = (
+        "import json, avp_harness.routing as r\n"
+        "print(json.dumps(r.kind_names()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    from avp_harness.names import BUILTIN_KINDS
+
+    assert json.loads(out.stdout) == list(BUILTIN_KINDS)
