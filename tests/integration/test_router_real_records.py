@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
+from avp_harness.app.routing import load_data
 from avp_harness.cli import main
-from avp_harness.cli.router_cmds import load_data
 from avp_harness.embed.tfidf import TfidfEmbedder
 from avp_harness.routing import AvengersProRouter, RouterSpec, run_sweep
 from avp_harness.routing.split import split_data
