@@ -407,32 +407,21 @@ def print_sweep(r: SweepResult, ci: dict[str, tuple[float, float, float]]) -> No
 
 
 def write_plot(r: SweepResult, path: Path) -> None:
-    try:
-        import matplotlib
+    from avp_harness.cli.plotting import figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RouterError("--plot needs matplotlib: pip install 'avp-harness[plot]'") from None
-    hc, ha = r.hull()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot(r.cost, r.accuracy, ".", color="tab:blue", alpha=0.5, label="router (each alpha)")
-    ax.plot(hc, ha, "-", color="tab:blue", label="router frontier (upper hull)")
-    for name, (acc, c) in r.single.items():
-        ax.plot(c, acc, "o", color="tab:red")
-        ax.annotate(short(name), (c, acc), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot(*reversed(r.baselines["oracle"]), "*", color="tab:green", markersize=10, label="oracle")
-    ax.set_xscale("symlog", linthresh=max(1e-6, float(min(r.cost.min(), 1e-3))))
-    ax.set_xlabel("total cost on the held-out split ($)")
-    ax.set_ylabel("accuracy (macro over datasets)")
-    ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    try:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    except OSError as exc:
-        raise RouterError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
+    with figure(path, "total cost on the held-out split ($)",
+                "accuracy (macro over datasets)") as ax:
+        hc, ha = r.hull()
+        ax.plot(r.cost, r.accuracy, ".", color="tab:blue", alpha=0.5,
+                label="router (each alpha)")
+        ax.plot(hc, ha, "-", color="tab:blue", label="router frontier (upper hull)")
+        for name, (acc, c) in r.single.items():
+            ax.plot(c, acc, "o", color="tab:red")
+            ax.annotate(short(name), (c, acc), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.plot(*reversed(r.baselines["oracle"]), "*", color="tab:green", markersize=10,
+                label="oracle")
+        ax.set_xscale("symlog", linthresh=max(1e-6, float(min(r.cost.min(), 1e-3))))
 
 
 # -- route ------------------------------------------------------------------------------------
