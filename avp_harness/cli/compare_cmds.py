@@ -77,7 +77,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.sc_samples < 1 or args.ms_samples < 1:
         raise RouterError("--sc-samples and --ms-samples must be at least 1")
-    store = Store.open(resolve_db(args.db))
+    store = Store.open(resolve_db(args.db), create=False)  # read-only stores too; never a new one
     result = compare(store, CompareRequest(
         benchmarks=args.benchmarks, models=args.models, seed=args.seed, seeds=args.seeds,
         train_ratio=args.train_ratio, embedding=args.embedding, config_file=args.config,

@@ -75,3 +75,14 @@ def test_a_broken_config_is_one_line(in_project: Path, capsys: pytest.CaptureFix
     assert main(["cells"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "avp.toml" in err
+
+
+def test_compare_on_a_missing_store_makes_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AVP_DB", raising=False)
+    assert main(["compare", "--db", "typo.db"]) != 0
+    assert "no store" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
+
