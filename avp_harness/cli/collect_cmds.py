@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -39,6 +40,17 @@ exit codes:
 """
 
 
+def dollars(text: str) -> float:
+    """A budget from the command line: a finite amount >= 0, as in avp.toml and $AVP_BUDGET."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite amount >= 0, got {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser(
         "run",
@@ -50,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_config_argument(run)
     add_db_argument(run)
-    run.add_argument("--budget", type=float, help="dollars this run may spend (default: config)")
+    run.add_argument("--budget", type=dollars,
+                     help="dollars this run may spend (default: config)")
     run.add_argument("--models", help="comma-separated model ids to run (default: all)")
     run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all)")
     run.add_argument(
@@ -95,7 +108,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help="simulated latency multiplier (0: none; 1: realistic)")
     demo.add_argument("--faults", default="429=0.02,500=0.01",
                       help="random faults the simulated provider injects (KIND=RATE,...)")
-    demo.add_argument("--budget", type=float, default=None, help="dollars the run may spend")
+    demo.add_argument("--budget", type=dollars, default=None,
+                      help="dollars the run may spend")
     demo.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
     demo.add_argument(
         "--suite",

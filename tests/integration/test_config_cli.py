@@ -240,3 +240,16 @@ def test_installed_avp_script_end_to_end(tmp_path: Path) -> None:
     listed = avp("models", "list", "--json")
     assert listed.returncode == 0
     assert [m["id"] for m in json.loads(listed.stdout)][-1] == "meta/llama"
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-0.01", "five"])
+def test_run_refuses_a_budget_the_config_would_refuse(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--budget -1` and `--budget nan` were accepted on the command line (refused in avp.toml
+    and $AVP_BUDGET): one line, exit 2, before anything is read or called."""
+    with pytest.raises(SystemExit) as exited:
+        main(["run", f"--budget={value}"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "argument --budget" in err.splitlines()[-1] and value in err.splitlines()[-1]
