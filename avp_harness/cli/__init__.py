@@ -35,6 +35,13 @@ EPILOG = """\
 environment:
   AVP_CONFIG   path of the config file (default: ./avp.toml)
   AVP_DB       store: a SQLite path or a SQLAlchemy URL (default: runs.db, or `db` in avp.toml)
+  AVP_BUDGET   dollars a run may spend (overrides `budget` in avp.toml; --budget overrides it)
+  AVP_SHARED_DATA  folder used in place of ../shared/data in the benchmarks' default sources
+  AVP_LEASE_S  seconds a collector's claim on cells lasts without renewal (default 60)
+  AVP_MATH_WORKERS  processes comparing math answers (default 2)
+  AVP_SANDBOX_WORKERS  sandboxed code runs at once (default 2)
+  AVP_SANDBOX_ISOLATION=rlimits-only  forces the weak sandbox fallback (perf comparisons only)
+  AVP_EMBEDDING_BASE_URL, AVP_EMBEDDING_API_KEY  the `api` embedding backend's endpoint and key
   OPENROUTER_API_KEY  key for the default provider (read at call time, never stored)
 
 quick start:

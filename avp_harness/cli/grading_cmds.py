@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="each benchmark's official metrics from the stored grades",
         description="Each benchmark's own figures, as it declares them (benchmarks/*.py "
         "`metrics`): SimpleQA: accuracy, accuracy given attempted and F-score. HLE: accuracy "
-        "(with its 95%% half-width) and the RMS calibration error of the stated confidences. "
+        "(with its 95% half-width) and the RMS calibration error of the stated confidences. "
         "HealthBench: the clipped mean rubric score with its bootstrap std, and per tag. "
         "Others: accuracy and unparsed answers. Judge dollars are shown apart.",
     )

@@ -109,3 +109,23 @@ def test_every_builtin_kind_is_named_for_the_cli() -> None:
     from avp_harness.names import BUILTIN_KINDS
 
     assert json.loads(out.stdout) == list(BUILTIN_KINDS)
+
+
+def test_help_names_every_environment_variable_the_code_reads() -> None:
+    """`avp --help` lists each AVP_* variable read by the package (AVP_BUDGET and
+    AVP_SHARED_DATA were missing)."""
+    import re
+    from pathlib import Path
+
+    from avp_harness.cli import EPILOG
+
+    root = Path(__file__).resolve().parents[2]
+    names: set[str] = set()
+    for package in ("avp_harness", "benchmarks", "graders"):
+        for path in (root / package).rglob("*.py"):
+            names |= set(re.findall(r"""environ(?:\.get\(|\[)\s*["'](AVP_[A-Z_]+)["']""",
+                                    path.read_text(encoding="utf-8")))
+    assert {"AVP_DB", "AVP_CONFIG", "AVP_SHARED_DATA"} <= names  # the scan finds them
+    inside_the_sandbox = {"AVP_INPUT", "AVP_TOKEN_FD", "AVP_REPORT_FD"}  # set for sandboxed code
+    missing = sorted(name for name in names - inside_the_sandbox if name not in EPILOG)
+    assert missing == []
