@@ -28,14 +28,15 @@ Grid = list[list[int]]
 _BRACKETS = re.compile(r"[\[\]]")
 
 
+_INT_ONLY = {int}
+
+
 def _is_grid(value: Any) -> bool:
+    # set(map(type, row)) == {int}: a non-empty row of ints only (not bools), checked in C
     return (
         isinstance(value, list)
         and len(value) > 0
-        and all(
-            isinstance(row, list) and len(row) > 0 and all(type(cell) is int for cell in row)
-            for row in value
-        )
+        and all(isinstance(row, list) and set(map(type, row)) == _INT_ONLY for row in value)
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import socket
@@ -385,6 +386,9 @@ class Collector:
             tick_every_s=self.lease_s / 4,
         )
         writer_task = asyncio.create_task(writer.run(), name="avp-writer")
+        # The plan, its items and the stored answers live for the whole run: frozen, the cyclic
+        # GC's full collections no longer walk them (~0.1 ms CPU per cell at zero latency).
+        gc.freeze()
         self._workers = [
             asyncio.create_task(self._worker(queues[name], writer, summary), name=f"avp-{name}")
             for name, limits in self.limits.items()
@@ -397,6 +401,7 @@ class Collector:
                 if isinstance(outcome, Exception):
                     raise outcome
         finally:
+            gc.unfreeze()
             for queue in queues.values():
                 if queue.refill is not None:
                     queue.refill.cancel()
