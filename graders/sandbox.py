@@ -535,17 +535,21 @@ async def _run(
         procs = group.procs_files() if group else []
         cpu_s = max(1, int(timeout_s + 0.999))
         launch, limits = _launcher(argv, cpu_s, memory_mb, nproc, procs)
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            *launch,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env={**env, **limits},
+            start_new_session=True,
+            pass_fds=[fd for fd in to_close if fd != report_r],
+        ))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *launch,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=cwd,
-                env={**env, **limits},
-                start_new_session=True,
-                pass_fds=[fd for fd in to_close if fd != report_r],
-            )
+            proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            await _kill_when_started(spawn, group)
+            raise
         except OSError as exc:
             raise SandboxError(f"sandbox: cannot start {argv[0]!r}: {exc}") from exc
         for fd in to_close:  # the child has its copies; ours would keep the report pipe open
@@ -614,6 +618,25 @@ async def _remove_tree(path: str) -> None:
         await rm.wait()
         if not os.path.lexists(path):
             return
+
+
+async def _kill_when_started(
+    spawn: asyncio.Future[asyncio.subprocess.Process], group: _Cgroup | None
+) -> None:
+    """Cancelled while the process was being started (Ctrl-C, SIGTERM, a stopped run): let the
+    start finish, then kill and reap what it started. Cancelling Python 3.11's
+    create_subprocess_exec half-way can leave its transport waiting for ever on pipes that
+    connect after it closed: a collector stopped by SIGTERM then never exited."""
+    try:
+        proc = await spawn
+    except Exception:  # it did not start: nothing to kill
+        return
+    _kill_everything(proc, group)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:  # drain, so the pipes reach EOF and the transport can finish
+            with contextlib.suppress(Exception):
+                await stream.read()
+    await proc.wait()
 
 
 async def _pipe_reader(fd: int) -> bytes:
