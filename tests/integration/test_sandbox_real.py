@@ -105,19 +105,6 @@ async def grade_attack(name: str, body: str, timeout_s: float = 3.0) -> str:
     return grade.explanation
 
 
-def sandbox_processes(marker: str) -> list[int]:
-    """Host pids whose name (comm) is `marker`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == marker:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 async def test_infinite_loop_is_killed() -> None:
     explanation = await grade_attack("loop", "while True:\n    pass", timeout_s=1.5)
     assert "timed out" in explanation
@@ -146,7 +133,7 @@ while True:
     explanation = await grade_attack("forkbomb", body, timeout_s=2.0)
     assert "timed out" in explanation
     await asyncio.sleep(0.2)  # let the kernel finish reaping
-    assert sandbox_processes(marker) == []
+    assert processes_named(marker) == []
     # The machine still works: the next run is normal.
     result = await sandbox.run_python("print('fine')", timeout_s=5, memory_mb=256)
     assert result.ok and result.stdout == "fine\n"
