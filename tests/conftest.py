@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +21,20 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not present: {path}")
     return path
+
+
+@contextlib.contextmanager
+def sim_with_fixture_benchmarks(log: Path, extra: dict[str, str]) -> Iterator[Any]:
+    """The simulated provider answering benchmarks defined in test modules (`extra`: name ->
+    "module:ATTRIBUTE"); its subprocess imports them, so the repository goes on PYTHONPATH."""
+    from avp_harness.providers.sim import SimServer
+
+    with pytest.MonkeyPatch.context() as patch:
+        path = os.environ.get("PYTHONPATH", "")
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), path])))
+        server = SimServer(latency_scale=0.0, log_path=log, extra_benchmarks=extra,
+                           index_only=list(extra)).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,7 +6,6 @@ call, counted in the simulator's request log), judge failures, `avp report` and
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 
 from avp_harness.cli import main as avp_main
-from avp_harness.providers.sim import SimServer
 from avp_harness.providers.sim_answers import judge_rubric
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import count_judgements
@@ -26,7 +24,7 @@ from graders.rubric import (
     read_rubric_verdict,
     render_conversation,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import sim_with_fixture_benchmarks
 from tests.integration.healthbench_fixture import SOURCE
 
 pytestmark = pytest.mark.integration
@@ -43,15 +41,8 @@ RUBRIC_ITEMS = 4 + 4 + 4 + 5 + 3  # per model: one judge call each
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Any:
     log = tmp_path_factory.mktemp("sim") / "requests.jsonl"
     extra = {"healthbench": "tests.integration.healthbench_fixture:HEALTHBENCH"}
-    with pytest.MonkeyPatch.context() as patch:  # the server subprocess imports the fixture
-        path = os.environ.get("PYTHONPATH", "")
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), path])))
-        server = SimServer(latency_scale=0.0, log_path=log, extra_benchmarks=extra,
-                           index_only=["healthbench"]).start()
-    try:
+    with sim_with_fixture_benchmarks(log, extra) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,10 @@ from avp_harness.cli import main as avp_main
 from avp_harness.collect.regrade import regrade
 from avp_harness.collect.reporter import PlainReporter
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import SimServer
 from avp_harness.providers.sim_answers import judge_hle, judge_simpleqa
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import count_judgements, grade_history
-from tests.conftest import REPO_ROOT
+from tests.conftest import sim_with_fixture_benchmarks
 from tests.integration.test_judge_regrade import (
     FIXTURES_MODULE,
     cells,
@@ -43,15 +41,8 @@ CELLS = 12  # 6 SimpleQA fixture questions x 2 candidate models
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Any:
     log = tmp_path_factory.mktemp("sim") / "requests.jsonl"
     extra = {"simpleqa": f"{FIXTURES_MODULE}:SIMPLEQA", "hle": f"{FIXTURES_MODULE}:HLE_FIXTURE"}
-    with pytest.MonkeyPatch.context() as patch:  # the server subprocess imports the fixtures
-        path = os.environ.get("PYTHONPATH", "")
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), path])))
-        server = SimServer(latency_scale=0.0, log_path=log, extra_benchmarks=extra,
-                           index_only=["simpleqa", "hle"]).start()
-    try:
+    with sim_with_fixture_benchmarks(log, extra) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def with_judge(data: dict[str, Any], judge: str, max_tokens: int | None = None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from avp_harness.collect.regrade import regrade
 from avp_harness.collect.reporter import PlainReporter
 from avp_harness.collect.runner import Collector, RunSummary
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import SimServer
 from avp_harness.providers.sim_answers import judge_simpleqa
 from avp_harness.providers.sim_models import SIM_MODELS
 from avp_harness.store import Store
@@ -32,7 +30,7 @@ from avp_harness.store.tables import CellRecord
 from avp_harness.types import Completion, Grade, Item
 from benchmarks import Selection
 from graders.judge import hle_metrics, parse_simpleqa_grade
-from tests.conftest import REPO_ROOT
+from tests.conftest import sim_with_fixture_benchmarks
 from tests.integration.judge_fixture_benchmarks import HLE_FIXTURE, HLE_SOURCE, SIMPLEQA_SOURCE
 
 pytestmark = pytest.mark.integration
@@ -47,15 +45,8 @@ FIXTURES_MODULE = "tests.integration.judge_fixture_benchmarks"
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Any:
     log = tmp_path_factory.mktemp("sim") / "requests.jsonl"
     extra = {"simpleqa": f"{FIXTURES_MODULE}:SIMPLEQA", "hle": f"{FIXTURES_MODULE}:HLE_FIXTURE"}
-    with pytest.MonkeyPatch.context() as patch:  # the server subprocess imports the fixtures
-        path = os.environ.get("PYTHONPATH", "")
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), path])))
-        server = SimServer(latency_scale=0.0, log_path=log, extra_benchmarks=extra,
-                           index_only=["simpleqa", "hle"]).start()
-    try:
+    with sim_with_fixture_benchmarks(log, extra) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)
