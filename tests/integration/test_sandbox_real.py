@@ -132,8 +132,8 @@ while True:
 """
     explanation = await grade_attack("forkbomb", body, timeout_s=2.0)
     assert "timed out" in explanation
-    await asyncio.sleep(0.2)  # let the kernel finish reaping
-    assert processes_named(marker) == []
+    # the kernel reaps the killed processes shortly after: wait for it (no fixed sleep)
+    assert await wait_for(lambda: processes_named(marker) == [], 30)
     # The machine still works: the next run is normal.
     result = await sandbox.run_python("print('fine')", timeout_s=5, memory_mb=256)
     assert result.ok and result.stdout == "fine\n"
