@@ -69,7 +69,7 @@ RESERVED_BODY_KEYS = ("model", "messages", "stream")
 
 # A server on this machine usually generates a few requests at a time (llama.cpp's default slots,
 # Ollama's OLLAMA_NUM_PARALLEL), often one: 16 in flight would queue, time out and be generated
-# anyway. Timeouts lower the bound further (collect/limits.py); a batching server such as vLLM
+# anyway. Timeouts lower the bound further (gateway/limits.py); a batching server such as vLLM
 # wants `max_concurrency = 64` set explicitly.
 LOCAL_MAX_CONCURRENCY = 4
 

@@ -37,8 +37,8 @@ import openai
 from avp_harness.collect.plan import Plan, build_plan
 from avp_harness.collect.runner import Collector
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import SimServer
-from avp_harness.providers.sim_models import SIM_MODELS
+from avp_harness.sim.models import SIM_MODELS
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from avp_harness.collect.runner import Collector
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import ServerModes, SimServer
+from avp_harness.sim.server import ServerModes, SimServer
 from avp_harness.store import Store
 
 MODELS = ("sim/atlas-xl", "sim/flash-mini")

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 
 import benchmarks
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 
 
 def cpu_seconds(pid: int) -> float:

@@ -27,7 +27,7 @@ def shared_path(*parts: str) -> Path:
 def sim_with_fixture_benchmarks(log: Path, extra: dict[str, str]) -> Iterator[Any]:
     """The simulated provider answering benchmarks defined in test modules (`extra`: name ->
     "module:ATTRIBUTE"); its subprocess imports them, so the repository goes on PYTHONPATH."""
-    from avp_harness.providers.sim import SimServer
+    from avp_harness.sim.server import SimServer
 
     with pytest.MonkeyPatch.context() as patch:
         path = os.environ.get("PYTHONPATH", "")

@@ -349,7 +349,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def parse_faults(text: str) -> dict[str, float]:
     """`429=0.02,500=0.01` -> {"429": 0.02, "500": 0.01}, checked as `avp sim serve --fault`."""
-    from avp_harness.providers.sim import parse_fault_spec
+    from avp_harness.sim.server import parse_fault_spec
 
     return dict(parse_fault_spec(part.strip()) for part in text.split(",") if part.strip())
 
@@ -387,7 +387,7 @@ def demo_config(
     """The embedded default: the simulated models (with their prices) on ARC-AGI and HumanEval,
     plus `extra` benchmark entries (`--suite full`) and a simulated judge when one is judged."""
     from avp_harness.config import config_from_dict
-    from avp_harness.providers.sim_models import SIM_MODELS
+    from avp_harness.sim.models import SIM_MODELS
 
     data = {
         "db": db,
@@ -413,7 +413,7 @@ def demo_config(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from avp_harness.providers.sim import SimServer
+    from avp_harness.sim.server import SimServer
 
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)

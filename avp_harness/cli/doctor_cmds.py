@@ -57,7 +57,7 @@ def _probe_model(model: Any) -> Any:
 
 
 async def _probe(client: Any, model: Any) -> dict[str, Any]:
-    from avp_harness.providers.client import classify, server_root
+    from avp_harness.gateway.client import classify, server_root
 
     result: dict[str, Any] = {"model": model.id, "sent_as": model.model}
     try:
@@ -85,7 +85,7 @@ async def _probe(client: Any, model: Any) -> dict[str, Any]:
 async def _doctor(provider: Any, models: list[Any]) -> tuple[list[dict[str, Any]], Any]:
     import asyncio  # here, not at module level: `avp --help` starts faster
 
-    from avp_harness.providers.client import ModelClient, fetch_props
+    from avp_harness.gateway.client import ModelClient, fetch_props
 
     client = ModelClient(provider)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from avp_harness.providers.sim_models import SIM_EMBEDDING_MODEL, SIM_MODELS
-from avp_harness.providers.sim_options import FAULT_KINDS, add_serve_arguments
+from avp_harness.sim.models import SIM_EMBEDDING_MODEL, SIM_MODELS
+from avp_harness.sim.options import FAULT_KINDS, add_serve_arguments
 
 SERVE_EPILOG = f"""\
 endpoints (base URL http://HOST:PORT/v1):
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from avp_harness.providers.sim import serve_from_args  # aiohttp: only when serving
+    from avp_harness.sim.server import serve_from_args  # aiohttp: only when serving
 
     return serve_from_args(args)
 

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
-    from avp_harness.collect.limits import ProviderLimits
     from avp_harness.collect.plan import Plan, PlannedCell
     from avp_harness.collect.runner import RunSummary
+    from avp_harness.gateway.limits import ProviderLimits
 
 
 class Reporter(Protocol):

@@ -35,7 +35,6 @@ from tenacity import (
 
 from avp_harness.collect.budget import BudgetGuard
 from avp_harness.collect.judge import CollectorJudge
-from avp_harness.collect.limits import ProviderLimits
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
@@ -46,7 +45,8 @@ from avp_harness.errors import (
     StoreError,
     StoreWriteError,
 )
-from avp_harness.providers.client import ModelClient, classify
+from avp_harness.gateway.client import ModelClient, classify
+from avp_harness.gateway.limits import ProviderLimits
 from avp_harness.redact import redact, register_secret
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import outdated_grades

@@ -16,7 +16,7 @@ from textual.message import Message
 from avp_harness.types import CellResult
 
 if TYPE_CHECKING:
-    from avp_harness.collect.limits import ProviderLimits
+    from avp_harness.gateway.limits import ProviderLimits
 
 
 class Progress(Message):

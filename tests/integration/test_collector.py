@@ -17,8 +17,8 @@ import pytest
 from avp_harness.cli.collect_cmds import demo_config
 from avp_harness.collect.runner import Collector, RunSummary
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import SimServer
-from avp_harness.providers.sim_models import SIM_MODELS
+from avp_harness.sim.models import SIM_MODELS
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from avp_harness.store.tables import CellRecord
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from avp_harness.cli import main
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from avp_harness.store.routing_queries import sample_table
 

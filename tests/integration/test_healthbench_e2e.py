@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from avp_harness.cli import main as avp_main
-from avp_harness.providers.sim_answers import judge_rubric
+from avp_harness.sim.answers import judge_rubric
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import count_judgements
 from avp_harness.store.tables import CellRecord

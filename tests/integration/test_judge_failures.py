@@ -16,7 +16,7 @@ from avp_harness.cli import main as avp_main
 from avp_harness.collect.regrade import regrade
 from avp_harness.collect.reporter import PlainReporter
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim_answers import judge_hle, judge_simpleqa
+from avp_harness.sim.answers import judge_hle, judge_simpleqa
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import count_judgements, grade_history
 from tests.conftest import sim_with_fixture_benchmarks

@@ -18,8 +18,8 @@ from avp_harness.collect.regrade import regrade
 from avp_harness.collect.reporter import PlainReporter
 from avp_harness.collect.runner import Collector, RunSummary
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim_answers import judge_simpleqa
-from avp_harness.providers.sim_models import SIM_MODELS
+from avp_harness.sim.answers import judge_simpleqa
+from avp_harness.sim.models import SIM_MODELS
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import (
     count_grade_history,

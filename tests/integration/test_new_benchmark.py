@@ -17,7 +17,7 @@ from avp_harness.cli import main
 from avp_harness.collect.runner import Collector
 from avp_harness.config import load_config
 from avp_harness.errors import ConfigError
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from avp_harness.cli import main
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from tests.integration.test_collector import ATLAS
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from avp_harness.cli import main
-from avp_harness.providers.sim import ServerModes, SimServer
+from avp_harness.sim.server import ServerModes, SimServer
 from avp_harness.store import Store
 from tests.integration.test_collector import (
     ATLAS,

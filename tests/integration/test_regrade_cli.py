@@ -23,8 +23,8 @@ from avp_harness.cli import main as avp_main
 from avp_harness.collect.regrade import regrade
 from avp_harness.collect.runner import Collector
 from avp_harness.config import config_from_dict
-from avp_harness.providers.sim import SimServer
-from avp_harness.providers.sim_models import SIM_MODELS
+from avp_harness.sim.models import SIM_MODELS
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import count_grade_history
 from avp_harness.types import Completion, Grade, Item

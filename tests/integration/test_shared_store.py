@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from avp_harness.collect.runner import Collector
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import SCHEMA_VERSION, Store
 from avp_harness.store.tables import ModelRecord
 from tests.integration.test_collector import make_config

@@ -19,14 +19,14 @@ import pytest
 
 import benchmarks
 from avp_harness.cli import main as avp_main
-from avp_harness.providers.sim import (
+from avp_harness.sim.models import SIM_EMBEDDING_MODEL, SIM_MODELS
+from avp_harness.sim.server import (
     SimServer,
     SimServerError,
     prompt_sha,
     simulate_answer,
     tokens_of,
 )
-from avp_harness.providers.sim_models import SIM_EMBEDDING_MODEL, SIM_MODELS
 from avp_harness.types import Completion, CostSource, Item, Usage
 
 pytestmark = pytest.mark.integration
@@ -347,7 +347,7 @@ def test_log_line_is_on_disk_before_a_sigkilled_client_gets_its_answer(
 
 
 async def test_embeddings_base64_and_float(sim: SimServer, api: openai.AsyncOpenAI) -> None:
-    from avp_harness.providers.sim import embed_text
+    from avp_harness.sim.server import embed_text
 
     texts = ["a cat on a mat", "gauge theory"]
     r = await api.embeddings.create(model=SIM_EMBEDDING_MODEL, input=texts)  # base64 by default
@@ -388,7 +388,7 @@ def test_serve_entry_point_writes_ready_file_and_stops_on_sigterm(tmp_path: Path
     ready, log = tmp_path / "port", tmp_path / "stderr"
     with open(log, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "avp_harness.providers.sim", "serve", "--port", "0",
+            [sys.executable, "-m", "avp_harness.sim.server", "serve", "--port", "0",
              "--ready-file", str(ready), "--latency-scale", "0"],
             stderr=stderr,
         )  # fmt: skip

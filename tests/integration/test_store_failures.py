@@ -17,7 +17,7 @@ import pytest
 
 from avp_harness.collect.runner import Collector
 from avp_harness.errors import StoreWriteError
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from tests.integration.test_collector import ATLAS, FLASH, make_config, requests_for
 

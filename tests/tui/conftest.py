@@ -13,7 +13,7 @@ import pytest
 from avp_harness.cli import main
 from avp_harness.cli.collect_cmds import demo_config
 from avp_harness.collect.runner import Collector
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 
 MODELS = ("sim/atlas-xl", "sim/flash-mini", "sim/mid-pro")

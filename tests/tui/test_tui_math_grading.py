@@ -21,7 +21,7 @@ from avp_harness.cli.grading_cmds import data_present
 SCRIPT = r"""
 import json, sys
 from avp_harness.cli.collect_cmds import demo_config
-from avp_harness.providers.sim import SimServer
+from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
 from avp_harness.tui.app import build_app
 

@@ -8,7 +8,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from avp_harness.providers.client import classify
+from avp_harness.gateway.client import classify
 from avp_harness.types import Status
 
 URL = "http://127.0.0.1:8080/v1/chat/completions"

@@ -10,7 +10,7 @@ import httpx2
 import openai
 
 from avp_harness.config import config_from_dict
-from avp_harness.providers.client import ModelClient
+from avp_harness.gateway.client import ModelClient
 
 ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
           "choices": [{"index": 0, "finish_reason": "stop",

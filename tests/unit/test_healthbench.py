@@ -15,7 +15,7 @@ import pytest
 import benchmarks
 from avp_harness.collect.judge import judge_key
 from avp_harness.errors import ConfigError, DataError, JudgeFailure
-from avp_harness.providers.sim_answers import answer_health, answer_judge, judge_rubric
+from avp_harness.sim.answers import answer_health, answer_judge, judge_rubric
 from avp_harness.types import Completion, CostSource, Grade, Item, Usage
 from benchmarks import Selection
 from benchmarks.healthbench import BENCHMARK, FILES

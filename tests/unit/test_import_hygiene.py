@@ -11,7 +11,7 @@ CORE = [
     "avp_harness.types",
     "avp_harness.errors",
     "avp_harness.store",
-    "avp_harness.providers.client",
+    "avp_harness.gateway.client",
     "avp_harness.collect.runner",
     "avp_harness.routing",
     "benchmarks",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from avp_harness.collect.judge import RAW_PROMPT_VERSION, judge_key
-from avp_harness.providers.sim_answers import answer_judge, judge_hle, judge_simpleqa
-from avp_harness.providers.sim_models import JUDGE_STYLES, SIM_MODELS, judge_style, sim_model
+from avp_harness.sim.answers import answer_judge, judge_hle, judge_simpleqa
+from avp_harness.sim.models import JUDGE_STYLES, SIM_MODELS, judge_style, sim_model
 from graders.judge import (
     HLE_JUDGE_PROMPT,
     SIMPLEQA_JUDGE_PROMPT,

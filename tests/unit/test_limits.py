@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from avp_harness.collect.limits import ProviderLimits, rate_limiter
+from avp_harness.gateway.limits import ProviderLimits, rate_limiter
 
 
 async def test_rate_limits_halve_concurrency_once_per_cooldown_and_recover_slowly() -> None:

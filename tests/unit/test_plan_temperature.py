@@ -11,7 +11,7 @@ import pytest
 from avp_harness.collect.plan import build_plan
 from avp_harness.config import load_config
 from avp_harness.errors import ConfigError
-from avp_harness.providers.client import ModelClient
+from avp_harness.gateway.client import ModelClient
 
 BASE = """\
 [providers.sim]

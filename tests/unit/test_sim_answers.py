@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import benchmarks
-from avp_harness.providers.sim_answers import (
+from avp_harness.sim.answers import (
     ANSWERS,
     HUMANEVAL_WRONG_VARIANTS,
     humaneval_program,

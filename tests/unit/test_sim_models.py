@@ -7,7 +7,8 @@ import math
 import pytest
 
 import benchmarks
-from avp_harness.providers.sim import (
+from avp_harness.sim.models import SIM_MODELS, SimModel, p_correct, topic_of
+from avp_harness.sim.server import (
     FaultRule,
     SimServerError,
     embed_text,
@@ -15,7 +16,6 @@ from avp_harness.providers.sim import (
     prompt_sha,
     simulate_answer,
 )
-from avp_harness.providers.sim_models import SIM_MODELS, SimModel, p_correct, topic_of
 from avp_harness.types import Item, Message
 
 

@@ -10,7 +10,7 @@ FAULT_KINDS = ("429", "500", "503", "400", "401", "slow", "malformed", "empty", 
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `avp sim serve` and `python -m avp_harness.providers.sim serve`."""
+    """The options of `avp sim serve` and `python -m avp_harness.sim.server serve`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=8765, help="port (0: any free port; default 8765)"

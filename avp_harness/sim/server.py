@@ -76,13 +76,13 @@ from typing import Any
 from aiohttp import web
 
 from avp_harness.errors import AvpError
-from avp_harness.providers.sim_answers import (
+from avp_harness.sim.answers import (
     ANSWERS,
     answer_judge,
     answer_unrecognised,
     preamble,
 )
-from avp_harness.providers.sim_models import (
+from avp_harness.sim.models import (
     BENCHMARK_ALIASES,
     SIM_EMBEDDING_DIM,
     SIM_EMBEDDING_MODEL,
@@ -94,8 +94,8 @@ from avp_harness.providers.sim_models import (
 )
 
 # the serve options live in a light module so `avp --help` does not load aiohttp; re-exported
-from avp_harness.providers.sim_options import FAULT_KINDS as FAULT_KINDS
-from avp_harness.providers.sim_options import add_serve_arguments as add_serve_arguments
+from avp_harness.sim.options import FAULT_KINDS as FAULT_KINDS
+from avp_harness.sim.options import add_serve_arguments as add_serve_arguments
 from avp_harness.types import Item
 
 DEFAULT_RETRY_AFTER_S = 1.0
@@ -1052,7 +1052,7 @@ class SimServer:
         cmd = [
             sys.executable,
             "-m",
-            "avp_harness.providers.sim",
+            "avp_harness.sim.server",
             "serve",
             "--host",
             self.host,
@@ -1153,9 +1153,9 @@ class SimServer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m avp_harness.providers.sim serve ...`"""
+    """`python -m avp_harness.sim.server serve ...`"""
     parser = argparse.ArgumentParser(
-        prog="python -m avp_harness.providers.sim",
+        prog="python -m avp_harness.sim.server",
         description="Simulated OpenAI-compatible provider (all models are simulated).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,6 +1,6 @@
 """OpenAI-compatible model client: one call, its usage and dollars, and error classification.
 
-The SDK is created with `max_retries=0`: retries and limits belong to `avp_harness.collect`.
+The SDK is created with `max_retries=0`: retries and limits belong to `avp_harness.gateway`.
 This module only makes single calls and says, for a failure, whether and when to retry
 (`classify`), in the manner of inspect_ai's `should_retry`.
 """

@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from avp_harness.providers.sim_models import judge_style
+from avp_harness.sim.models import judge_style
 from avp_harness.types import Item
 from graders.judge import HLE_JUDGE_PROMPT_VERSION, SIMPLEQA_JUDGE_PROMPT_VERSION
 from graders.judge_prompts import parse_judge_prompt
