@@ -387,6 +387,12 @@ class BenchmarkConfig:
     """Keep the first N items in official order (exclusive with `sample`)."""
     sample: Annotated[Int, Field(ge=0)] | None = None
     """Draw N items at random with `seed` (exclusive with `limit`)."""
+    offset: Annotated[Int, Field(ge=0)] = 0
+    """Skip the first N items in official order (with `limit`: items offset+1 .. offset+limit;
+    `avp run --limit 10-20` is offset 9, limit 11). Exclusive with `sample`."""
+    ids: tuple[Str, ...] = ()
+    """Keep only the items with these ids (after `limit` / `sample`); empty = every item.
+    `avp run --sample-id` sets it."""
     seed: Int = 0
     """Seed for `sample` and for per-item choice permutations."""
     samples: Positive = 1
@@ -402,6 +408,9 @@ class BenchmarkConfig:
     def _consistent(self) -> BenchmarkConfig:
         if self.limit is not None and self.sample is not None:
             raise _invalid("set either limit or sample, not both", "sample")
+        if self.offset and self.sample is not None:
+            raise _invalid("offset applies to the official order; it cannot be used with sample",
+                           "offset")
         import benchmarks
 
         try:  # the benchmark checks its own options (no data is loaded)
@@ -417,7 +426,7 @@ class BenchmarkConfig:
         from benchmarks import Selection
 
         return Selection(
-            limit=self.limit,
+            limit=None if self.limit is None else self.offset + self.limit,
             sample=self.sample,
             seed=self.seed,
             source=Path(self.source) if self.source else None,
@@ -1037,6 +1046,8 @@ price = { input_per_m = 0.20, output_per_m = 0.80, date = "2025-10-01" }
 #   limit    the first N items in official order     } one or the other
 #   sample   N items drawn at random with `seed`     }
 #   seed     for `sample` and choice shuffling (default 0)
+#   offset   skip the first N items (with limit: items offset+1 .. offset+limit)
+#   ids      keep only these item ids, e.g. ids = ["1", "7"]
 #   samples  completions per item (default 1)
 #   temperature  sampling temperature of every model on this benchmark (default: the model's)
 #   options  the benchmark's own options, e.g. for livecodebench:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli.run_options import add_run_options
 from avp_harness.errors import ConfigError
 from avp_harness.redact import redact_url
 
@@ -20,6 +21,10 @@ examples:
   avp run                                 every model x benchmark cell of ./avp.toml not yet done
   avp run --budget 5.00                   stop scheduling before spending more than $5
   avp run --models sim/atlas-xl --benchmarks humaneval
+  avp run --model openrouter/qwen/qwen3-235b-a22b --benchmarks gpqa,aime --limit 50
+                                          no avp.toml needed; the same cells as its entry
+  avp run --model vllm/Qwen/Qwen2.5-7B-Instruct --model-base-url http://localhost:8000/v1 \\
+      --benchmarks math500 --limit 10-20 --max-tokens 4096
   avp run --db postgresql+psycopg://user@host/avp   share one store between machines
 
 Interrupt it any way (Ctrl-C, SIGTERM, kill -9) and run it again: finished cells are never
@@ -65,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--budget", type=dollars,
                      help="dollars this run may spend (default: config)")
     run.add_argument("--models", help="comma-separated model ids to run (default: all)")
-    run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all)")
+    run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all of "
+                     "avp.toml); a name not in avp.toml is added with its defaults, and a "
+                     "unique start of a name will do (gpqa)")
     run.add_argument(
         "--progress",
         choices=["auto", "rich", "plain", "none"],
@@ -79,6 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "in the exit code (default: never stop early, exit 5 if any cell failed)",
     )
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    add_run_options(run)
     run.add_argument("--tui", action="store_true",
                      help="run inside the terminal UI (p pauses, q stops gracefully)")
     run.set_defaults(func=cmd_run)
@@ -139,30 +147,6 @@ def _reporter(kind: str) -> Any:
     if kind == "auto":
         kind = "rich" if sys.stderr.isatty() else "plain"
     return {"rich": RichReporter, "plain": PlainReporter, "none": NullReporter}[kind]()
-
-
-def _chosen(config: Any, option: str, text: str | None, known: list[str]) -> set[str] | None:
-    """The comma-separated names of `--models` / `--benchmarks`, each checked against `known`."""
-    if not text:
-        return None
-    wanted = {name.strip() for name in text.split(",") if name.strip()}
-    for name in sorted(wanted - set(known)):
-        raise ConfigError(config.file_label(), option,
-                          f"{name!r} is not configured (configured: {', '.join(known)})")
-    return wanted
-
-
-def _subset(config: Any, models: str | None, benches: str | None) -> Any:
-    """The config restricted to some models / benchmarks."""
-    from dataclasses import replace
-
-    chosen = _chosen(config, "--models", models, [m.id for m in config.models])
-    if chosen is not None:
-        config = replace(config, models=tuple(m for m in config.models if m.id in chosen))
-    chosen = _chosen(config, "--benchmarks", benches, [b.name for b in config.benchmarks])
-    if chosen is not None:
-        config = replace(config, benchmarks=tuple(b for b in config.benchmarks if b.name in chosen))
-    return config
 
 
 def check_runnable(config: Any) -> None:
@@ -284,9 +268,9 @@ def _print_summary(summary: Any, fail_on_error: float | None = None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from avp_harness.config import load_config
+    from avp_harness.cli.run_options import run_config
 
-    config = _subset(load_config(args.config), args.models, args.benchmarks)
+    config = run_config(args)
     db = resolve_db(args.db, config.db)
     if args.tui:
         from avp_harness.cli.tui_cmds import collect_in_tui

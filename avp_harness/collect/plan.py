@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import benchmarks
 from avp_harness.config import Config, ModelConfig, ProviderConfig
+from avp_harness.errors import DataError
 from avp_harness.store import PlanEntry
 from avp_harness.types import CellKey, Item, canonical_json, sha256_hex
 from graders import Grader
@@ -102,13 +103,25 @@ class Plan:
         return sum(e.planned for e in self.entries)
 
 
+def _with_ids(benchmark: str, items: list[Item], ids: tuple[str, ...]) -> list[Item]:
+    """The items with these ids, in official order; DataError naming any id not found."""
+    missing = sorted(set(ids) - {item.id for item in items})
+    if missing:
+        shown = ", ".join(repr(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{benchmark}: no item with id {shown} among the selected items")
+    wanted = set(ids)
+    return [item for item in items if item.id in wanted]
+
+
 def build_plan(config: Config, *, judge: object | None = None) -> Plan:
     """Load every configured benchmark's items and enumerate the cells."""
     bench_plans: list[BenchmarkPlan] = []
     notes: list[str] = []
     for bench_cfg in config.benchmarks:
         bench = benchmarks.get(bench_cfg.name).with_options(bench_cfg.options)
-        items = list(bench.items(bench_cfg.selection()))
+        items = list(bench.items(bench_cfg.selection()))[bench_cfg.offset:]
+        if bench_cfg.ids:
+            items = _with_ids(bench.name, items, bench_cfg.ids)
         notes += getattr(bench, "load_notes", list)()
         grader = bench.grader(judge)  # type: ignore[arg-type]
         bench_plans.append(
