@@ -1,32 +1,93 @@
-"""The run-wide budget: never schedule a call that could take spending past the budget.
+"""The run-wide budget: what a call may cost is reserved before it is made.
 
-Before a cell is scheduled, the guard reserves a pessimistic estimate of its cost: the largest
-cost seen so far for its (model, benchmark) pair, or, before any is seen, its price-table cost
-with the prompt's tokens and the model's `max_tokens` (a prompt is about 4 characters a token).
-Scheduling stops as soon as spent + reserved + the next reservation would exceed the budget.
-Projections to finish use the running mean cost per pair instead.
+A call is made only when spent + reserved + its reservation <= budget. A call whose reservation
+does not fit waits while other calls are in flight (their settling frees room); when nothing is in
+flight and it still does not fit, scheduling stops. A settled call counts what it really cost.
+
+The reservation of a call (`reserve_for`):
+
+* bounded: its model sets `max_tokens` and has a price, and its benchmark has no judge. It
+  reserves the price-table cost of the prompt's UTF-8 bytes (no tokenizer makes more tokens than
+  bytes; plus a margin per message for the chat template) and `max_tokens` of output: an upper
+  bound, so the budget is never exceeded (as long as the price table is right and the provider
+  honours max_tokens).
+* otherwise (no max_tokens, or a judge whose cost adds to the cell), from what was observed for
+  its (model, benchmark), in the store's earlier cells and this run's: once MIN_OBSERVED answers
+  are known, the larger of the p95 of their output tokens priced at this prompt and the p95 of
+  their dollars; before that, the price-table cost at `max_tokens` or DEFAULT_OUTPUT_TOKENS (or,
+  when that does not fit, all the budget left: the call runs alone). A model with no price
+  reserves the p95 of its observed dollars (twice the largest before MIN_OBSERVED), and before
+  its first known cost, all the budget left (its first call runs alone); one whose cost is never
+  known (no price, not reported) reserves nothing and is named at the end.
+
+  The guarantee is weaker there, as no call has a bound: a call may cost more than it reserved
+  (about 1 in 20), and is settled at its real cost, which leaves less room for the next
+  reservation. So spending passes the budget only if the calls in flight at that moment together
+  overrun the room left; as the room shrinks to a few reservations, fewer calls are in flight,
+  down to one. Set `max_tokens` for the hard guarantee.
+
+Projections to finish (`estimate`) use the mean of the observed dollars per (model, benchmark);
+for a pair with none yet, the model's mean output tokens on its other benchmarks (or every
+model's) priced at the prompt; the price table at max_tokens only when nothing was observed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from avp_harness.collect.plan import PlannedCell
 from avp_harness.types import Usage
 
-# Output tokens assumed for a model without max_tokens when estimating its first call.
+if TYPE_CHECKING:
+    from avp_harness.collect.plan import Plan
+
+# Output tokens assumed for a model without max_tokens before its answers are observed.
 DEFAULT_OUTPUT_TOKENS = 4096
+# Answers of a (model, benchmark) before its p95 is trusted for reservations.
+MIN_OBSERVED = 5
+QUANTILE = 0.95
+# Tokens a chat template may add per message, and per request, beyond the text (bounds only).
+TEMPLATE_TOKENS_PER_MESSAGE = 16
+TEMPLATE_TOKENS = 32
 
 
 @dataclass
-class _PairStats:
-    total: float = 0.0
-    n: int = 0
-    largest: float = 0.0
+class _Observed:
+    """What the answers of one (model, benchmark) cost: sorted, for quantiles."""
 
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else 0.0
+    outputs: list[int] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+
+    def add(self, output_tokens: int | None, cost: float | None) -> None:
+        if output_tokens is not None:
+            bisect.insort(self.outputs, output_tokens)
+        if cost is not None:
+            bisect.insort(self.costs, cost)
+
+
+def quantile(values: Sequence[float], q: float = QUANTILE) -> float:
+    """The nearest-rank quantile of sorted values."""
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def prompt_estimate(cell: PlannedCell) -> int:
+    """Prompt tokens, about 4 characters a token (estimates, not bounds)."""
+    return sum(len(m.content) for m in cell.item.messages) // 4 + 16
+
+
+def prompt_bound(cell: PlannedCell) -> int:
+    """At least the prompt's tokens: its UTF-8 bytes plus the chat template's."""
+    return TEMPLATE_TOKENS + sum(len(m.content.encode()) + TEMPLATE_TOKENS_PER_MESSAGE
+                                 for m in cell.item.messages)
 
 
 @dataclass
@@ -35,52 +96,140 @@ class BudgetGuard:
     spent: float = 0.0
     reserved: float = 0.0
     unpriced_models: set[str] = field(default_factory=set)  # calls with no known dollars
-    _stats: dict[tuple[str, str], _PairStats] = field(default_factory=dict)
+    judged: set[str] = field(default_factory=set)  # benchmarks whose cells add a judge's cost
+    _seen: dict[tuple[str, str], _Observed] = field(default_factory=dict)
+    _settled: asyncio.Event | None = field(default=None, repr=False)
 
-    def seed(self, means: dict[tuple[str, str], tuple[float, int]]) -> None:
-        """Start from what earlier runs paid per (model, benchmark)."""
-        for pair, (mean, n) in means.items():
-            self._stats[pair] = _PairStats(total=mean * n, n=n, largest=mean)
+    # ------------------------------------------------------------------ observations
+    def start(self, plan: Plan, observed: Mapping[str, Sequence[tuple[int, float | None]]]) -> str:
+        """Seed from the store's earlier cells (per config hash) and say how reservations are
+        made for this plan, in one line."""
+        import benchmarks
 
-    def _first_call_estimate(self, cell: PlannedCell) -> float | None:
+        self.judged = {b.name for b in plan.benchmarks if benchmarks.get(b.name).needs_judge}
+        for pair, chash in plan.hashes.items():
+            for tokens, cost in observed.get(chash, ()):
+                self._seen.setdefault(pair, _Observed()).add(tokens, cost)
+        return self.describe(plan)
+
+    def observe(self, cell: PlannedCell, output_tokens: int | None, cost: float | None) -> None:
+        self._seen.setdefault((cell.key.model, cell.key.benchmark), _Observed()).add(
+            output_tokens, cost)
+
+    def describe(self, plan: Plan) -> str:
+        if self.budget is None:
+            return ""
+        bounded = [m.id for m in plan.models if m.max_tokens is not None and m.price is not None]
+        pairs = [(m.id, b.name) for m in plan.models for b in plan.benchmarks]
+        known = sum(len(self._seen.get(p, _Observed()).costs) >= MIN_OBSERVED for p in pairs)
+        if bounded and len(bounded) == len(plan.models) and not self.judged:
+            how = ("each call reserves its price-table cost at max_tokens, an upper bound: "
+                   "the budget is never exceeded")
+        else:
+            how = (f"each call reserves the p95 cost of the answers seen for its model and "
+                   f"benchmark ({known} of {len(pairs)} pairs have {MIN_OBSERVED}+), before that "
+                   f"the price table at max_tokens or {DEFAULT_OUTPUT_TOKENS} output tokens (or "
+                   "runs alone when that does not fit)")
+            if bounded:
+                how += "; models with max_tokens and a price reserve that upper bound"
+            how += ("; a call costing more than it reserved is settled at its cost and the run "
+                    "stops before the next reservation would pass the budget")
+        return f"budget ${self.budget:.2f}: {how}"
+
+    # ------------------------------------------------------------------ reservations
+    def bound(self, cell: PlannedCell) -> float | None:
+        """The most the call can cost, when its model sets max_tokens and has a price and no
+        judge adds to it; None otherwise."""
+        model = cell.model
+        if model.price is None or model.max_tokens is None or cell.key.benchmark in self.judged:
+            return None
+        return model.price.cost(Usage(prompt_tokens=prompt_bound(cell),
+                                      completion_tokens=model.max_tokens))
+
+    def reserve_for(self, cell: PlannedCell) -> float:
+        """What the call reserves (see the module docstring)."""
+        bound = self.bound(cell)
+        if bound is not None:
+            return bound
+        seen = self._seen.get((cell.key.model, cell.key.benchmark), _Observed())
         price = cell.model.price
         if price is None:
-            return None
-        prompt_tokens = sum(len(m.content) for m in cell.item.messages) // 4 + 16
+            if cell.key.model in self.unpriced_models:
+                return 0.0  # its cost is never known: the budget cannot count it
+            if len(seen.costs) >= MIN_OBSERVED:
+                return quantile(seen.costs)
+            if seen.costs:
+                return 2.0 * seen.costs[-1]
+            return self._alone()
+        prompt = prompt_estimate(cell)
+        if len(seen.outputs) >= MIN_OBSERVED:
+            tokens = price.cost(Usage(prompt_tokens=prompt, completion_tokens=int(
+                quantile(seen.outputs))))
+            return max(tokens, quantile(seen.costs) if seen.costs else 0.0)
         output = cell.model.max_tokens or DEFAULT_OUTPUT_TOKENS
-        return price.cost(Usage(prompt_tokens=prompt_tokens, completion_tokens=output))
+        first = price.cost(Usage(prompt_tokens=prompt, completion_tokens=output))
+        return min(max(first, seen.costs[-1] if seen.costs else 0.0), self._alone())
 
-    def estimate(self, cell: PlannedCell) -> float:
-        """Expected dollars of a cell (for projections)."""
-        stats = self._stats.get((cell.key.model, cell.key.benchmark))
-        if stats and stats.n:
-            return stats.mean
-        first = self._first_call_estimate(cell)
-        return first if first is not None else 0.0
+    def _alone(self) -> float:
+        """A reservation that fits only with nothing else in flight: all the budget left."""
+        return math.inf if self.budget is None else self.budget - self.spent
 
     def try_reserve(self, cell: PlannedCell) -> float | None:
-        """Reserve a pessimistic cost for the cell; None when that would break the budget."""
-        stats = self._stats.get((cell.key.model, cell.key.benchmark))
-        # the largest cost seen; before any, the price-table estimate (an unpriced model's first
-        # calls reserve nothing)
-        amount = stats.largest if stats and stats.n else (self._first_call_estimate(cell) or 0.0)
-        if self.budget is not None and self.spent + self.reserved + amount > self.budget:
+        """Reserve the call's cost; None when it does not fit now."""
+        amount = self.reserve_for(cell)
+        if self.budget is None:
+            amount = 0.0 if math.isinf(amount) else amount
+        elif self.spent >= self.budget or self.spent + self.reserved + amount > self.budget:
             return None
         self.reserved += amount
         return amount
 
+    async def reserve(self, cell: PlannedCell) -> float | None:
+        """Reserve the call's cost, waiting while calls in flight may free room; None when it
+        does not fit with nothing in flight (scheduling stops)."""
+        while (amount := self.try_reserve(cell)) is None:
+            if self.reserved <= 1e-12:
+                return None
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            self._settled.clear()
+            await self._settled.wait()
+        return amount
+
     def settle(
-        self, cell: PlannedCell, reserved: float, cost: float | None, answered: bool = True
+        self, cell: PlannedCell, reserved: float, cost: float | None, answered: bool = True,
+        output_tokens: int | None = None,
     ) -> None:
         """Replace a reservation by what the call cost (None: neither reported nor priced, or
         no answer came back)."""
-        self.reserved -= reserved
+        self.reserved = max(0.0, self.reserved - reserved)
+        if self._settled is not None:
+            self._settled.set()
         if cost is None:
             if answered:
                 self.unpriced_models.add(cell.key.model)
             return
         self.spent += cost
-        stats = self._stats.setdefault((cell.key.model, cell.key.benchmark), _PairStats())
-        stats.total += cost
-        stats.n += 1
-        stats.largest = max(stats.largest, cost)
+        if answered:
+            self.observe(cell, output_tokens, cost)
+
+    # ------------------------------------------------------------------ projections
+    def estimate(self, cell: PlannedCell) -> float:
+        """Expected dollars of a cell, from what was observed (see the module docstring)."""
+        seen = self._seen.get((cell.key.model, cell.key.benchmark))
+        if seen and seen.costs:
+            return _mean(seen.costs)
+        price = cell.model.price
+        same_model = [s for (m, _), s in self._seen.items() if m == cell.key.model]
+        for group in (same_model, list(self._seen.values())):
+            outputs = [o for s in group for o in s.outputs]
+            if price is not None and outputs:
+                return price.cost(Usage(prompt_tokens=prompt_estimate(cell),
+                                        completion_tokens=round(_mean(outputs))))
+            costs = [c for s in group for c in s.costs]
+            if price is None and costs and group is same_model:
+                return _mean(costs)
+        if price is None:
+            return 0.0
+        output = cell.model.max_tokens or DEFAULT_OUTPUT_TOKENS
+        return price.cost(Usage(prompt_tokens=prompt_estimate(cell), completion_tokens=output))

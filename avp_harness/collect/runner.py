@@ -351,15 +351,14 @@ class Collector:
         self._answered = await loop.run_in_executor(None, self.store.answered_completions, hashes)
         await loop.run_in_executor(None, self.store.enqueue_claims, [
             (c.key.fingerprint, c.key.sample, c.config_hash) for c in pending_cells])
-        means = self.store.mean_costs(hashes)
-        self.budget.seed({pair: means[h] for pair, h in plan.hashes.items() if h in means})
+        budget_line = self.budget.start(plan, self.store.cost_observations(hashes))
         run_id = self.store.start_run(
             plan.entries, budget=self.budget.budget, config=self._config_snapshot(),
             owner=self.owner,
         )
         summary = RunSummary(run_id, "completed", plan.total, plan.total - len(pending_cells))
         self.reporter.start(plan, pending_cells, run_id)
-        for note in plan.notes:
+        for note in [budget_line, *plan.notes] if budget_line else plan.notes:
             self.reporter.message(note)
         graders = {b.name: (b.grader.id, b.grader.version) for b in plan.benchmarks}
         outdated = await loop.run_in_executor(
@@ -393,7 +392,7 @@ class Collector:
             asyncio.create_task(self._worker(queues[name], writer, summary), name=f"avp-{name}")
             for name, limits in self.limits.items()
             if name in queues
-            for _ in range(limits.max_concurrency)
+            for _ in range(2 * limits.max_concurrency)  # a worker waiting out a retry holds no slot
         ]
         try:
             outcomes = await asyncio.gather(*self._workers, return_exceptions=True)
@@ -524,7 +523,7 @@ class Collector:
                 queue.claimed.appendleft(cell)  # released with the others at the end
                 return  # its provider is down: the rest of its queue stays not yet run
             stored = (cell.key.fingerprint, cell.key.sample) in self._answered
-            reserved = 0.0 if stored else self.budget.try_reserve(cell)
+            reserved = 0.0 if stored else await self.budget.reserve(cell)
             if reserved is None:
                 queue.claimed.appendleft(cell)  # released with the others at the end
                 if not self._budget_stop:
@@ -544,7 +543,8 @@ class Collector:
                 judge = result.grade.judge_cost if result.grade else None
                 self.budget.settle(cell, reserved, judge, answered=False)
             else:
-                self.budget.settle(cell, reserved, _dollars(result), result.completion is not None)
+                self.budget.settle(cell, reserved, _dollars(result), result.completion is not None,
+                                   _output_tokens(result))
             summary.attempted += 1
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
@@ -712,6 +712,10 @@ class Collector:
 def _truncated(result: CellResult) -> bool:
     """The answer hit max_tokens: graded as it is, marked by its finish reason."""
     return result.completion is not None and result.completion.finish_reason == "length"
+
+
+def _output_tokens(result: CellResult) -> int | None:
+    return result.completion.usage.completion_tokens if result.completion else None
 
 
 def _dollars(result: CellResult) -> float | None:

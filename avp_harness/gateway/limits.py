@@ -1,8 +1,16 @@
 """Per-provider limits: an adaptive concurrency bound and aiolimiter RPM / TPM limiters.
 
-Concurrency follows AIMD: a rate-limit answer halves the bound (at most once per cool-down, so one
-burst of 429s counts once); every success adds 1/bound, so it climbs back by about one slot per
-bound's worth of successes. A `Retry-After` pauses the whole provider, not just the one call.
+Concurrency follows AIMD, as a good client of a rate-limited API does: it backs off
+multiplicatively on a burst of rate-limit answers and grows back additively on successes. A burst
+is several 429s close together relative to the request rate: `burst_size` of the last
+`burst_window` answers (20%). A steady small share of random 429s (a shared gateway's noise, 3%)
+almost never makes one, so it costs only the retries of the calls it hit, not the bound; a real
+limit (a server that can take 8 of 16 calls answers about half of them 429) makes one within a
+few answers. A burst halves the bound and pauses the whole provider for its Retry-After; the
+answers of calls already in flight when it was cut are not counted towards the next burst (they
+were sent under the old bound). An isolated 429 pauses only its own call (its retry waits the
+Retry-After). Every success adds 1/bound, so the bound climbs back by about one slot per bound's
+worth of successes.
 
 Timeouts feed the same bound. A server that generates one request at a time (llama-cpp-python, a
 one-slot llama.cpp server) queues what it cannot serve, so with N in flight a request waits about
@@ -14,6 +22,8 @@ answers of the last `window_s`), and pauses the provider while the server drains
 (the calls in flight / the throughput). This holds for a batching server too: its throughput is
 high, so its bound is only halved and its pause is short. After a timeout the bound climbs again
 only on answers faster than half the timeout.
+
+Time comes from `clock` (time.monotonic; tests inject their own).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
@@ -44,7 +55,8 @@ class ProviderLimits:
     rpm: int | None = None
     tpm: int | None = None
     min_concurrency: int = 1
-    cooldown_s: float = 1.0
+    burst_size: int = 4  # this many 429s among the last `burst_window` answers are a burst
+    burst_window: int = 20
     timeout_s: float | None = None  # the client timeout of one call
     base_url: str = ""  # named when the provider is down
     limit: float = field(init=False)
@@ -57,9 +69,10 @@ class ProviderLimits:
     connection_failures: int = field(init=False, default=0)  # in a row, without any answer
     dead: bool = field(init=False, default=False)  # down: its cells are no longer requested
     _retry_in_streak: bool = field(init=False, default=False)
-    first_timeout_at: float | None = field(init=False, default=None)  # time.monotonic()
+    first_timeout_at: float | None = field(init=False, default=None)  # clock() time
     late_timeouts: int = field(init=False, default=0)  # of calls sent after the first timeout
-    _last_cut: float = field(init=False, default=0.0)
+    _recent: deque[bool] = field(init=False)  # the last answers: True for a 429
+    _stale: int = field(init=False, default=0)  # answers still due from before the last cut
     _last_timeout_cut: float = field(init=False, default=-math.inf)
     window_s: float = 60.0  # the throughput is measured over this many recent seconds
     _answers: deque[float] = field(init=False, default_factory=deque)  # when answers came
@@ -68,8 +81,11 @@ class ProviderLimits:
     _rpm: AsyncLimiter | None = field(init=False, default=None)
     _tpm: AsyncLimiter | None = field(init=False, default=None)
 
+    clock: Callable[[], float] = time.monotonic
+
     def __post_init__(self) -> None:
         self.limit = float(self.max_concurrency)
+        self._recent = deque(maxlen=self.burst_window)
         self._cond = asyncio.Condition()
         if self.rpm:
             self._rpm = rate_limiter(self.rpm)
@@ -86,7 +102,7 @@ class ProviderLimits:
             await self._cond.wait_for(lambda: self.active < self.concurrency)
             self.active += 1
         try:
-            while (pause := self.paused_until - time.monotonic()) > 0:  # a pause may grow
+            while (pause := self.paused_until - self.clock()) > 0:  # a pause may grow
                 await asyncio.sleep(pause)
             if self._rpm is not None:
                 await self._rpm.acquire()
@@ -97,7 +113,7 @@ class ProviderLimits:
             raise
         self.requests += 1
         if self._first_request is None:
-            self._first_request = time.monotonic()
+            self._first_request = self.clock()
 
     async def release(self) -> None:
         async with self._cond:
@@ -108,7 +124,8 @@ class ProviderLimits:
         """An answer: climb back towards the bound (after a timeout, only on answers faster than
         half the timeout); count it for the throughput."""
         self.on_answer()
-        now = time.monotonic()
+        self._record(False)
+        now = self.clock()
         self._answers.append(now)
         while self._answers and self._answers[0] < now - self.window_s:
             self._answers.popleft()
@@ -122,12 +139,14 @@ class ProviderLimits:
         the provider down, timeouts feed the bound. Returns a line to report, if any."""
         if decision.kind != "connection":
             self.on_answer()
+            if decision.kind != "rate_limit":  # counted by on_rate_limit
+                self._record(False)
         elif self.on_connection_failure(attempt):
             return (f"{self.down_message()}: {self.connection_failures} calls in a row had no "
                     f"answer ({decision.message}); its cells are stopped, the other providers "
                     "carry on")
         if decision.status is Status.TIMEOUT and self.on_timeout(sent_at):
-            pause = max(0.0, self.paused_until - time.monotonic())
+            pause = max(0.0, self.paused_until - self.clock())
             return (f"{self.name}: a request timed out after {self.timeout_s:g}s: concurrency "
                     f"now {self.concurrency}, pausing {pause:.1f}s while the server drains its "
                     "queue")
@@ -162,19 +181,19 @@ class ProviderLimits:
         return recent / max(min(self.window_s, now - self._first_request), 1e-3)
 
     def on_timeout(self, sent_at: float) -> bool:
-        """A call sent at `sent_at` (time.monotonic()) timed out client-side.
+        """A call sent at `sent_at` (clock() time) timed out client-side.
 
         Only the first timeout of a wave cuts the bound and pauses the provider: a request sent
         before the last cut was already queued when it was made (see the module docstring)."""
         self.timeouts += 1
-        now = time.monotonic()
+        now = self.clock()
         if self.first_timeout_at is None:
             self.first_timeout_at = now
         elif sent_at > self.first_timeout_at:
             self.late_timeouts += 1  # sent after the bound adapted: it did not adapt enough
         if sent_at < self._last_timeout_cut:
             return False
-        self._last_timeout_cut = self._last_cut = now
+        self._last_timeout_cut = now
         rate = self.throughput(now)
         cut = self.limit / 2.0
         if rate and self.timeout_s:  # Little's law: in flight = throughput x latency
@@ -185,12 +204,23 @@ class ProviderLimits:
         self.paused_until = max(self.paused_until, now + drain)
         return True
 
+    def _record(self, rate_limited: bool) -> None:
+        """An answer, for burst detection (the answers of calls sent before the last cut are
+        not counted)."""
+        if self._stale > 0:
+            self._stale -= 1
+            return
+        self._recent.append(rate_limited)
+
     def on_rate_limit(self, retry_after: float | None) -> None:
-        """Cut concurrency multiplicatively and honour Retry-After for the whole provider."""
+        """A 429: on a burst (see the module docstring), halve the bound and honour Retry-After
+        for the whole provider; an isolated one only counts (its own retry waits)."""
         self.rate_limit_hits += 1
-        now = time.monotonic()
-        if now - self._last_cut >= self.cooldown_s:
-            self.limit = max(float(self.min_concurrency), self.limit / 2.0)
-            self._last_cut = now
+        self._record(True)
+        if sum(self._recent) < self.burst_size:
+            return
+        self.limit = max(float(self.min_concurrency), self.limit / 2.0)
+        self._recent.clear()
+        self._stale = max(self.active - 1, 0)  # the calls in flight besides this one
         if retry_after:
-            self.paused_until = max(self.paused_until, now + retry_after)
+            self.paused_until = max(self.paused_until, self.clock() + retry_after)

@@ -621,20 +621,22 @@ class Store:
             session.commit()
         return stale
 
-    def mean_costs(self, config_hashes: Collection[str]) -> dict[str, tuple[float, int]]:
-        """Mean known dollars per ok cell and how many cells it is over, per configuration
-        (config hash: whatever label its cells were stored under)."""
-        query = (
-            select(col(CellRecord.config_hash), func.avg(CellRecord.cost), func.count())
-            .where(
-                col(CellRecord.status) == Status.OK.value,
-                col(CellRecord.cost).is_not(None),
-                col(CellRecord.config_hash).in_(list(config_hashes)),
-            )
-            .group_by(CellRecord.config_hash)
+    def cost_observations(
+        self, config_hashes: Collection[str]
+    ) -> dict[str, list[tuple[int, float | None]]]:
+        """(output tokens, dollars) of every ok cell, per configuration (config hash: whatever
+        label its cells were stored under); dollars add the judge's, None when unknown."""
+        query = select(col(CellRecord.config_hash), col(CellRecord.completion_tokens),
+                       col(CellRecord.cost), col(CellRecord.judge_cost)).where(
+            col(CellRecord.status) == Status.OK.value,
+            col(CellRecord.config_hash).in_(list(config_hashes)),
         )
+        found: dict[str, list[tuple[int, float | None]]] = {}
         with self.engine.connect() as connection:
-            return {h: (float(avg), int(n)) for h, avg, n in connection.execute(query)}
+            for chash, tokens, cost, judge in connection.execute(query):
+                dollars = None if cost is None and judge is None else (cost or 0.0) + (judge or 0.0)
+                found.setdefault(chash, []).append((int(tokens or 0), dollars))
+        return found
 
     def latest_plans(self) -> list[PlanRecord]:
         """For each (model, benchmark), the plan of the most recent run that included it; a

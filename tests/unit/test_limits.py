@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import pytest
@@ -10,17 +11,81 @@ import pytest
 from avp_harness.gateway.limits import ProviderLimits, rate_limiter
 
 
-async def test_rate_limits_halve_concurrency_once_per_cooldown_and_recover_slowly() -> None:
-    limits = ProviderLimits("p", max_concurrency=16, cooldown_s=60.0)
-    limits.on_rate_limit(None)
-    limits.on_rate_limit(None)  # the same burst: no second cut within the cool-down
-    assert limits.concurrency == 8 and limits.rate_limit_hits == 2
-    for _ in range(9):  # about one slot per `limit` successes
+class Clock:
+    """An injected clock: time moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_of_429s_halves_the_bound_and_pauses_the_provider() -> None:
+    clock = Clock()
+    limits = ProviderLimits("p", max_concurrency=16, clock=clock)
+    for _ in range(10):
+        limits.on_success()
+    for _ in range(3):  # fewer than burst_size: counted, no cut, no provider-wide pause
+        limits.on_rate_limit(2.0)
+    assert limits.concurrency == 16 and limits.paused_until == 0.0
+    limits.active = 1
+    limits.on_rate_limit(2.0)  # the 4th of the last 20 answers: a burst
+    assert limits.concurrency == 8 and limits.rate_limit_hits == 4
+    assert limits.paused_until == clock.now + 2.0
+    for _ in range(9):  # additive growth: about one slot per `limit` successes
         limits.on_success()
     assert limits.concurrency == 9
     for _ in range(1000):
         limits.on_success()
     assert limits.concurrency == 16  # never above the configured bound
+
+
+def test_answers_of_calls_sent_before_a_cut_do_not_make_another_burst() -> None:
+    limits = ProviderLimits("p", max_concurrency=16, clock=Clock())
+    limits.active = 16  # a full bound when the burst is seen
+    for _ in range(4):
+        limits.on_rate_limit(None)
+    assert limits.concurrency == 8
+    for _ in range(15):  # the other 15 calls in flight were sent under the old bound
+        limits.on_rate_limit(None)
+    assert limits.concurrency == 8
+    limits.active = 8
+    for _ in range(4):  # sent under the new bound and still rate-limited: cut again
+        limits.on_rate_limit(None)
+    assert limits.concurrency == 4
+
+
+def test_a_steady_small_share_of_random_429s_keeps_the_bound_up() -> None:
+    """3% of answers 429 at random (the simulator's --fault 429=0.03) used to hold the bound at
+    2-3 of 16; bursts are rare at that rate, and the bound grows back between them."""
+    rng, clock = random.Random(7), Clock()
+    limits = ProviderLimits("p", max_concurrency=16, clock=clock)
+    seen, paused = [], 0
+    for _ in range(20_000):  # about 60 answers a second
+        clock.now += 1 / 60
+        limits.active = limits.concurrency
+        if rng.random() < 0.03:
+            before = limits.paused_until
+            limits.on_rate_limit(1.0)
+            paused += limits.paused_until != before
+        else:
+            limits.on_success()
+        seen.append(limits.concurrency)
+    assert limits.rate_limit_hits > 500
+    assert sum(seen) / len(seen) >= 15.0 and min(seen) >= 4, (sum(seen) / len(seen), min(seen))
+    assert paused <= 20  # the provider paused for a handful of bursts, not for each 429
+
+
+def test_a_real_limit_keeps_the_bound_down() -> None:
+    """A server that takes half the calls answers the rest 429: the bound falls and stays low
+    while it keeps doing so."""
+    limits = ProviderLimits("p", max_concurrency=16, clock=Clock())
+    for _ in range(200):
+        limits.active = limits.concurrency
+        limits.on_rate_limit(None)
+        limits.on_success()
+    assert limits.concurrency <= 2
 
 
 async def test_concurrency_bound_is_enforced() -> None:
@@ -40,9 +105,10 @@ async def test_concurrency_bound_is_enforced() -> None:
     assert peak == 2 and limits.requests == 10 and limits.active == 0
 
 
-async def test_retry_after_pauses_the_whole_provider() -> None:
+async def test_retry_after_of_a_burst_pauses_the_whole_provider() -> None:
     limits = ProviderLimits("p", max_concurrency=4)
-    limits.on_rate_limit(0.3)
+    for _ in range(4):
+        limits.on_rate_limit(0.3)
     started = time.monotonic()
     await limits.acquire()
     await limits.release()
