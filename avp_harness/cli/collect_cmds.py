@@ -141,12 +141,14 @@ def _fail_on_error(text: str) -> float:
     return value
 
 
-def _reporter(kind: str) -> Any:
+def _reporter(kind: str, budget: float | None = None) -> Any:
     from avp_harness.collect.reporter import NullReporter, PlainReporter, RichReporter
 
     if kind == "auto":
         kind = "rich" if sys.stderr.isatty() else "plain"
-    return {"rich": RichReporter, "plain": PlainReporter, "none": NullReporter}[kind]()
+    if kind == "none":
+        return NullReporter()
+    return {"rich": RichReporter, "plain": PlainReporter}[kind](budget=budget)
 
 
 def check_runnable(config: Any) -> None:
@@ -173,7 +175,8 @@ def collect(
     store = Store.open(db, check=True)
     try:
         lease = float(os.environ.get("AVP_LEASE_S", "60"))
-        collector = Collector(config, store, reporter=_reporter(progress), budget=budget,
+        shown = budget if budget is not None else config.budget
+        collector = Collector(config, store, reporter=_reporter(progress, shown), budget=budget,
                               fail_on_error=fail_on_error, lease_s=lease)
 
         async def main() -> Any:

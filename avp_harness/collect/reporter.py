@@ -1,7 +1,9 @@
 """Progress reporting: the collector talks to a `Reporter`; front ends choose one.
 
-- `PlainReporter`: a line every few seconds (logs, CI, pipes).
-- `RichReporter`: one progress bar per model on a terminal.
+- `PlainReporter`: a line every few seconds (logs, CI, pipes): cells done, rate, ETA, dollars
+  spent (against the budget, if any), failures.
+- `RichReporter`: one progress bar per model and a total bar with the spend against the budget,
+  on a terminal.
 - The TUI supplies its own reporter that posts messages to the app.
 """
 
@@ -52,10 +54,21 @@ class NullReporter:
         pass
 
 
+def duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class _Counting(NullReporter):
     """Shared bookkeeping: totals, successes, failures, dollars."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: float | None = None) -> None:
+        self.budget = budget  # the run's budget in dollars, shown against the spend
         self.total = 0
         self.done = 0
         self.failed: Counter[str] = Counter()
@@ -76,8 +89,22 @@ class _Counting(NullReporter):
             self.context_exceeded += 1
         elif result.completion is not None and result.completion.finish_reason == "length":
             self.truncated += 1
-        if result.completion and result.completion.cost:
-            self.dollars += result.completion.cost
+        self.dollars += _dollars(result)
+
+    def eta(self) -> str:
+        """Time to the last cell at the rate so far."""
+        elapsed = time.monotonic() - self.started
+        if self.done >= self.total:
+            return "done"
+        if not self.done or elapsed <= 0:
+            return "ETA -"
+        return f"ETA {duration((self.total - self.done) * elapsed / self.done)}"
+
+    def spend(self) -> str:
+        if self.budget is None:
+            return f"${self.dollars:.4f}"
+        share = self.dollars / self.budget if self.budget else 1.0
+        return f"${self.dollars:.4f} of ${self.budget:.2f} budget ({share:.0%})"
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -87,16 +114,24 @@ class _Counting(NullReporter):
                                               ("context exceeded", self.context_exceeded)) if n
         )
         return (
-            f"{self.done}/{self.total} cells, {self.done / elapsed:.1f}/s, "
-            f"${self.dollars:.4f}, failed: {failed}{extra}"
+            f"{self.done}/{self.total} cells, {self.done / elapsed:.1f}/s, {self.eta()}, "
+            f"{self.spend()}, failed: {failed}{extra}"
         )
+
+
+def _dollars(result: CellResult) -> float:
+    """What a cell cost as far as known: its call and its judge's."""
+    cost = result.completion.cost if result.completion else None
+    judge = result.grade.judge_cost if result.grade else None
+    return (cost or 0.0) + (judge or 0.0)
 
 
 class PlainReporter(_Counting):
     """Plain progress lines on stderr, at most one every `interval_s` seconds."""
 
-    def __init__(self, stream: TextIO | None = None, interval_s: float = 5.0) -> None:
-        super().__init__()
+    def __init__(self, stream: TextIO | None = None, interval_s: float = 5.0,
+                 budget: float | None = None) -> None:
+        super().__init__(budget)
         self.stream = stream or sys.stderr
         self.interval_s = interval_s
         self._last = 0.0
@@ -131,10 +166,11 @@ class PlainReporter(_Counting):
 
 
 class RichReporter(_Counting):
-    """One progress bar per model, plus a line per provider event, on a terminal."""
+    """One progress bar per model, a total bar with the spend against the budget, and a line per
+    provider event, on a terminal."""
 
-    def __init__(self, console: Console | None = None) -> None:
-        super().__init__()
+    def __init__(self, console: Console | None = None, budget: float | None = None) -> None:
+        super().__init__(budget)
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -155,6 +191,7 @@ class RichReporter(_Counting):
             refresh_per_second=4,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._total: TaskID | None = None
         self._model_failed: Counter[str] = Counter()
         self._model_dollars: defaultdict[str, float] = defaultdict(float)
 
@@ -169,6 +206,7 @@ class RichReporter(_Counting):
             self._tasks[model.id] = self.progress.add_task(
                 model.id, total=per_model.get(model.id, 0), status=""
             )
+        self._total = self.progress.add_task("total", total=len(pending), status=self.spend())
         self.progress.start()
 
     def result(self, result: CellResult) -> None:
@@ -176,12 +214,13 @@ class RichReporter(_Counting):
         model = result.key.model
         if result.status not in (Status.OK, Status.CONTEXT_EXCEEDED):
             self._model_failed[model] += 1
-        if result.completion and result.completion.cost:
-            self._model_dollars[model] += result.completion.cost
+        self._model_dollars[model] += _dollars(result)
         status = f"${self._model_dollars[model]:.4f}"
         if self._model_failed[model]:
             status += f" [red]{self._model_failed[model]} failed[/red]"
         self.progress.update(self._tasks[model], advance=1, status=status)
+        if self._total is not None:
+            self.progress.update(self._total, advance=1, status=self.spend())
 
     def rate_limited(self, limits: ProviderLimits) -> None:
         if limits.rate_limit_hits in (1, 10, 100, 1000):

@@ -6,6 +6,7 @@ import io
 import time
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from avp_harness.collect.reporter import PlainReporter, RichReporter
@@ -42,10 +43,29 @@ def test_plain_reporter_prints_progress_lines() -> None:
     assert lines[-1] == "avp: budget reached"
 
 
+def test_plain_line_has_an_eta_and_the_spend_against_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    reporter = PlainReporter(stream=out, interval_s=0.0, budget=2.0)
+    reporter.start(_plan(["a"]), _pending(["a"] * 4) * 10, 3)  # type: ignore[arg-type]
+    now[0] += 20.0  # 2 cells in 20 s: 38 left take 6m20s
+    reporter.result(_result("a", Status.OK, 0.25))
+    reporter.result(_result("a", Status.OK, 0.25))
+    line = out.getvalue().splitlines()[-1]
+    assert line == ("avp: 2/40 cells, 0.1/s, ETA 6m20s, $0.5000 of $2.00 budget (25%), "
+                    "failed: none")
+    for _ in range(38):
+        reporter.result(_result("a", Status.OK, 0.0))
+    assert ", done, " in out.getvalue().splitlines()[-1]
+
+
 def test_rich_reporter_draws_a_bar_per_model_on_a_terminal() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
-    reporter = RichReporter(console=console)
+    reporter = RichReporter(console=console, budget=1.0)
     reporter.start(_plan(["sim/a", "sim/b"]), _pending(["sim/a", "sim/b"]), 1)  # type: ignore[arg-type]
     reporter.result(_result("sim/a", Status.OK, 0.25))
     reporter.result(_result("sim/b", Status.ERROR, None))
@@ -53,3 +73,4 @@ def test_rich_reporter_draws_a_bar_per_model_on_a_terminal() -> None:
     text = out.getvalue()
     assert "sim/a" in text and "sim/b" in text
     assert "1/1" in text and "$0.2500" in text and "1 failed" in text
+    assert "total" in text and "2/2" in text and "$0.2500 of $1.00 budget (25%)" in text
