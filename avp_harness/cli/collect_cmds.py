@@ -13,7 +13,6 @@ from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
 from avp_harness.cli.run_options import add_run_options
-from avp_harness.errors import ConfigError
 from avp_harness.redact import redact_url
 
 RUN_EPILOG = """\

@@ -183,6 +183,11 @@ class _StoreBroken(CallPrevented):
     """Raised instead of making a call whose result could not be kept."""
 
 
+class _NotScheduled(CallPrevented):
+    """Raised instead of a cell's first call once scheduling has stopped (--fail-on-error): a
+    worker may have been waiting for a slot (there are more workers than slots)."""
+
+
 class Collector:
     """Runs the cells of a config that are not yet done. See the module docstring."""
 
@@ -230,6 +235,7 @@ class Collector:
         self._store_failed = False
         # answers stored by an earlier run but not graded yet: graded without calling again
         self._answered: dict[tuple[str, int], Completion] = {}
+        self._unsent: set[asyncio.Task[Any] | None] = set()  # workers before their cell's call
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -264,6 +270,11 @@ class Collector:
     def _check_store(self) -> None:
         if self._writer is not None and self._writer.broken.is_set():
             raise _StoreBroken  # its result could not be kept: do not pay for it
+        task = asyncio.current_task()
+        if task in self._unsent:  # a cell's first call
+            if self._error_stop:
+                raise _NotScheduled
+            self._unsent.discard(task)
 
     # ------------------------------------------------------------------ run
 
@@ -469,10 +480,18 @@ class Collector:
                     )
                 return
             self._inflight[cell.key] = cell
+            if not stored:
+                self._unsent.add(asyncio.current_task())
             try:
                 result = await self._process(cell, summary.run_id, writer)
             except _StoreBroken:
                 return
+            except _NotScheduled:
+                queue.claimed.appendleft(cell)  # released with the others at the end
+                self.budget.settle(cell, reserved, None, answered=False)
+                return
+            finally:
+                self._unsent.discard(asyncio.current_task())
             self._inflight.pop(cell.key, None)
             if stored:  # the call was paid for by an earlier run; only a judge's dollars are new
                 judge = result.grade.judge_cost if result.grade else None
