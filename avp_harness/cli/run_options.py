@@ -121,6 +121,9 @@ def run_config(args: argparse.Namespace) -> Any:
         file: Path | None = path
     else:
         data, file = {}, None
+        if not args.benchmarks:
+            raise ConfigError(WHERE, "--benchmarks", f"no {path} here: name the benchmarks to "
+                              "run, e.g. --benchmarks gpqa,aime (`avp benchmarks list`)")
     known_providers = set(builtin_providers()) | set(data.get("providers") or {})
     if args.model:
         data["models"] = _models(data.get("models") or [], args, known_providers)

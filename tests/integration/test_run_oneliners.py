@@ -143,6 +143,8 @@ def test_bad_values_are_refused_in_one_line(
     assert requests_for(sim, since) == []
 
 
-def test_without_avp_toml_a_model_is_needed(tmp_path: Path) -> None:
+def test_without_avp_toml_a_model_and_benchmarks_are_needed(tmp_path: Path) -> None:
     done = run(tmp_path, "--benchmarks", "arc_agi")
     assert done.returncode == 2 and "config file not found" in one_line(done.stderr)
+    done = run(tmp_path, "--model", "openrouter/x/y")
+    assert done.returncode == 2 and "name the benchmarks to run" in one_line(done.stderr)
