@@ -966,8 +966,9 @@ TEMPLATE = """\
 # `--db` and $AVP_DB override it.
 db = "runs.db"
 
-# Run-wide budget in dollars: `avp run` stops scheduling calls before it would exceed it,
-# projecting the cost to finish from the running mean cost per (model, benchmark).
+# Run-wide budget in dollars: `avp run` reserves each call's cost before making it (an upper
+# bound for a model with max_tokens and a price, else the p95 of the observed costs) and stops
+# scheduling before it would exceed it, projecting the cost to finish from the observed costs.
 # $AVP_BUDGET overrides it. Remove the line for no limit.
 budget = 5.0
 

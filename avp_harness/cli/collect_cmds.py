@@ -67,7 +67,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_config_argument(run)
     add_db_argument(run)
     run.add_argument("--budget", type=dollars,
-                     help="dollars this run may spend (default: config)")
+                     help="dollars this run may spend (default: avp.toml's budget, "
+                     "$AVP_BUDGET): each call reserves its cost first, an upper bound where the "
+                     "model sets max_tokens and a price, else the p95 of what its model's "
+                     "answers on that benchmark cost; the run says which at the start")
     run.add_argument("--models", help="comma-separated model ids to run (default: all)")
     run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all of "
                      "avp.toml); a name not in avp.toml is added with its defaults, and a "
