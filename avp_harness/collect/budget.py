@@ -126,14 +126,14 @@ class BudgetGuard:
             how = ("each call reserves its price-table cost at max_tokens, an upper bound: "
                    "the budget is never exceeded")
         else:
-            how = (f"each call reserves the p95 cost of the answers seen for its model and "
-                   f"benchmark ({known} of {len(pairs)} pairs have {MIN_OBSERVED}+), before that "
-                   f"the price table at max_tokens or {DEFAULT_OUTPUT_TOKENS} output tokens (or "
-                   "runs alone when that does not fit)")
+            how = (f"each call reserves the p95 cost of its model's answers on its benchmark "
+                   f"({known} of {len(pairs)} pairs have {MIN_OBSERVED}+ yet; until then the "
+                   f"price table at max_tokens or {DEFAULT_OUTPUT_TOKENS} output tokens, or the "
+                   "call runs alone)")
             if bounded:
                 how += "; models with max_tokens and a price reserve that upper bound"
-            how += ("; a call costing more than it reserved is settled at its cost and the run "
-                    "stops before the next reservation would pass the budget")
+            how += ("; a call costing more is settled at its cost, and none starts whose "
+                    "reservation would pass the budget")
         return f"budget ${self.budget:.2f}: {how}"
 
     # ------------------------------------------------------------------ reservations
