@@ -5,6 +5,10 @@ projected cost to finish comes from what the answers cost."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +91,39 @@ def test_the_projected_cost_to_finish_comes_from_observed_costs(
     code, rest, _ = run(toml)
     assert code == 0
     assert 0.5 <= first["projected_to_finish"] / rest["spent"] <= 2.0, (first, rest["spent"])
+
+
+def test_after_ctrl_c_the_projection_comes_from_observed_costs(tmp_path: Path) -> None:
+    """Interrupted early (only some ARC answers in, none for AIME yet): the cost to finish is
+    projected from the answers' costs (AIME from the models' ARC output tokens at AIME's
+    prompts), not from 4,096 output tokens a call ($9.59 projected for a real $0.82)."""
+    with SimServer(latency_scale=0.2) as slow:
+        toml = write_toml(tmp_path, slow.base_url, arc=12)
+        with toml.open("a") as out:
+            out.write('\n[[benchmarks]]\nname = "aime"\nlimit = 12\n')
+        db = str(tmp_path / "runs.db")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "avp_harness.cli", "run", "--config", str(toml), "--db", db,
+             "--json", "--progress", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and stored_ok(db) < 6:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        first = json.loads(out)
+        assert first["remaining"] >= 12  # every AIME cell at least
+        code, rest, _ = run(toml)
+    assert code == 0
+    assert 1 / 3 <= first["projected_to_finish"] / rest["spent"] <= 3.0, (first, rest["spent"])
+
+
+def stored_ok(db: str) -> int:
+    if not Path(db).exists():
+        return 0
+    try:
+        with Store.open(db, create=False) as store:
+            return sum(c.status == "ok" for c in store.cells(limit=100_000))
+    except Exception:  # the store is being created
+        return 0
