@@ -487,7 +487,7 @@ def read_queries(path: Path) -> list[str]:
 
 
 def cmd_routers_list(args: argparse.Namespace) -> int:
-    from avp_harness.store.routing_queries import list_routers
+    from avp_harness.store.routing import list_routers
 
     rows = list_routers(open_store(args))
     if not rows:
@@ -504,7 +504,7 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_show(args: argparse.Namespace) -> int:
-    from avp_harness.store.routing_queries import get_router
+    from avp_harness.store.routing import get_router
 
     r = get_router(open_store(args), args.name)
     shown = {"name": r.name, "kind": r.kind, "params": r.params, "fitted_on": r.fitted_on,
@@ -523,7 +523,7 @@ def cmd_routers_export(args: argparse.Namespace) -> int:
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
     from avp_harness.app.routing import read_exported
-    from avp_harness.store.routing_queries import save_router
+    from avp_harness.store.routing import save_router
 
     stored = read_exported(args.dir)  # complete, before anything is written
     save_router(open_store(args, create=True), stored)
@@ -536,7 +536,7 @@ def cmd_routers_import(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from avp_harness.routing.records import read_avengers_jsonl, read_routerbench
-    from avp_harness.store.routing_queries import import_records
+    from avp_harness.store.routing import import_records
 
     if not args.path.exists():
         raise DataError(f"{args.path}: no such file or folder")
@@ -646,7 +646,7 @@ def new_model_cells(store: Store, data: RoutingData, model: str) -> tuple[np.nda
     """The new model's scores and dollars aligned to the router's items (NaN = not evaluated)."""
     import numpy as np
 
-    from avp_harness.store.routing_queries import score_table
+    from avp_harness.store.routing import score_table
 
     table = score_table(store, benchmarks=sorted(set(data.datasets.tolist())), models=[model])
     a = np.full(data.n, np.nan)
