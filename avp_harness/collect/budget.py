@@ -99,6 +99,9 @@ class BudgetGuard:
     judged: set[str] = field(default_factory=set)  # benchmarks whose cells add a judge's cost
     _seen: dict[tuple[str, str], _Observed] = field(default_factory=dict)
     _settled: asyncio.Event | None = field(default=None, repr=False)
+    _version: int = 0  # observations so far, for the cache of means
+    _cache_version: int = -1
+    _cache: dict[str | None, tuple[float | None, float | None]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ observations
     def start(self, plan: Plan, observed: Mapping[str, Sequence[tuple[int, float | None]]]) -> str:
@@ -108,11 +111,16 @@ class BudgetGuard:
 
         self.judged = {b.name for b in plan.benchmarks if benchmarks.get(b.name).needs_judge}
         for pair, chash in plan.hashes.items():
-            for tokens, cost in observed.get(chash, ()):
-                self._seen.setdefault(pair, _Observed()).add(tokens, cost)
+            rows = observed.get(chash, ())
+            if rows:
+                seen = self._seen.setdefault(pair, _Observed())
+                seen.outputs = sorted([*seen.outputs, *(tokens for tokens, _ in rows)])
+                seen.costs = sorted([*seen.costs, *(c for _, c in rows if c is not None)])
+                self._version += 1
         return self.describe(plan)
 
     def observe(self, cell: PlannedCell, output_tokens: int | None, cost: float | None) -> None:
+        self._version += 1
         self._seen.setdefault((cell.key.model, cell.key.benchmark), _Observed()).add(
             output_tokens, cost)
 
@@ -196,6 +204,19 @@ class BudgetGuard:
             await self._settled.wait()
         return amount
 
+    def _means(self, model: str | None) -> tuple[float | None, float | None]:
+        """Mean output tokens and mean dollars of a model's answers (None: everyone's), cached
+        until the next observation."""
+        if self._cache_version != self._version:
+            self._cache, self._cache_version = {}, self._version
+        if model not in self._cache:
+            groups = [s for (m, _), s in self._seen.items() if model is None or m == model]
+            outputs = [o for s in groups for o in s.outputs]
+            costs = [c for s in groups for c in s.costs]
+            self._cache[model] = (_mean(outputs) if outputs else None,
+                                  _mean(costs) if costs else None)
+        return self._cache[model]
+
     def settle(
         self, cell: PlannedCell, reserved: float, cost: float | None, answered: bool = True,
         output_tokens: int | None = None,
@@ -220,15 +241,13 @@ class BudgetGuard:
         if seen and seen.costs:
             return _mean(seen.costs)
         price = cell.model.price
-        same_model = [s for (m, _), s in self._seen.items() if m == cell.key.model]
-        for group in (same_model, list(self._seen.values())):
-            outputs = [o for s in group for o in s.outputs]
-            if price is not None and outputs:
+        for model in (cell.key.model, None):  # its model's answers elsewhere, then anyone's
+            outputs, costs = self._means(model)
+            if price is not None and outputs is not None:
                 return price.cost(Usage(prompt_tokens=prompt_estimate(cell),
-                                        completion_tokens=round(_mean(outputs))))
-            costs = [c for s in group for c in s.costs]
-            if price is None and costs and group is same_model:
-                return _mean(costs)
+                                        completion_tokens=round(outputs)))
+            if price is None and costs is not None and model is not None:
+                return costs
         if price is None:
             return 0.0
         output = cell.model.max_tokens or DEFAULT_OUTPUT_TOKENS

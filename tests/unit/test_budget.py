@@ -104,3 +104,18 @@ def test_projections_come_from_observed_costs() -> None:
     assert guard.estimate(cell(bench="aime")) == pytest.approx(cost(200))
     assert guard.estimate(cell(model="new", bench="aime")) == pytest.approx(cost(200))
     assert BudgetGuard(None).estimate(cell()) == pytest.approx(cost(DEFAULT_OUTPUT_TOKENS))
+
+
+def test_the_store_s_earlier_answers_seed_the_reservations_and_the_start_line() -> None:
+    guard = BudgetGuard(5.0)
+    plan = SimpleNamespace(
+        benchmarks=[SimpleNamespace(name="arc_agi")], hashes={("m", "arc_agi"): "h"},
+        models=[SimpleNamespace(id="m", max_tokens=None, price=PRICE)])
+    line = guard.start(plan, {"h": [(100, cost(100))] * 19 + [(300, None)]})  # type: ignore[arg-type]
+    assert guard.reserve_for(cell(bench="arc_agi")) == pytest.approx(cost(100))
+    assert line.startswith("budget $5.00: each call reserves the p95 cost")
+    assert "1 of 1 pairs have 5+" in line
+    bounded = BudgetGuard(5.0)
+    plan.models[0].max_tokens = 100
+    assert "never exceeded" in bounded.start(plan, {})  # type: ignore[arg-type]
+    assert BudgetGuard(None).start(plan, {}) == ""  # type: ignore[arg-type]
