@@ -19,7 +19,8 @@
 
 5. Random 429s (`--noise`): the collector under a steady 3% random 429 rate (`avp sim serve
    --fault 429=0.03`, each with the simulator's Retry-After of 1 s) against the same run without
-   faults, at a small simulated latency. Target: >= 85% of the fault-free throughput. Also prints
+   faults, at a small simulated latency (each run twice, alternated, the best of each kept: the
+   machines are noisy). Target: >= 85% of the fault-free throughput. Also prints
    the concurrency bound at the end (it used to sink from 16 to 2-3 and stay there).
 
 The simulated provider runs in its own process with zero latency. Figures are printed, never
@@ -156,7 +157,7 @@ def scale_out(args: argparse.Namespace) -> None:
 def noise(args: argparse.Namespace) -> None:
     """Throughput under a steady random 429 rate as a share of the same run without faults."""
     rates: dict[float, float] = {}
-    for rate in (0.0, args.noise_rate):
+    for rate in (0.0, args.noise_rate) * args.noise_repeats:  # alternated; the best of each
         faults = {"429": rate} if rate else None
         with SimServer(latency_scale=args.noise_latency, faults=faults) as sim, \
                 tempfile.TemporaryDirectory() as tmp:
@@ -171,11 +172,12 @@ def noise(args: argparse.Namespace) -> None:
             wall = time.perf_counter() - started
             store.close()
             limits = collector.limits["sim"]
-            rates[rate] = summary.ok / wall
+            rates[rate] = max(rates.get(rate, 0.0), summary.ok / wall)
             print(f"429 rate {rate:4.0%}: {summary.ok}/{plan.total} ok in {wall:.1f}s = "
                   f"{rates[rate]:.1f} cells/s, {limits.rate_limit_hits} 429s, bound at the end "
                   f"{limits.concurrency} of {limits.max_concurrency}")
-    print(f"with {args.noise_rate:.0%} random 429s / without: "
+    print(f"with {args.noise_rate:.0%} random 429s / without (best of {args.noise_repeats} "
+          f"each): "
           f"{rates[args.noise_rate] / rates[0.0]:8.1%}   (target >= 85%) at latency scale "
           f"{args.noise_latency:g}")
 
@@ -206,6 +208,8 @@ def main() -> None:
                         help="share of requests answered 429 in --noise (default 0.03)")
     parser.add_argument("--noise-items", type=int, default=400, help="ARC items for --noise")
     parser.add_argument("--noise-concurrency", type=int, default=16)
+    parser.add_argument("--noise-repeats", type=int, default=2,
+                        help="runs of each kind in --noise, alternated (the best counts)")
     parser.add_argument("--noise-latency", type=float, default=0.1,
                         help="simulated latency scale for --noise (default 0.1)")
     args = parser.parse_args()
