@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "avp_harness.cli.sandbox_cmds",
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
+    "avp_harness.cli.serve_cmds",
     "avp_harness.cli.compare_cmds",
 ]
 
