@@ -172,6 +172,8 @@ class ServeApp:
                 f"router {loaded.name!r} is a {loaded.kind.name} router, which chooses several "
                 "models per query; avp serve serves routers that choose one")
         self.embeds_inline = loaded.embedding.spec == "tfidf"  # fast: no thread hop
+        self._pending: list[tuple[str, float, asyncio.Future[tuple[Decision, float]]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES,
@@ -240,8 +242,8 @@ class ServeApp:
             raise BadRequest(400, "`stream` must be true or false", "invalid_request_error", None)
         return body
 
-    def resolve(self, body: dict[str, Any], served: Served) -> tuple[ModelConfig,
-                                                                       Decision | None, float]:
+    async def resolve(self, body: dict[str, Any],
+                      served: Served) -> tuple[ModelConfig, Decision | None, float]:
         """The model to send to (and the routing decision with its time in seconds)."""
         try:
             name = parse_model_name(body["model"], self.loaded.name)
@@ -260,10 +262,52 @@ class ServeApp:
                              "invalid_request_error", None)
         served.router = self.loaded.name
         served.alpha = self.alpha if name.alpha is None else name.alpha
-        started = time.perf_counter()
-        decision = decide(self.loaded, [text], served.alpha)[0]
+        decision, seconds = await self.route(text, served.alpha)
         served.model = decision.chosen
-        return self.models[decision.chosen], decision, time.perf_counter() - started
+        return self.models[decision.chosen], decision, seconds
+
+    async def route(self, text: str, alpha: float) -> tuple[Decision, float]:
+        """Route one query. The queries of the requests that arrive together are embedded and
+        routed in one `decide` call per α (the same code and vectors as `avp route`, row by row;
+        one call per batch instead of per request is what keeps TF-IDF cheap under load).
+        Returns the decision and the seconds its batch took."""
+        future: asyncio.Future[tuple[Decision, float]] = asyncio.get_running_loop().create_future()
+        self._pending.append((text, alpha, future))
+        if len(self._pending) == 1:
+            task = asyncio.create_task(self._route_pending())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _route_pending(self) -> None:
+        await asyncio.sleep(0)  # the handlers ready in this turn of the loop join the batch
+        batch, self._pending = self._pending, []
+        try:
+            if self.embeds_inline:
+                results = self._decide(batch)
+            else:  # an embedding that may block (ONNX, an API): off the event loop
+                results = await asyncio.to_thread(self._decide, batch)
+        except Exception as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def _decide(self, batch: list[Any]) -> list[tuple[Decision, float]]:
+        started = time.perf_counter()
+        by_alpha: dict[float, list[int]] = {}
+        for i, (_, alpha, _) in enumerate(batch):
+            by_alpha.setdefault(alpha, []).append(i)
+        decisions: list[Decision | None] = [None] * len(batch)
+        for alpha, rows in by_alpha.items():
+            for i, decision in zip(rows, decide(self.loaded, [batch[i][0] for i in rows], alpha),
+                                   strict=True):
+                decisions[i] = decision
+        seconds = time.perf_counter() - started
+        return [(d, seconds) for d in decisions if d is not None]
 
     def avp_info(self, served: Served, decision: Decision | None,
                  route_s: float) -> tuple[dict[str, Any], dict[str, str]]:
@@ -292,10 +336,7 @@ class ServeApp:
             body = await self.read_body(request)
             served.requested = body["model"]
             served.stream = bool(body.get("stream"))
-            if self.embeds_inline:
-                model, decision, route_s = self.resolve(body, served)
-            else:  # an embedding that may block (ONNX, an API): off the event loop
-                model, decision, route_s = await asyncio.to_thread(self.resolve, body, served)
+            model, decision, route_s = await self.resolve(body, served)
         except BadRequest as exc:
             self.log.add(served.row("rejected", exc.status, error=str(exc)))
             return error_response(exc.status, str(exc), exc.err_type, exc.code)
