@@ -9,8 +9,10 @@ It calls through the gateway's own client for the model's provider (`gw.client_f
 slot of that provider's limits (concurrency, RPM, TPM) for the whole stream, so streamed and
 non-streamed calls share the limits, the AIMD back-off and the cost accounting. Opening the
 stream (up to the upstream's HTTP status) is the part that may be retried, and only by the
-gateway's policy; once the upstream has answered 200 nothing is retried, since chunks may have
-reached the client: a stream that breaks then raises `StreamBroken`.
+gateway's policy (its attempts, back-off and classification; `Gateway.complete` has no hook for
+a call that is not one `ModelClient.complete`, so the policy's pieces are used here); once the
+upstream has answered 200 nothing is retried, since chunks may have reached the client: a
+stream that breaks then raises `StreamBroken`.
 
 Usage is always asked of the upstream (`stream_options.include_usage`) so every streamed call is
 priced; the usage-only chunk is passed on only when the caller asked for it.
@@ -18,6 +20,7 @@ priced; the usage-only chunk is passed on only when the caller asked for it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -27,8 +30,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from avp_harness.gateway.client import classify
+from avp_harness.gateway.gateway import CallFailed, Gateway, _Retryable
 from avp_harness.types import CostSource, RetryDecision, Status, Usage
 
 if TYPE_CHECKING:
@@ -88,13 +93,13 @@ def stream_body(
     client: ModelClient, model: ModelConfig, messages: Sequence[Mapping[str, Any]],
     request: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """`chat.completions.create` keywords: the model's configured body, the caller's fields over
-    it (all through `extra_body`, so fields the SDK does not know pass unchanged)."""
-    body = client.request_body(model, list(messages))
-    extra = dict(body.pop("extra_body", {}))
-    fields = {k: v for k, v in body.items() if k != "model"}
-    fields.update({k: v for k, v in (request or {}).items() if k not in OWN_FIELDS})
-    extra.update(fields)
+    """`chat.completions.create` keywords: the model's configured body with the caller's fields
+    over it (`ModelClient.request_body`), everything in `extra_body` (as the client sends it:
+    fields the SDK does not know pass unchanged), streamed, with usage asked for."""
+    fields = {k: v for k, v in (request or {}).items() if k not in OWN_FIELDS}
+    body = client.request_body(model, messages, None, fields)
+    extra = {k: v for k, v in body.items() if k not in ("model", "extra_body")}
+    extra.update(body.get("extra_body", {}))
     extra["stream_options"] = {"include_usage": True}
     return {"model": body["model"], "messages": [], "stream": True, "extra_body": extra}
 
@@ -160,38 +165,69 @@ class UpstreamStream:
 
 @asynccontextmanager
 async def stream_completion(
-    gw: Any, model: ModelConfig, messages: Sequence[Mapping[str, Any]],
+    gw: Gateway, model: ModelConfig, messages: Sequence[Mapping[str, Any]],
     request: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[UpstreamStream]:
     """Open a streamed completion of `model` through the gateway's client and limits.
 
-    Raises `UpstreamFailed` when it cannot be opened (nothing sent yet), and its iteration
-    `StreamBroken` when it breaks after that. The limits' slot is held until the block exits."""
+    Opening is retried by the gateway's policy (the provider's `max_attempts`, the gateway's
+    back-off or the upstream's Retry-After, `classify` deciding what is transient), each attempt
+    through the provider's limits. Raises `UpstreamFailed` when it cannot be opened (nothing was
+    sent to the caller), and the iteration `StreamBroken` when it breaks after that. The limits'
+    slot is held until the block exits."""
     client, limits = gw.client_for(model)
     body = stream_body(client, model, messages, request)
     options = (request or {}).get("stream_options")
     forward_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-    if limits.dead:
-        raise UpstreamFailed(RetryDecision(False, "fatal", Status.ERROR, None,
-                                           f"not called: {limits.down_message()}"), None)
-    tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4
-    await limits.acquire(tokens=tokens)
-    try:
-        sent = time.monotonic()
-        started = time.perf_counter()
-        sdk = client._client  # the provider's AsyncOpenAI (max_retries=0)
+    tokens = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str)) // 4
+    attempts = 0
+    failure: BaseException | None = None
+
+    async def attempt() -> tuple[Any, Any, float]:
+        """One try at opening the stream; on success the limits' slot stays held."""
+        nonlocal failure
+        if limits.dead:
+            raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
+                                           f"not called: {limits.down_message()}"))
+        await limits.acquire(tokens=tokens)
+        sent, started = time.monotonic(), time.perf_counter()
         try:
-            opened = sdk.chat.completions.with_streaming_response.create(**body)
-            response = await opened.__aenter__()
+            opened = client._client.chat.completions.with_streaming_response.create(**body)
+            return opened, await opened.__aenter__(), started
+        except asyncio.CancelledError:
+            await limits.release()
+            raise
         except Exception as exc:
+            await limits.release()
+            failure = exc
             decision = classify(exc)
             if decision.kind == "rate_limit":
                 limits.on_rate_limit(decision.retry_after)
-            limits.on_failure(decision, sent, 1)
-            raise UpstreamFailed(decision, upstream_status(exc)) from exc
+            note = limits.on_failure(decision, sent, attempts)
+            if note:
+                gw.events.message(note)
+            raise (_Retryable if decision.retry else CallFailed)(decision) from exc
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, CallFailed) and exc.decision.retry_after is not None:
+            return exc.decision.retry_after
+        return float(gw._backoff(state))
+
+    try:
+        async for trying in AsyncRetrying(
+            stop=stop_after_attempt(gw.config.provider_for(model).max_attempts),
+            wait=wait, retry=retry_if_exception_type(_Retryable), reraise=True,
+        ):
+            with trying:
+                attempts += 1
+                opened, response, started = await attempt()
+    except CallFailed as failed:
+        raise UpstreamFailed(failed.decision, upstream_status(failure)) from None
+    try:
         limits.on_answer()
         stream = UpstreamStream(response, model, started, forward_usage)
-        stream.outcome.attempts = 1
+        stream.outcome.attempts = attempts
         try:
             yield stream
         finally:

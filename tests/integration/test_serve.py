@@ -262,6 +262,12 @@ def test_an_upstream_failure_is_a_502_with_its_status(setup, client) -> None:
         client.chat.completions.create(model="medium", messages=user, stream=True)
     assert down.value.status_code == 502
     assert down.value.response.json()["error"]["upstream_status"] == 503
+    for stream in (False, True):  # one transient failure: retried by the gateway's policy
+        sim.add_faults([{"fault": "503", "count": 1, "model": "sim/mid-pro"}])
+        reply = client.chat.completions.create(model="medium", messages=user, stream=stream)
+        chunks = list(reply) if stream else []
+        assert (chunks[0].model if stream else reply.model) == "medium"  # type: ignore[union-attr]
+    assert sim.stats()["pending_faults"] == 0
     sim.clear_faults()
 
 
