@@ -183,14 +183,14 @@ def cmd_served(args: argparse.Namespace) -> int:
         return 0
     unpriced = f" ({total['unpriced']} answers without a price)" if total["unpriced"] else ""
     print(f"{total['requests']} requests served {span}, {total['failed']} failed; "
-          f"${total['dollars']:.4f}{unpriced}; tokens {total['prompt_tokens']} in, "
+          f"${total['dollars']:.6f}{unpriced}; tokens {total['prompt_tokens']} in, "
           f"{total['completion_tokens']} out")
     print(f"models: {_mix(total['models'])}")
     fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}[args.bucket]
     print(f"\n{args.bucket + ' (UTC)':17} {'requests':>8} {'failed':>6} {'dollars':>10}  models")
     for b in report["buckets"]:
         when = time.strftime(fmt, time.gmtime(b["start"]))
-        print(f"{when:17} {b['requests']:8d} {b['failed']:6d} {b['dollars']:10.4f}  "
+        print(f"{when:17} {b['requests']:8d} {b['failed']:6d} {b['dollars']:10.6f}  "
               f"{_mix(b['models'])}")
     return 0
 
