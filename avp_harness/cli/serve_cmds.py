@@ -106,20 +106,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               "clients must send")
         register_secret(token)
     config = load_config(args.config)
-    usable, missing_keys = [], []
+    usable, keyless, why = [], [], {}  # why: provider -> the missing key's error
     for model in config.models:
+        provider = config.provider_for(model)
         try:
-            register_secret(config.provider_for(model).api_key())
+            register_secret(provider.api_key())
             usable.append(model)
         except ConfigError as exc:
-            missing_keys.append(f"{model.id} ({exc})")
+            keyless.append(model.id)
+            why[provider.name] = str(exc)
     store = Store.open(resolve_db(args.db, config.db))
     loaded = load_router(store, args.router, args.config)
-    unusable = [m for m in loaded.models if m not in {u.id for u in usable}
-                and m in {c.id for c in config.models}]
-    if unusable:
-        raise RouterError(f"router {args.router!r} needs {', '.join(unusable)}, whose provider "
-                          f"key is missing: {'; '.join(missing_keys)}")
+    needed = [m for m in loaded.models if m in keyless]
+    if needed:
+        raise RouterError(f"router {args.router!r} needs {', '.join(needed)}, whose provider "
+                          f"key is missing: {'; '.join(why.values())}")
     if args.target_accuracy is not None or args.target_cost is not None:
         _, result = evaluate(store, loaded)
         choice = choose_alpha(result, target_accuracy=args.target_accuracy,
@@ -134,8 +135,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         names = ", ".join([f"avp/{loaded.name}", *(m.id for m in usable)])
         print(f"serving router {loaded.name!r} ({loaded.kind.name}, alpha {alpha:g}) on "
               f"http://{args.host}:{port}/v1 (models: {names})", flush=True)
-        if missing_keys:
-            print(f"not served (provider key missing): {', '.join(missing_keys)}", flush=True)
+        if keyless:
+            print(f"not served (provider key missing): {', '.join(keyless)}", flush=True)
         if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"warning: {args.host} is reachable from other machines and no --api-key-env "
                   "token is required", file=sys.stderr, flush=True)

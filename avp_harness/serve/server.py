@@ -199,6 +199,8 @@ class ServeApp:
             return error_response(exc.status, exc.reason, "invalid_request_error", None)
         except asyncio.CancelledError:
             raise
+        except AvpError as exc:  # e.g. an embedding API that failed: its one line
+            return error_response(500, str(exc), "server_error")
         except Exception as exc:  # a bug: one line, no traceback to the client
             print(f"avp serve: error: {type(exc).__name__}: {redact(str(exc))}",
                   file=sys.stderr, flush=True)

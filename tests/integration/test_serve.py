@@ -25,6 +25,7 @@ from tests.integration.test_router_cli import records
 pytestmark = pytest.mark.integration
 
 TOKEN = "serve-test-token-123"
+PROVIDER_KEY = "sk-sim-provider-secret-4242"  # the simulator's key: it must never reach a client
 SIM_IDS = {"small": "sim/flash-mini", "medium": "sim/mid-pro", "large": "sim/atlas-xl"}
 PRICES = {"small": (0.1, 0.4), "medium": (0.8, 3.2), "large": (5.0, 15.0)}
 QUERIES = [
@@ -41,7 +42,7 @@ TOOLS: Any = [{"type": "function", "function": {
 
 def write_config(path: Path, base_url: str, db: str) -> Path:
     lines = [f'db = "{db}"', "[providers.sim]", f'base_url = "{base_url}"', "max_attempts = 2",
-             "timeout_s = 30"]
+             "timeout_s = 30", 'api_key_env = "AVP_SERVE_TEST_PROVIDER_KEY"']
     for model_id, sim_id in SIM_IDS.items():
         price_in, price_out = PRICES[model_id]
         lines += ["[[models]]", f'id = "{model_id}"', 'provider = "sim"', f'model = "{sim_id}"',
@@ -69,7 +70,7 @@ class Serve:
             [sys.executable, "-m", "avp_harness.cli", "serve", *args, "--port", "0",
              "--ready-file", str(ready)],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "AVP_SERVE_TEST_PROVIDER_KEY": PROVIDER_KEY, **(env or {})},
         )
         deadline = time.monotonic() + 120
         while not ready.exists():
@@ -262,6 +263,12 @@ def test_an_upstream_failure_is_a_502_with_its_status(setup, client) -> None:
         client.chat.completions.create(model="medium", messages=user, stream=True)
     assert down.value.status_code == 502
     assert down.value.response.json()["error"]["upstream_status"] == 503
+    sim.add_faults([{"fault": "401-echo", "count": 1, "model": "sim/mid-pro"}])
+    with pytest.raises(openai.APIStatusError) as echoed:  # the upstream quotes the key it got
+        client.chat.completions.create(model="medium", messages=user)
+    assert echoed.value.status_code == 502 and "Incorrect API key provided: ***" in str(
+        echoed.value.response.json())
+    assert PROVIDER_KEY not in echoed.value.response.text
     for stream in (False, True):  # one transient failure: retried by the gateway's policy
         sim.add_faults([{"fault": "503", "count": 1, "model": "sim/mid-pro"}])
         reply = client.chat.completions.create(model="medium", messages=user, stream=stream)
@@ -343,8 +350,11 @@ def test_target_accuracy_picks_the_cheapest_alpha_keeping_the_share(setup, capsy
         assert server.stop() == 0
 
 
-def test_bad_options_are_one_line_errors(setup, capsys) -> None:
+def test_bad_options_are_one_line_errors(setup, capsys, monkeypatch) -> None:
     config = str(setup["config"])
+    code, _, err = avp(capsys, "serve", "main", "--config", config)
+    assert code == 2 and err.count("\n") == 1 and "AVP_SERVE_TEST_PROVIDER_KEY" in err
+    monkeypatch.setenv("AVP_SERVE_TEST_PROVIDER_KEY", PROVIDER_KEY)
     code, _, err = avp(capsys, "serve", "nope", "--config", config)
     assert code == 2 and err.count("\n") == 1 and "nope" in err
     code, _, err = avp(capsys, "serve", "main", "--config", config, "--alpha", "3")
