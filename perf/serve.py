@@ -157,9 +157,12 @@ def main() -> None:
                 bares, throughs = [], []
                 serve_cpu = sim_cpu = 0.0
                 assert sim.pid is not None
+                client_cpu = 0.0
                 for _ in range(ROUNDS):  # alternated: a burst of load elsewhere hits both
+                    mine = cpu_seconds(os.getpid())
                     bares.append(asyncio.run(throughput(sim.base_url, None, queries,
                                                         total // ROUNDS, concurrency)))
+                    client_cpu += cpu_seconds(os.getpid()) - mine
                     before = cpu_seconds(proc.pid), cpu_seconds(sim.pid)
                     throughs.append(asyncio.run(throughput(serve_url, "avp/main", queries,
                                                            total // ROUNDS, concurrency)))
@@ -178,7 +181,7 @@ def main() -> None:
           f"(each round: {ratios})  (target >= 70%)")
     n = ROUNDS * (total // ROUNDS + min(total // ROUNDS, 500))  # with the warm-ups
     print(f"CPU per request through avp serve: server {serve_cpu / n * 1e6:.0f} us, simulator "
-          f"{sim_cpu / n * 1e6:.0f} us")
+          f"{sim_cpu / n * 1e6:.0f} us; the bare client's own: {client_cpu / n * 1e6:.0f} us")
     p50, p99 = np.percentile(added, [50, 99])
     r50, r99 = np.percentile(route, [50, 99])
     print(f"added latency excluding embedding+routing, {len(added)} sequential requests: "
