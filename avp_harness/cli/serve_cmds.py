@@ -166,7 +166,7 @@ def _with_models(config: Any, models: list[Any]) -> Any:
 def cmd_served(args: argparse.Namespace) -> int:
     from avp_harness.app.serving import served_report
     from avp_harness.store import Store
-    from avp_harness.store.serve_queries import served_buckets
+    from avp_harness.store.served import served_buckets
 
     if args.hours < 0:
         raise RouterError("--hours must be >= 0")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from avp_harness.gateway.client import classify
+from avp_harness.gateway.client import _reported_cost, classify, parse_usage
 from avp_harness.gateway.gateway import CallFailed, Gateway, _Retryable
 from avp_harness.types import CostSource, RetryDecision, Status, Usage
 
@@ -75,18 +75,6 @@ def upstream_status(exc: BaseException | None, message: str = "") -> int | None:
         return exc.status_code
     found = re.search(r"Error code: (\d{3})", message)
     return int(found.group(1)) if found else None
-
-
-def usage_from(data: Mapping[str, Any]) -> Usage:
-    """Token counts from an OpenAI usage object as JSON (missing fields are 0)."""
-    completion = data.get("completion_tokens_details") or {}
-    prompt = data.get("prompt_tokens_details") or {}
-    return Usage(
-        prompt_tokens=int(data.get("prompt_tokens") or 0),
-        completion_tokens=int(data.get("completion_tokens") or 0),
-        reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
-        cached_tokens=int(prompt.get("cached_tokens") or 0),
-    )
 
 
 def stream_body(
@@ -153,11 +141,12 @@ class UpstreamStream:
             raise StreamBroken("the upstream stream ended before [DONE]")
 
     def _price(self, usage: Mapping[str, Any]) -> None:
+        """Tokens and dollars the way `ModelClient.complete` counts them."""
         outcome = self.outcome
-        outcome.usage = usage_from(usage)
-        reported = usage.get("cost")
-        if isinstance(reported, int | float):
-            outcome.cost, outcome.cost_source = float(reported), CostSource.REPORTED
+        outcome.usage = parse_usage(usage)
+        reported = _reported_cost(usage)
+        if reported is not None:
+            outcome.cost, outcome.cost_source = reported, CostSource.REPORTED
         elif self._model.price is not None:
             outcome.cost = self._model.price.cost(outcome.usage)
             outcome.cost_source = CostSource.PRICE_TABLE

@@ -44,8 +44,7 @@ from avp_harness.gateway.forward import (
 )
 from avp_harness.redact import redact
 from avp_harness.store import Store
-from avp_harness.store.serve_queries import record_served
-from avp_harness.store.tables import ServedRecord
+from avp_harness.store.served import ServedRequest, record_served
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 FLUSH_EVERY_S = 0.5
@@ -74,7 +73,7 @@ class ServedLog:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.pending: list[ServedRecord] = []
+        self.pending: list[ServedRequest] = []
         self.failure: str | None = None
         self.written = 0
         self._wake = asyncio.Event()
@@ -83,7 +82,7 @@ class ServedLog:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
-    def add(self, row: ServedRecord) -> None:
+    def add(self, row: ServedRequest) -> None:
         self.pending.append(row)
         self._wake.set()
 
@@ -131,8 +130,8 @@ class Served:
 
     def row(self, status: str, http_status: int, *, usage: Any = None, cost: float | None = None,
             cost_source: str = "unknown", upstream: int | None = None,
-            error: str | None = None) -> ServedRecord:
-        return ServedRecord(
+            error: str | None = None) -> ServedRequest:
+        return ServedRequest(
             at=self.at, router=self.router, alpha=self.alpha, requested=self.requested,
             model=self.model, stream=self.stream, status=status, http_status=http_status,
             upstream_status=upstream,
@@ -438,7 +437,7 @@ class ServeApp:
         return response
 
     @staticmethod
-    def _stream_row(served: Served, outcome: Any, status: str, error: str | None) -> ServedRecord:
+    def _stream_row(served: Served, outcome: Any, status: str, error: str | None) -> ServedRequest:
         http = 200 if status == "ok" else 499 if status == "cancelled" else 502
         if outcome is None:
             return served.row(status, http, error=error)

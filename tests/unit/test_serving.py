@@ -15,7 +15,7 @@ from avp_harness.app.serving import (
 )
 from avp_harness.errors import RouterError
 from avp_harness.routing.sweep import SweepResult
-from avp_harness.store.serve_queries import ServedBucket
+from avp_harness.store.served import ServedBucket
 
 
 def test_routing_text_is_the_last_user_message() -> None:

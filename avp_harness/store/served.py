@@ -1,6 +1,6 @@
-"""Typed queries for `avp serve`: one row per served request, and the spend / model mix over time.
+"""Requests served by `avp serve`: one row each, and the spend / model mix over time.
 
-    record_served(store, [ServedRecord(...), ...])        # one transaction for a batch
+    record_served(store, [ServedRequest(...), ...])       # one transaction for a batch
     buckets = served_buckets(store, since=t0, bucket_s=3600)
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import inspect, select
 
@@ -16,11 +16,32 @@ from avp_harness.store.store import Store, _text
 from avp_harness.store.tables import ServedRecord
 
 
-def record_served(store: Store, rows: Sequence[ServedRecord]) -> None:
-    """Write served requests (a StoreWriteError line if the store refuses)."""
+@dataclass(frozen=True, slots=True)
+class ServedRequest:
+    """One served request (the `served` table's row, see `tables.ServedRecord`)."""
+
+    at: float
+    requested: str
+    router: str | None = None
+    alpha: float | None = None
+    model: str | None = None
+    stream: bool = False
+    status: str = "ok"
+    http_status: int = 200
+    upstream_status: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cost_source: str = "unknown"
+    latency_s: float | None = None
+    error: str | None = None
+
+
+def record_served(store: Store, rows: Sequence[ServedRequest]) -> None:
+    """Write served requests in one transaction (a StoreWriteError line if the store refuses)."""
     if not rows:
         return
-    values = [{**row.model_dump(exclude={"id"}), "error": _text(row.error)} for row in rows]
+    values = [{**asdict(row), "error": _text(row.error)} for row in rows]
     with store._writing(), store.engine.begin() as connection:
         connection.execute(store._insert(ServedRecord), values)
 
