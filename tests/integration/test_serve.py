@@ -154,6 +154,21 @@ def test_routed_decisions_equal_avp_route(setup, client, capsys) -> None:
     assert len(chosen) >= 2  # the router really chooses (α 0: the cheapest; α 1: others)
 
 
+async def test_requests_arriving_together_are_routed_as_avp_route_routes_them(
+        setup, capsys) -> None:
+    """Concurrent requests share one embedding and routing batch: each decision is still the
+    one `avp route` makes for its own query and α."""
+    import asyncio
+
+    asks = [(q, a) for q in QUERIES for a in (0.0, 0.4, 1.0)] * 2
+    async with openai.AsyncOpenAI(base_url=setup["serve"].base_url, api_key=TOKEN,
+                                  max_retries=0, timeout=60) as c:
+        replies = await asyncio.gather(*(c.chat.completions.create(
+            model=f"avp/main@{a}", messages=[{"role": "user", "content": q}]) for q, a in asks))
+    expected = {(q, a): routed(capsys, setup["db"], q, a)["model"] for q, a in set(asks)}
+    assert [r.model for r in replies] == [expected[ask] for ask in asks]
+
+
 def test_a_conversation_is_routed_on_its_last_user_message(setup, client, capsys) -> None:
     conversation: Any = [
         {"role": "system", "content": "be brief"},
