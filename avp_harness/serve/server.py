@@ -241,6 +241,9 @@ class ServeApp:
                              "invalid_request_error", None)
         if not isinstance(body.get("stream", False), bool):
             raise BadRequest(400, "`stream` must be true or false", "invalid_request_error", None)
+        if body.get("n", 1) != 1 and not body.get("stream"):  # the gateway returns one choice
+            raise BadRequest(400, "`n` other than 1 is served with stream=true only",
+                             "invalid_request_error", "unsupported_parameter")
         return body
 
     async def resolve(self, body: dict[str, Any],

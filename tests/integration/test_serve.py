@@ -251,8 +251,10 @@ def test_errors_are_openai_shaped(setup, client) -> None:
             {"role": "system", "content": "no user message to route on"}])
     url = setup["serve"].base_url
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    one: Any = [{"role": "user", "content": "hi"}]
     for body in (b"{not json", b"[1, 2]", b'{"model": "avp/main"}',
-                 b'{"model": "avp/main", "messages": [], "stream": "yes"}'):
+                 b'{"model": "avp/main", "messages": [], "stream": "yes"}',
+                 json.dumps({"model": "avp/main", "messages": one, "n": 2}).encode()):
         r = httpx.post(f"{url}/chat/completions", content=body, headers=auth, timeout=30)
         assert r.status_code == 400 and set(r.json()["error"]) >= {"message", "type", "code"}
     r = httpx.get(f"{url}/nowhere", headers=auth, timeout=30)
