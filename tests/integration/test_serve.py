@@ -381,3 +381,37 @@ def test_bad_options_are_one_line_errors(setup, capsys, monkeypatch) -> None:
     code, _, err = avp(capsys, "serve", "main", "--config", config, "--api-key-env",
                        "AVP_SURELY_UNSET_VARIABLE")
     assert code == 2 and "AVP_SURELY_UNSET_VARIABLE" in err
+
+
+def test_a_store_that_stops_taking_records_stops_the_serving(setup, tmp_path) -> None:
+    """Once a record cannot be written, /health says so and new requests get a 503: no call
+    is paid for whose record could not be kept."""
+    import sqlite3
+
+    db = str(tmp_path / "runs.db")
+    source, copy = sqlite3.connect(setup["db"]), sqlite3.connect(db)
+    source.backup(copy)  # the router and everything in the write-ahead log
+    source.close()
+    copy.close()
+    config = write_config(tmp_path / "avp.toml", setup["sim"].base_url, db)
+    server = Serve("main", "--config", str(config))
+    try:
+        connection = sqlite3.connect(db)  # the store breaks under the server
+        connection.execute("DROP TABLE served")
+        connection.commit()
+        connection.close()
+        health = server.base_url.removesuffix("/v1") + "/health"
+        with openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0) as c:
+            c.chat.completions.create(model="small", messages=[{"role": "user", "content": "x"}])
+            deadline = time.monotonic() + 60
+            while httpx.get(health, timeout=30).status_code == 200:
+                assert time.monotonic() < deadline, "the failed write was never noticed"
+                time.sleep(0.1)
+            assert "served" in httpx.get(health, timeout=30).json()["error"]
+            with pytest.raises(openai.APIStatusError) as refused:
+                c.chat.completions.create(model="small",
+                                          messages=[{"role": "user", "content": "x"}])
+        assert refused.value.status_code == 503 and refused.value.code == "store_failed"
+    finally:
+        assert server.stop() == 0
+    assert "new requests are refused" in server.stderr() and "Traceback" not in server.stderr()
