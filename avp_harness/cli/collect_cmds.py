@@ -92,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_db_argument(status)
     add_config_argument(status)
     status.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    status.add_argument("--long", action="store_true",
+                        help="one row per benchmark and model with every figure (unparsed, "
+                        "truncated, failed, dollars, $/cell, request latency)")
     status.set_defaults(func=cmd_status)
 
     demo = subparsers.add_parser(
@@ -303,38 +306,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(summary, args.fail_on_error)
 
 
-def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_matrix(db: str, as_json: bool = False, *, check: bool = False,
+                 long: bool = False) -> None:
+    """The model x benchmark matrix (`--long`: every figure per pair), fitted to the terminal's
+    width: columns that do not fit wrap into further blocks, the model column repeated."""
+    from avp_harness.cli.textgrid import details_lines, matrix_lines, terminal_width
+    from avp_harness.store.matrix import read_matrix
 
-    from avp_harness.store import Store
-
-    with Store.open(db, create=False, check=check) as store:
-        rows = store.matrix()
+    rows = read_matrix(db, check=check)
     if as_json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
-    table = Table(title=f"{redact_url(db)}: accuracy by model and benchmark",
-                  title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
-                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
-        table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
-    for row in rows:
-        done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
-        accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
-        per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
-        latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
-        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
-            latency += f" (server {row.mean_server_time_s:.2f}s)"
-        table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.truncated), str(row.context_exceeded), str(row.errors),
-                      f"{row.dollars:.4f}", per_cell, latency)
+    width = terminal_width()
     if not rows:
-        table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
-    console = Console()
-    if not console.is_terminal:  # pipes and logs: do not squeeze the table into 80 columns
-        console = Console(width=200)
-    console.print(table)
+        print(f"{redact_url(db)}: the store has no cells yet: run `avp run` or `avp demo`")
+        return
+    title = "every figure per benchmark and model" if long else \
+        "accuracy and cells done/planned per model and benchmark"
+    print(f"{redact_url(db)}: {title}")
+    print("\n".join(details_lines(rows, width) if long else matrix_lines(rows, width)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -343,7 +333,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         from avp_harness.config import load_config
 
         config_db = load_config(args.config).db
-    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True)
+    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True, long=args.long)
     return 0
 
 
