@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import DEMO_DB, add_config_argument, add_db_argument, resolve_db
 from avp_harness.errors import ConfigError
 from avp_harness.redact import redact_url
 
@@ -290,7 +290,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from avp_harness.config import load_config
 
     config = _subset(load_config(args.config), args.models, args.benchmarks)
-    db = resolve_db(args.db, config.db)
+    db = resolve_db(args.db, config.db, demo_fallback=False)  # real cells: never the demo's
     if args.tui:
         from avp_harness.cli.tui_cmds import collect_in_tui
 
@@ -423,5 +423,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = collect(config, db, budget=args.budget, progress=args.progress)
     print_matrix(db)
     _print_summary(summary)
-    print(f"avp: inspect it again with `avp status --db {db}`", file=sys.stderr)
+    again = "avp status" if Path(db) == Path(DEMO_DB) else f"avp status --db {db}"
+    print(f"avp: inspect it again with `{again}`", file=sys.stderr)
     return _exit_code(summary)

@@ -222,7 +222,8 @@ def embedding_progress(command: Any) -> Any:
 def open_store(args: argparse.Namespace, create: bool = False) -> Store:
     from avp_harness.store import Store
 
-    return Store.open(resolve_db(args.db), create=create)
+    # a command that writes cells (import) never falls back to the demo store
+    return Store.open(resolve_db(args.db, demo_fallback=not create), create=create)
 
 
 # -- fit --------------------------------------------------------------------------------------
@@ -597,7 +598,9 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         raise RouterError("--budget must be >= 0 and --batch >= 1")
     if args.alpha is not None:
         check_alpha(args.alpha)
-    store = open_store(args)
+    from avp_harness.store import Store
+
+    store = Store.open(resolve_db(args.db, demo_fallback=False), create=False)  # real cells
     loaded = load_router(store, args.router)
     router = loaded.router
     if not isinstance(router, ClusterRouter):
