@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.errors import DataError, RouterError, StoreWriteError
+from avp_harness.errors import DataError, RouterError, StoreError, StoreWriteError
 from avp_harness.names import BUILTIN_KINDS, DEFAULT_MISSING, MISSING
 
 if TYPE_CHECKING:  # numpy, routing (scikit-learn) and the store load when a command runs
@@ -142,6 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = routers.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("list", help="the fitted routers in the store")
     add_db_argument(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per router, in a list")
     p.set_defaults(func=cmd_routers_list)
     p = sub.add_parser("show", help="a router's parameters, what it was fitted on, its metrics")
     p.add_argument("name", help="a fitted router")
@@ -152,9 +153,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dir", type=Path, help="folder to write")
     add_db_argument(p)
     p.set_defaults(func=cmd_routers_export)
-    p = sub.add_parser("import", help="read a router written by `avp routers export`")
+    p = sub.add_parser(
+        "import", help="read a router written by `avp routers export`",
+        description="Add a router written by `avp routers export` to an existing store. A path "
+        "that is not a store yet is refused unless --create; a router of the same name is kept "
+        "unless --force (replace it) or --as NEW_NAME.")
     p.add_argument("dir", type=Path, help="folder written by export")
     add_db_argument(p)
+    p.add_argument("--create", action="store_true", help="create the store if there is none")
+    p.add_argument("--force", action="store_true", help="replace a router of the same name")
+    p.add_argument("--as", dest="as_name", metavar="NEW_NAME", help="import under another name")
     p.set_defaults(func=cmd_routers_import)
 
     imp = subparsers.add_parser(
@@ -490,17 +498,25 @@ def read_queries(path: Path) -> list[str]:
 def cmd_routers_list(args: argparse.Namespace) -> int:
     from avp_harness.store.routing_queries import list_routers
 
-    rows = list_routers(open_store(args))
+    rows = [{
+        "name": r.name, "kind": r.kind, "models": len(r.fitted_on.get("models", [])),
+        "items": r.fitted_on.get("n_items", 0), "embedding": r.fitted_on.get("embedding", "?"),
+        "best_router_accuracy": r.metrics.get("router_max_accuracy"),
+        "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+    } for r in list_routers(open_store(args))]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
     if not rows:
-        print("no routers yet: avp fit --name NAME")
-    for r in rows:
-        on, s = r.fitted_on, r.metrics
-        print(
-            f"{r.name:16} {r.kind:10} {len(on.get('models', [])):3} models "
-            f"{on.get('n_items', 0):6} items  {on.get('embedding', '?'):10} "
-            f"best-router-acc {s.get('router_max_accuracy', 0):.4f}  "
-            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}"
-        )
+        print("no routers yet: avp fit --name NAME", file=sys.stderr)
+        return 0
+    from avp_harness.cli.textgrid import terminal_width, wrap_columns
+
+    header = ["name", "kind", "models", "items", "embedding", "best accuracy", "created"]
+    table = [[r["name"], r["kind"], str(r["models"]), str(r["items"]), str(r["embedding"]),
+              "-" if r["best_router_accuracy"] is None else f"{r['best_router_accuracy']:.4f}",
+              str(r["created"])] for r in rows]
+    print("\n".join(wrap_columns(header, table, terminal_width(), left=2)))
     return 0
 
 
@@ -523,12 +539,25 @@ def cmd_routers_export(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from avp_harness.app.routing import read_exported
-    from avp_harness.store.routing_queries import save_router
+    from avp_harness.store import Store
+    from avp_harness.store.routing_queries import list_routers, save_router
 
     stored = read_exported(args.dir)  # complete, before anything is written
-    save_router(open_store(args, create=True), stored)
-    print(f"imported router {stored.name!r}")
+    if args.as_name:
+        stored = replace(stored, name=args.as_name)
+    db = resolve_db(args.db)
+    if "://" not in db and not Path(db).exists() and not args.create:
+        raise StoreError(f"no store at {db}: `avp routers import` adds to an existing store "
+                         "(check --db, or --create to make a new one)")
+    store = Store.open(db, create=True)
+    if not args.force and stored.name in {r.name for r in list_routers(store)}:
+        raise RouterError(f"{store.display_url} already has a router named {stored.name!r}: "
+                          "--force replaces it, --as NEW_NAME imports it beside it")
+    save_router(store, stored)
+    print(f"imported router {stored.name!r} into {store.display_url}")
     return 0
 
 
