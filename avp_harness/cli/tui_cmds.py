@@ -192,7 +192,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         "router": view.name, "alpha": point.alpha, "accuracy": point.accuracy,
         "cost": point.cost, "usage": point.usage,
         "clusters": [
-            {"id": c.id, "size": c.size, "samples": list(c.samples),
+            {"id": c.id, "size": c.size, "terms": list(c.terms), "samples": list(c.samples),
              "ranking": [{"model": m, "score": _num(x), "accuracy": _num(a), "cost": _num(q)}
                          for m, x, a, q in view.ranking(c.id, args.alpha)]}
             for c in view.clusters
@@ -204,11 +204,18 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     print(f"router {view.name} at alpha {point.alpha:.2f}: held-out accuracy "
           f"{point.accuracy:.1%}, cost ${point.cost:.4f}")
     print("usage: " + ", ".join(f"{m} {u:.0%}" for m, u in point.usage.items() if u))
+    from avp_harness.cli.textgrid import terminal_width
+
+    width = terminal_width()
     for c in out["clusters"]:
         best = c["ranking"][0]
-        sample = c["samples"][0] if c["samples"] else ""
-        print(f"cluster {c['id']:>3} size {c['size']:>5} best {best['model']} "
-              f"(acc {best['accuracy']}, $ {best['cost']})  {sample}"[:200])
+        acc = "-" if best["accuracy"] is None else f"{best['accuracy']:.0%}"
+        cost = "-" if best["cost"] is None else f"${best['cost']:.5f}"
+        print(f"\ncluster {c['id']}: {c['size']} queries, best {best['model']} "
+              f"(accuracy {acc}, {cost} per query)")
+        print(one_line("terms: " + (", ".join(c["terms"]) or "none stand out"), width))
+        for sample in c["samples"]:
+            print(one_line(f"  - {sample}", width))
     return 0
 
 
