@@ -57,7 +57,7 @@ def summarise_clusters(
             top = np.argsort(-gain, kind="stable")[:n_terms]
             weights = {str(vocabulary[i]): float(gain[i]) for i in top if gain[i] > 0}
         samples = _distinct(
-            [distinctive_window(texts[i], weights, width) for i in members], n_samples
+            [distinctive_window(texts[int(i)], weights, width) for i in members], n_samples
         )
         out.append(ClusterSummary(tuple(weights), tuple(samples)))
     return out
