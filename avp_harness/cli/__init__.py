@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from avp_harness import __version__
 from avp_harness.errors import AvpError
@@ -75,6 +76,25 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
         help="store: SQLite path or SQLAlchemy URL (default: $AVP_DB, `db` in avp.toml, "
         "./runs.db; for reading, demo/runs.db when only it exists)",
     )
+
+
+class NamesAction(argparse.Action):
+    """`--models a,b`, `--models a b` and `--models a, b` alike: one list of names (a repeated
+    option adds to it)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        names = [n.strip() for value in values for n in str(value).split(",") if n.strip()]
+        if not names:
+            parser.error(f"{option_string}: no names given")
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *names])
+
+
+def add_names_option(parser: argparse.ArgumentParser, flag: str, what: str,
+                     default: str = "all") -> None:
+    """The one convention for a list of names: comma- or space-separated, or both."""
+    parser.add_argument(flag, nargs="+", action=NamesAction, default=None, metavar="NAME",
+                        help=f"{what}, comma- or space-separated (default: {default})")
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

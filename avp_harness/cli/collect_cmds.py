@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from avp_harness.cli import DEMO_DB, add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import (
+    DEMO_DB,
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
 from avp_harness.errors import ConfigError
 from avp_harness.redact import redact_url
 
@@ -64,8 +70,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_db_argument(run)
     run.add_argument("--budget", type=dollars,
                      help="dollars this run may spend (default: config)")
-    run.add_argument("--models", help="comma-separated model ids to run (default: all)")
-    run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all)")
+    add_names_option(run, "--models", "model ids to run")
+    add_names_option(run, "--benchmarks", "benchmarks to run")
     run.add_argument(
         "--progress",
         choices=["auto", "rich", "plain", "none"],
@@ -144,18 +150,19 @@ def _reporter(kind: str) -> Any:
     return {"rich": RichReporter, "plain": PlainReporter, "none": NullReporter}[kind]()
 
 
-def _chosen(config: Any, option: str, text: str | None, known: list[str]) -> set[str] | None:
-    """The comma-separated names of `--models` / `--benchmarks`, each checked against `known`."""
-    if not text:
+def _chosen(config: Any, option: str, names: list[str] | None,
+            known: list[str]) -> set[str] | None:
+    """The names of `--models` / `--benchmarks`, each checked against `known`."""
+    if not names:
         return None
-    wanted = {name.strip() for name in text.split(",") if name.strip()}
+    wanted = set(names)
     for name in sorted(wanted - set(known)):
         raise ConfigError(config.file_label(), option,
                           f"{name!r} is not configured (configured: {', '.join(known)})")
     return wanted
 
 
-def _subset(config: Any, models: str | None, benches: str | None) -> Any:
+def _subset(config: Any, models: list[str] | None, benches: list[str] | None) -> Any:
     """The config restricted to some models / benchmarks."""
     from dataclasses import replace
 

@@ -18,7 +18,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import (
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
 from avp_harness.errors import DataError, RouterError, StoreError, StoreWriteError
 from avp_harness.names import BUILTIN_KINDS, DEFAULT_MISSING, MISSING
 
@@ -52,6 +57,9 @@ ROUTE_EPILOG = """\
 examples:
   avp route main "Write a function that reverses a string" --alpha 0.4
   avp route main --file queries.jsonl --json          one {"query": "..."} object per line
+
+--json prints JSON Lines: one object per query (query, alpha, model, scores; models and their
+weights when the kind chooses several), one line each, also for a single query.
 """
 
 FORMATS = 'avengers-pro: JSONL of {"query", "dataset", "index", "records": {model: score},'
@@ -68,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("--name", required=True, help="name to store the router under")
-    fit.add_argument("--benchmarks", nargs="+", default=None, help="default: all in the store")
-    fit.add_argument("--models", nargs="+", default=None, help="default: all in the store")
+    add_names_option(fit, "--benchmarks", "benchmarks to fit on", "all in the store")
+    add_names_option(fit, "--models", "models to route between", "all in the store")
     # the built-in kinds, named without importing routing code; any registered kind is accepted
     fit.add_argument("--kind", metavar="{" + ",".join(BUILTIN_KINDS) + "}", default="faithful",
                      help="; ".join(f"{k}: {h}" for k, h in BUILTIN_KINDS.items()))
@@ -134,7 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--alpha", type=float, default=None,
                        help="trade-off in [0, 1]: 1 = accuracy only, 0 = cost only "
                        "(default: the fit's)")
-    route.add_argument("--json", action="store_true", help="print the decisions as JSON")
+    route.add_argument("--json", action="store_true",
+                       help="print the decisions as JSON Lines: one object per query and line")
     add_db_argument(route)
     route.set_defaults(func=cmd_route)
 
@@ -205,8 +214,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     exp.add_argument("format", choices=["avengers-pro"], help="record format")
     exp.add_argument("path", type=Path, help="JSONL file to write")
-    exp.add_argument("--benchmarks", nargs="+", default=None, help="default: all")
-    exp.add_argument("--models", nargs="+", default=None, help="default: all")
+    add_names_option(exp, "--benchmarks", "benchmarks to write")
+    add_names_option(exp, "--models", "models to write")
     add_db_argument(exp)
     exp.set_defaults(func=cmd_export)
 
