@@ -326,10 +326,11 @@ def print_matrix(db: str, as_json: bool = False, *, check: bool = False,
 
 def cmd_status(args: argparse.Namespace) -> int:
     config_db = None
-    if args.config or Path("avp.toml").exists():
+    if args.config and not (args.db or os.environ.get("AVP_DB")):  # read only when it decides
         from avp_harness.config import load_config
 
         config_db = load_config(args.config).db
+    # without --config, resolve_db reads only `db` of $AVP_CONFIG or ./avp.toml
     print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True, long=args.long)
     return 0
 
