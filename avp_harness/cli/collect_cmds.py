@@ -308,7 +308,7 @@ def print_matrix(db: str, as_json: bool = False, *, check: bool = False,
     """The model x benchmark matrix (`--long`: every figure per pair), fitted to the terminal's
     width: columns that do not fit wrap into further blocks, the model column repeated."""
     from avp_harness.cli.textgrid import details_lines, matrix_lines, terminal_width
-    from avp_harness.store.matrix import read_matrix
+    from avp_harness.store.status_read import read_matrix
 
     rows = read_matrix(db, check=check)
     if as_json:

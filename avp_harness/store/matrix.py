@@ -1,24 +1,18 @@
-"""The model x benchmark summary (`avp status`), readable without SQLAlchemy.
+"""The model x benchmark summary (`avp status`): its rows, its SQL and how the SQL's rows are
+folded into it, without SQLAlchemy.
 
-Its SQL is plain text shared by both ways of reading it: `Store.matrix()` runs it through
-SQLAlchemy (SQLite or PostgreSQL), and `read_matrix()` runs it with the standard library's
-sqlite3 on a SQLite store that is current, opened read-only, so `avp status` starts without
-importing SQLAlchemy and SQLModel (most of its start-up time). Anything else (a URL, a store to
-migrate, a newer schema) goes through `Store`, which knows what to do.
+The SQL is plain text shared by both ways of reading it: `Store.matrix()` runs it through
+SQLAlchemy (SQLite or PostgreSQL), and `status_read.read_matrix()` with the standard library's
+sqlite3 on a current SQLite store, so `avp status` starts without importing SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from avp_harness.errors import StoreError
-from avp_harness.store.schema import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -153,67 +147,6 @@ def fold_matrix(rows: Iterable[Sequence[Any]], plans: Sequence[PlanEntry]) -> li
         if k:
             out[key].mean_server_time_s = s / k
     return sorted(out.values(), key=lambda r: (r.benchmark, r.model))
-
-
-def read_matrix(db: str, *, check: bool = False) -> list[MatrixRow]:
-    """The matrix of store `db` (a path or URL), opened read-only; `check` refuses a corrupt
-    SQLite store in one line, as `Store.open(check=True)` does."""
-    if "://" not in db:
-        path = Path(db).expanduser().resolve()
-        if not path.exists():
-            raise StoreError(f"no store at {path} (run `avp run` or `avp demo` first)")
-        rows = _sqlite_matrix(path, check)
-        if rows is not None:
-            return rows
-    from avp_harness.store.store import Store
-
-    with Store.open(db, create=False, check=check) as store:
-        return store.matrix()
-
-
-@contextlib.contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection (immutable when the folder cannot hold a WAL index, as on a
-    read-only mount: nobody can be writing it)."""
-    shm = Path(f"{path}-shm")
-    mode = "mode=ro" if shm.exists() or os.access(path.parent, os.W_OK) else "immutable=1"
-    connection = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=30)
-    try:
-        connection.execute("PRAGMA busy_timeout=30000")
-        yield connection
-    finally:
-        connection.close()
-
-
-def _sqlite_matrix(path: Path, check: bool) -> list[MatrixRow] | None:
-    """The matrix read with sqlite3, or None when the store is not current (`Store` then
-    migrates it, or refuses a newer one)."""
-    try:
-        with _read_only(path) as connection:
-            if check:
-                _quick_check(connection, path)
-            tables = {name for (name,) in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not {"meta", "cells", "plans"} <= tables:
-                return None
-            version = connection.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is None or int(version[0]) != SCHEMA_VERSION:
-                return None
-            plans = latest_plan_entries(connection.execute(LATEST_PLANS_SQL))
-            return fold_matrix(connection.execute(MATRIX_SQL), plans)
-    except sqlite3.OperationalError as exc:
-        if "no such column" in str(exc):  # an older store: `Store` adds the column
-            return None
-        raise StoreError(f"cannot open store {path}: {exc}") from None
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open store {path}: {exc}") from None
-
-
-def _quick_check(connection: sqlite3.Connection, path: Path) -> None:
-    found = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
-    if found != ["ok"]:
-        raise corrupt_store(found, str(path))
 
 
 def corrupt_store(found: list[str], shown: str) -> StoreError:

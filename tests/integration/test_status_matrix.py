@@ -17,7 +17,7 @@ import pytest
 
 from avp_harness.cli import main
 from avp_harness.store import PlanEntry, Store
-from avp_harness.store.matrix import read_matrix
+from avp_harness.store.status_read import read_matrix
 from avp_harness.store.tui_queries import bulk_insert_cells
 
 pytestmark = pytest.mark.integration
