@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,7 +82,7 @@ def matrix_lines(rows: Sequence[Any], width: int) -> list[str]:
         for bench in benches:
             r = by_pair.get((model, bench))
             if r is None:
-                line.append("")
+                line.append("-")  # never evaluated on it
                 continue
             spent += r.dollars
             done = f"{r.done}/{r.planned}" if r.planned is not None else str(r.done)
@@ -95,11 +96,12 @@ def matrix_lines(rows: Sequence[Any], width: int) -> list[str]:
         line.append(f"{spent:.4f}")
         table.append(line)
     out = wrap_columns(["model", *benches, "dollars"], table, width)
-    legend = {"e": "failed (retried by `avp run`)", "u": "unparsed (scored 0)",
+    legend = {"e": "failed (the next run retries them)", "u": "unparsed (scored 0)",
               "t": "truncated at max_tokens", "x": "context exceeded (left out)"}
     shown = [f"{mark}N {legend[mark]}" for mark, n in markers.items() if n]
     out.append("")
-    out.append("cells: accuracy done/planned" + ("; " + ", ".join(shown) if shown else ""))
+    out.extend(textwrap.wrap("cells: accuracy done/planned" + ("; " + ", ".join(shown)
+                                                              if shown else ""), width))
     return out
 
 
