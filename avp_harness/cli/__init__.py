@@ -107,7 +107,7 @@ DEMO_DB = os.path.join("demo", "runs.db")  # where `avp demo` / `make demo` writ
 
 
 def resolve_db(arg: str | None, config_db: str | None = None, *,
-               demo_fallback: bool = True) -> str:
+               demo_fallback: bool = True, announce: bool = True) -> str:
     """The store every command opens, by one rule: `--db`, else `$AVP_DB`, else the config's
     `db` (`config_db` when the command read its config, else the `db` of $AVP_CONFIG or
     ./avp.toml), else ./runs.db. When that is ./runs.db, there is none, and `avp demo` has
@@ -125,8 +125,9 @@ def resolve_db(arg: str | None, config_db: str | None = None, *,
     if config_db:
         return config_db
     if demo_fallback and not os.path.exists("runs.db") and os.path.exists(DEMO_DB):
-        print(f"avp: using the demo store {DEMO_DB} (SIMULATED models; there is no ./runs.db; "
-              f"--db or $AVP_DB choose another)", file=sys.stderr)
+        if announce:
+            print(f"avp: using the demo store {DEMO_DB} (SIMULATED models; there is no "
+                  f"./runs.db; --db or $AVP_DB choose another)", file=sys.stderr)
         return DEMO_DB
     return "runs.db"
 

@@ -421,6 +421,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = collect(config, db, budget=args.budget, progress=args.progress)
     print_matrix(db)
     _print_summary(summary)
-    again = "avp status" if Path(db) == Path(DEMO_DB) else f"avp status --db {db}"
+    found = resolve_db(None, announce=False) == DEMO_DB and Path(db) == Path(DEMO_DB)
+    again = "avp status" if found else f"avp status --db {db}"  # what finds this store here
     print(f"avp: inspect it again with `{again}`", file=sys.stderr)
     return _exit_code(summary)

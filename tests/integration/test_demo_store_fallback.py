@@ -128,3 +128,18 @@ def test_commands_that_write_cells_never_use_the_demo_store(after_demo: Path) ->
     code = main(["import", "avengers-pro", str(records)])
     assert code == 0
     assert Path("runs.db").exists() and cell_count(after_demo) == before
+
+
+def test_the_demo_names_the_next_command_that_finds_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("AVP_CONFIG", "AVP_DB"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["demo", "--arc", "2", "--humaneval", "0", "--latency-scale", "0", "--faults", "",
+            "--progress", "none"]
+    assert main(argv) == 0
+    assert "inspect it again with `avp status`" in capsys.readouterr().err
+    Path("runs.db").write_bytes(Path("demo/runs.db").read_bytes())  # a store of one's own
+    assert main(argv) == 0
+    assert "inspect it again with `avp status --db demo/runs.db`" in capsys.readouterr().err
