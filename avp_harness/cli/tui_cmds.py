@@ -71,7 +71,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.store.cells import LiveAggregator
 
     with _open(args) as store:
         snap = LiveAggregator(store).refresh()
@@ -115,7 +115,7 @@ def one_line(text: str | None, width: int) -> str:
 def cmd_cells(args: argparse.Namespace) -> int:
     from avp_harness.cli.textgrid import terminal_width
     from avp_harness.errors import StoreError
-    from avp_harness.store.tui_queries import CellFilter, cell_names, count_cells, list_cells
+    from avp_harness.store.cells import CellFilter, cell_names, count_cells, list_cells
 
     flt = CellFilter(args.model, args.benchmark, args.status, args.disagreements)
     limit = None if args.all else args.limit
@@ -164,7 +164,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_show_cell(args: argparse.Namespace) -> int:
-    from avp_harness.store.tui_queries import cell_detail
+    from avp_harness.store.cells import cell_detail
 
     with _open(args) as store:
         detail = cell_detail(store, args.id)

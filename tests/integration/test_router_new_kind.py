@@ -212,7 +212,7 @@ def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
     from avp_harness.embed.tfidf import TfidfEmbedder
     from avp_harness.routing.persist import to_npz
     from avp_harness.store import Store
-    from avp_harness.store.routing_queries import StoredRouter, save_router
+    from avp_harness.store.routing import StoredRouter, save_router
 
     texts = ["solve the equation for x", "write a poem about the sea", "sort a list in python",
              "simplify the polynomial", "a rhyming verse about the moon", "return the result"]

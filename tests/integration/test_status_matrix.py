@@ -17,8 +17,8 @@ import pytest
 
 from avp_harness.cli import main
 from avp_harness.store import PlanEntry, Store
+from avp_harness.store.cells import bulk_insert_cells
 from avp_harness.store.status_read import read_matrix
-from avp_harness.store.tui_queries import bulk_insert_cells
 
 pytestmark = pytest.mark.integration
 
