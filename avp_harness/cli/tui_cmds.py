@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.set_defaults(func=cmd_show_cell)
 
     clusters = subparsers.add_parser(
-        "clusters", help="a fitted router's clusters: size, samples, ranking at alpha")
+        "clusters",
+        help="a fitted router's clusters: size, distinguishing terms, samples, ranking at alpha")
     add_db_argument(clusters)
     clusters.add_argument("name")
     clusters.add_argument("--alpha", type=float, default=0.5)
