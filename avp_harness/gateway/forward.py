@@ -9,8 +9,8 @@ It calls through the gateway's own client for the model's provider (`gw.client_f
 slot of that provider's limits (concurrency, RPM, TPM) for the whole stream, so streamed and
 non-streamed calls share the limits, the AIMD back-off and the cost accounting. Opening the
 stream (up to the upstream's HTTP status) is the part that may be retried, and only by the
-gateway's policy (its attempts, back-off and classification; `Gateway.complete` has no hook for
-a call that is not one `ModelClient.complete`, so the policy's pieces are used here); once the
+gateway's policy (`Gateway.retrying`, `Gateway.failed`: its attempts, back-off and
+classification, the same as `Gateway.complete`'s); once the
 upstream has answered 200 nothing is retried, since chunks may have reached the client: a
 stream that breaks then raises `StreamBroken`.
 
@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from avp_harness.gateway.client import _reported_cost, classify, parse_usage
-from avp_harness.gateway.gateway import CallFailed, Gateway, _Retryable
+from avp_harness.gateway.client import parse_usage, reported_cost
+from avp_harness.gateway.gateway import CallFailed, Gateway
 from avp_harness.types import CostSource, RetryDecision, Status, Usage
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class UpstreamStream:
         """Tokens and dollars the way `ModelClient.complete` counts them."""
         outcome = self.outcome
         outcome.usage = parse_usage(usage)
-        reported = _reported_cost(usage)
+        reported = reported_cost(usage)
         if reported is not None:
             outcome.cost, outcome.cost_source = reported, CostSource.REPORTED
         elif self._model.price is not None:
@@ -175,13 +174,11 @@ async def stream_completion(
     async def attempt() -> tuple[Any, Any, float]:
         """One try at opening the stream; on success the limits' slot stays held."""
         nonlocal failure
-        if limits.dead:
-            raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
-                                           f"not called: {limits.down_message()}"))
+        gw.check_alive(limits)
         await limits.acquire(tokens=tokens)
         sent, started = time.monotonic(), time.perf_counter()
         try:
-            opened = client._client.chat.completions.with_streaming_response.create(**body)
+            opened = client.sdk.chat.completions.with_streaming_response.create(**body)
             return opened, await opened.__aenter__(), started
         except asyncio.CancelledError:
             await limits.release()
@@ -189,25 +186,10 @@ async def stream_completion(
         except Exception as exc:
             await limits.release()
             failure = exc
-            decision = classify(exc)
-            if decision.kind == "rate_limit":
-                limits.on_rate_limit(decision.retry_after)
-            note = limits.on_failure(decision, sent, attempts)
-            if note:
-                gw.events.message(note)
-            raise (_Retryable if decision.retry else CallFailed)(decision) from exc
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, CallFailed) and exc.decision.retry_after is not None:
-            return exc.decision.retry_after
-        return float(gw._backoff(state))
+            raise gw.failed(exc, limits, sent, attempts) from exc
 
     try:
-        async for trying in AsyncRetrying(
-            stop=stop_after_attempt(gw.config.provider_for(model).max_attempts),
-            wait=wait, retry=retry_if_exception_type(_Retryable), reraise=True,
-        ):
+        async for trying in gw.retrying(model):
             with trying:
                 attempts += 1
                 opened, response, started = await attempt()
