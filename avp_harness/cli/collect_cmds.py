@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import (
+    DEMO_DB,
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
 from avp_harness.cli.run_options import add_run_options
 from avp_harness.redact import redact_url
 
@@ -71,10 +77,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      "$AVP_BUDGET): each call reserves its cost first, an upper bound where the "
                      "model sets max_tokens and a price, else the p95 of what its model's "
                      "answers on that benchmark cost; the run says which at the start")
-    run.add_argument("--models", help="comma-separated model ids to run (default: all)")
-    run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all of "
-                     "avp.toml); a name not in avp.toml is added with its defaults, and a "
-                     "unique start of a name will do (gpqa)")
+    add_names_option(run, "--models", "model ids to run")
+    add_names_option(run, "--benchmarks", "benchmarks to run (a name not in avp.toml is added "
+                     "with its defaults; a unique start of a name will do: gpqa)",
+                     default="all of avp.toml")
     run.add_argument(
         "--progress",
         choices=["auto", "rich", "plain", "none"],
@@ -102,6 +108,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_db_argument(status)
     add_config_argument(status)
     status.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    status.add_argument("--long", action="store_true",
+                        help="one row per benchmark and model with every figure (unparsed, "
+                        "truncated, failed, dollars, $/cell, request latency)")
     status.set_defaults(func=cmd_status)
 
     demo = subparsers.add_parser(
@@ -266,7 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from avp_harness.cli.run_options import run_config
 
     config = run_config(args)
-    db = resolve_db(args.db, config.db)
+    db = resolve_db(args.db, config.db, demo_fallback=False)  # real cells: never the demo's
     if args.tui:
         from avp_harness.cli.tui_cmds import collect_in_tui
 
@@ -282,47 +291,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(summary, args.fail_on_error)
 
 
-def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_matrix(db: str, as_json: bool = False, *, check: bool = False,
+                 long: bool = False) -> None:
+    """The model x benchmark matrix (`--long`: every figure per pair), fitted to the terminal's
+    width: columns that do not fit wrap into further blocks, the model column repeated."""
+    from avp_harness.cli.textgrid import details_lines, matrix_lines, terminal_width
+    from avp_harness.store.status_read import read_matrix
 
-    from avp_harness.store import Store
-
-    with Store.open(db, create=False, check=check) as store:
-        rows = store.matrix()
+    rows = read_matrix(db, check=check)
     if as_json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
-    table = Table(title=f"{redact_url(db)}: accuracy by model and benchmark",
-                  title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
-                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
-        table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
-    for row in rows:
-        done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
-        accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
-        per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
-        latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
-        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
-            latency += f" (server {row.mean_server_time_s:.2f}s)"
-        table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.truncated), str(row.context_exceeded), str(row.errors),
-                      f"{row.dollars:.4f}", per_cell, latency)
+    width = terminal_width()
     if not rows:
-        table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
-    console = Console()
-    if not console.is_terminal:  # pipes and logs: do not squeeze the table into 80 columns
-        console = Console(width=200)
-    console.print(table)
+        print(f"{redact_url(db)}: the store has no cells yet: run `avp run` or `avp demo`")
+        return
+    title = "every figure per benchmark and model" if long else \
+        "accuracy and cells done/planned per model and benchmark"
+    print(f"{redact_url(db)}: {title}")
+    print("\n".join(details_lines(rows, width) if long else matrix_lines(rows, width)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     config_db = None
-    if args.config or Path("avp.toml").exists():
+    if args.config and not (args.db or os.environ.get("AVP_DB")):  # read only when it decides
         from avp_harness.config import load_config
 
         config_db = load_config(args.config).db
-    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True)
+    # without --config, resolve_db reads only `db` of $AVP_CONFIG or ./avp.toml
+    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True, long=args.long)
     return 0
 
 
@@ -412,5 +409,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = collect(config, db, budget=args.budget, progress=args.progress)
     print_matrix(db)
     _print_summary(summary)
-    print(f"avp: inspect it again with `avp status --db {db}`", file=sys.stderr)
+    found = resolve_db(None, announce=False) == DEMO_DB and Path(db) == Path(DEMO_DB)
+    again = "avp status" if found else f"avp status --db {db}"  # what finds this store here
+    print(f"avp: inspect it again with `{again}`", file=sys.stderr)
     return _exit_code(summary)

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from avp_harness.cli import NamesAction
 from avp_harness.errors import ConfigError
 from avp_harness.names import REASONING_EFFORTS
 
@@ -68,17 +69,14 @@ def item_range(text: str) -> tuple[int, int | None]:
     return first - 1, int(last) - first + 1
 
 
-def model_spec(text: str) -> list[str]:
+def model_spec(text: str) -> str:
     """`PROVIDER/NAME[,PROVIDER/NAME...]`, each with a provider and a name."""
-    specs = [part.strip() for part in text.split(",") if part.strip()]
-    for spec in specs:
+    for spec in (part.strip() for part in text.split(",") if part.strip()):
         provider, _, name = spec.partition("/")
         if not provider or not name.strip("/"):
             raise argparse.ArgumentTypeError(
                 f"expected PROVIDER/NAME (e.g. openrouter/qwen/qwen3-235b-a22b), got {spec!r}")
-    if not specs:
-        raise argparse.ArgumentTypeError("expected PROVIDER/NAME")
-    return specs
+    return text
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -86,9 +84,10 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group(
         "one-liners (inspect-style; with or without avp.toml)")
     group.add_argument(
-        "--model", action="append", type=model_spec, default=None, metavar="PROVIDER/NAME",
-        help="model(s) to run instead of avp.toml's, e.g. openrouter/qwen/qwen3-235b-a22b "
-        "(repeat it or give a comma list); the same cells as the avp.toml entry "
+        "--model", nargs="+", action=NamesAction, type=model_spec, default=None,
+        metavar="PROVIDER/NAME",
+        help="model(s) to run instead of avp.toml's, e.g. openrouter/qwen/qwen3-235b-a22b, "
+        "comma- or space-separated; the same cells as the avp.toml entry "
         "id = NAME, provider = PROVIDER")
     group.add_argument(
         "--model-base-url", metavar="URL",
@@ -103,8 +102,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                        help="seconds before one HTTP call is abandoned and retried (timeout_s)")
     group.add_argument("--limit", type=item_range, metavar="N|A-B",
                        help="the first N items of each benchmark, or items A to B (1-based)")
-    group.add_argument("--sample-id", metavar="ID[,ID...]",
-                       help="only the items with these ids")
+    group.add_argument("--sample-id", nargs="+", action=NamesAction, default=None,
+                       metavar="ID", help="only the items with these ids, comma- or "
+                       "space-separated")
     group.add_argument("--epochs", type=positive, metavar="N",
                        help="completions per item (the benchmarks' `samples`)")
 
@@ -144,7 +144,7 @@ def _set(table: dict[str, Any], **values: Any) -> None:
 
 
 def _models(entries: list[Any], args: argparse.Namespace, providers: set[str]) -> list[Any]:
-    specs = [spec for group in args.model for spec in group]
+    specs = list(args.model)
     named = {spec.partition("/")[0] for spec in specs}
     if args.model_base_url and len(named) > 1:
         raise ConfigError(WHERE, "--model-base-url", "--model names several providers "
@@ -183,7 +183,7 @@ def _configured(entries: list[Any], provider: str, name: str,
 
 def _benchmarks(entries: list[Any], args: argparse.Namespace) -> list[Any]:
     if args.benchmarks:
-        chosen = [_benchmark_name(n.strip()) for n in args.benchmarks.split(",") if n.strip()]
+        chosen = [_benchmark_name(name) for name in args.benchmarks]
         by_name = {e.get("name"): e for e in entries if isinstance(e, dict)}
         entries = [dict(by_name.get(name) or {"name": name}) for name in dict.fromkeys(chosen)]
     else:
@@ -195,7 +195,7 @@ def _benchmarks(entries: list[Any], args: argparse.Namespace) -> list[Any]:
             entry.pop("sample", None)
             entry["offset"], entry["limit"] = args.limit
         if args.sample_id:
-            entry["ids"] = [i.strip() for i in args.sample_id.split(",") if i.strip()]
+            entry["ids"] = list(args.sample_id)
         _set(entry, samples=args.epochs)
     return entries
 
@@ -221,7 +221,7 @@ def _providers(data: dict[str, Any], args: argparse.Namespace) -> None:
     if not isinstance(tables, dict):
         return  # validation says what is wrong with the file's table
     if args.model_base_url:
-        provider = args.model[0][0].partition("/")[0]
+        provider = args.model[0].partition("/")[0]
         table = tables.setdefault(provider, {})
         table["base_url"] = args.model_base_url
         key_env = re.sub(r"\W", "_", provider).upper() + "_API_KEY"
@@ -239,14 +239,14 @@ def _providers(data: dict[str, Any], args: argparse.Namespace) -> None:
         del data["providers"]
 
 
-def _only_models(config: Any, text: str | None) -> Any:
+def _only_models(config: Any, names: list[str] | None) -> Any:
     """`--models a,b`: the run's models restricted to these ids."""
-    if not text:
+    if not names:
         return config
     from dataclasses import replace
 
     known = [m.id for m in config.models]
-    wanted = {name.strip() for name in text.split(",") if name.strip()}
+    wanted = set(names)
     for name in sorted(wanted - set(known)):
         raise ConfigError(config.file_label(), "--models",
                           f"{name!r} is not configured (configured: {', '.join(known)})")
