@@ -13,12 +13,13 @@ The reservation of a call (`reserve_for`):
   honours max_tokens).
 * otherwise (no max_tokens, or a judge whose cost adds to the cell), from what was observed for
   its (model, benchmark), in the store's earlier cells and this run's: once MIN_OBSERVED answers
-  are known, the larger of the p95 of their output tokens priced at this prompt and the p95 of
-  their dollars; before that, the price-table cost at `max_tokens` or DEFAULT_OUTPUT_TOKENS (or,
-  when that does not fit, all the budget left: the call runs alone). A model with no price
-  reserves the p95 of its observed dollars (twice the largest before MIN_OBSERVED), and before
-  its first known cost, all the budget left (its first call runs alone); one whose cost is never
-  known (no price, not reported) reserves nothing and is named at the end.
+  are known, the larger of the p95 of their output tokens priced with this prompt's bound (as
+  above) and the p95 of their dollars; before that, the price-table cost at `max_tokens` or
+  DEFAULT_OUTPUT_TOKENS (or, when that does not fit, all the budget left: the call runs alone).
+  A model with no price reserves the p95 of its observed dollars (twice the largest before
+  MIN_OBSERVED), and before its first known cost, all the budget left (its first call runs
+  alone); one whose cost is never known (no price, not reported) reserves nothing and is named
+  at the end.
 
   The guarantee is weaker there, as no call has a bound: a call may cost more than it reserved
   (about 1 in 20), and is settled at its real cost, which leaves less room for the next
@@ -169,7 +170,7 @@ class BudgetGuard:
             if seen.costs:
                 return 2.0 * seen.costs[-1]
             return self._alone()
-        prompt = prompt_estimate(cell)
+        prompt = prompt_bound(cell)  # the prompt is known: bounded; only the output is guessed
         if len(seen.outputs) >= MIN_OBSERVED:
             tokens = price.cost(Usage(prompt_tokens=prompt, completion_tokens=int(
                 quantile(seen.outputs))))
@@ -187,8 +188,11 @@ class BudgetGuard:
         amount = self.reserve_for(cell)
         if self.budget is None:
             amount = 0.0 if math.isinf(amount) else amount
-        elif self.spent >= self.budget or self.spent + self.reserved + amount > self.budget:
-            return None
+        else:
+            room = self.budget - self.spent - self.reserved
+            # (a call alone reserves exactly the room: no rounding may refuse it)
+            if self.spent >= self.budget or amount > room + 1e-12 * max(1.0, self.budget):
+                return None
         self.reserved += amount
         return amount
 
@@ -196,7 +200,7 @@ class BudgetGuard:
         """Reserve the call's cost, waiting while calls in flight may free room; None when it
         does not fit with nothing in flight (scheduling stops)."""
         while (amount := self.try_reserve(cell)) is None:
-            if self.reserved <= 1e-12:
+            if not self.reserved:  # nothing in flight holds room that could free up
                 return None
             if self._settled is None:
                 self._settled = asyncio.Event()
@@ -223,7 +227,9 @@ class BudgetGuard:
     ) -> None:
         """Replace a reservation by what the call cost (None: neither reported nor priced, or
         no answer came back)."""
-        self.reserved = max(0.0, self.reserved - reserved)
+        self.reserved -= reserved
+        if self.reserved < 1e-12 * max(1.0, self.budget or 0.0):  # rounding left by the sums
+            self.reserved = 0.0
         if self._settled is not None:
             self._settled.set()
         if cost is None:

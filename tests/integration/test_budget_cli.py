@@ -90,7 +90,9 @@ def test_the_projected_cost_to_finish_comes_from_observed_costs(
     assert code == 3 and first["remaining"] > 20
     code, rest, _ = run(toml)
     assert code == 0
-    assert 0.5 <= first["projected_to_finish"] / rest["spent"] <= 2.0, (first, rest["spent"])
+    # the first items' mean cost projects the rest (ARC tasks differ in size: not exact); the
+    # old projection from the reservation rule was off by 5x or more
+    assert 1 / 3 <= first["projected_to_finish"] / rest["spent"] <= 3.0, (first, rest["spent"])
 
 
 def test_after_ctrl_c_the_projection_comes_from_observed_costs(tmp_path: Path) -> None:

@@ -26,7 +26,13 @@ def cell(model: str = "m", bench: str = "b", *, max_tokens: int | None = None,
 
 
 def cost(output: int, prompt: int = 116) -> float:
+    """Dollars at a prompt of 116 tokens (what 400 characters are estimated at)."""
     return PRICE.cost(Usage(prompt_tokens=prompt, completion_tokens=output))
+
+
+def reserved(output: int) -> float:
+    """A reservation: the output guessed, the prompt bounded (400 bytes + the template's)."""
+    return cost(output, prompt_bound(cell()))
 
 
 def test_with_max_tokens_and_a_price_a_call_reserves_an_upper_bound() -> None:
@@ -42,13 +48,13 @@ def test_with_max_tokens_and_a_price_a_call_reserves_an_upper_bound() -> None:
 def test_without_max_tokens_the_p95_of_observed_output_tokens_is_reserved() -> None:
     guard = BudgetGuard(100.0)
     c = cell()
-    assert guard.reserve_for(c) == pytest.approx(cost(DEFAULT_OUTPUT_TOKENS))  # nothing seen
+    assert guard.reserve_for(c) == pytest.approx(reserved(DEFAULT_OUTPUT_TOKENS))  # none seen
     for tokens in [100] * 19 + [10_000]:  # one outlier among 20 answers
         guard.settle(c, 0.0, cost(tokens), output_tokens=tokens)
-    assert guard.reserve_for(c) == pytest.approx(cost(100))
+    assert guard.reserve_for(c) == pytest.approx(reserved(100))
     assert guard.estimate(c) == pytest.approx((19 * cost(100) + cost(10_000)) / 20)
     other = cell(bench="other")  # another benchmark keeps its own observations
-    assert guard.reserve_for(other) == pytest.approx(cost(DEFAULT_OUTPUT_TOKENS))
+    assert guard.reserve_for(other) == pytest.approx(reserved(DEFAULT_OUTPUT_TOKENS))
 
 
 def test_a_first_call_that_does_not_fit_with_others_runs_alone() -> None:
@@ -112,10 +118,19 @@ def test_the_store_s_earlier_answers_seed_the_reservations_and_the_start_line() 
         benchmarks=[SimpleNamespace(name="arc_agi")], hashes={("m", "arc_agi"): "h"},
         models=[SimpleNamespace(id="m", max_tokens=None, price=PRICE)])
     line = guard.start(plan, {"h": [(100, cost(100))] * 19 + [(300, None)]})  # type: ignore[arg-type]
-    assert guard.reserve_for(cell(bench="arc_agi")) == pytest.approx(cost(100))
+    assert guard.reserve_for(cell(bench="arc_agi")) == pytest.approx(reserved(100))
     assert line.startswith("budget $5.00: each call reserves the p95 cost")
     assert "1 of 1 pairs have 5+" in line
     bounded = BudgetGuard(5.0)
     plan.models[0].max_tokens = 100
     assert "never exceeded" in bounded.start(plan, {})  # type: ignore[arg-type]
     assert BudgetGuard(None).start(plan, {}) == ""  # type: ignore[arg-type]
+
+
+def test_a_call_alone_always_fits_the_room_left_whatever_the_rounding() -> None:
+    """It reserves exactly budget - spent: the sum may round past the budget (a run stopped at
+    $0.0052 of $0.05 with nothing in flight)."""
+    for spent in (0.0052048, 0.0152048, 0.0370526, 0.01 * 3, 0.1 + 0.2 - 0.3 + 0.02):
+        guard = BudgetGuard(0.05, spent=spent)
+        dear = cell(price=Price(input_per_m=1.0, output_per_m=20.0))  # 4096 tokens: $0.08
+        assert guard.try_reserve(dear) == pytest.approx(0.05 - spent), spent
