@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
     "avp_harness.cli.compare_cmds",
+    "avp_harness.cli.aggregate_cmds",
 ]
 
 EPILOG = """\
