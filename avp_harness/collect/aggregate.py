@@ -32,22 +32,23 @@ from avp_harness.types import CellKey, Item, Message
 
 @dataclass
 class AggregationPlan(Plan):
-    """A plan whose items each have one model: their aggregator."""
+    """A plan whose cells are (item, aggregator) pairs, not every model on every item."""
 
-    aggregator: dict[tuple[str, str], ModelConfig] = field(default_factory=dict)
+    pairs: list[tuple[str, str, ModelConfig]] = field(default_factory=list)  # bench, item, model
 
     def cells(self) -> Iterator[PlannedCell]:
-        for bench in self.benchmarks:
-            for item in bench.items:
-                model = self.aggregator[(bench.name, item.id)]
-                chash = self.hashes[(model.id, bench.name)]
-                item_hash = item.content_hash()
-                yield PlannedCell(
-                    key=CellKey(model.id, bench.name, item.id, 0,
-                                cell_fingerprint(chash, item.id, item_hash)),
-                    item=item, item_hash=item_hash, model=model, config_hash=chash,
-                    benchmark_version=bench.version,
-                )
+        benches = {b.name: b for b in self.benchmarks}
+        items = {(b.name, i.id): i for b in self.benchmarks for i in b.items}
+        for bench_name, item_id, model in self.pairs:
+            item, bench = items[(bench_name, item_id)], benches[bench_name]
+            chash = self.hashes[(model.id, bench_name)]
+            item_hash = item.content_hash()
+            yield PlannedCell(
+                key=CellKey(model.id, bench_name, item.id, 0,
+                            cell_fingerprint(chash, item.id, item_hash)),
+                item=item, item_hash=item_hash, model=model, config_hash=chash,
+                benchmark_version=bench.version,
+            )
 
 
 def aggregation_item(item: Item, aggregation: Aggregation) -> Item:
@@ -66,39 +67,40 @@ def aggregation_plan(
     models = {m.id: m for m in config.models}
     items = {(b.name, i.id): i for b in base.benchmarks for i in b.items}
     notes = list(base.notes)
-    per_bench: dict[str, dict[str, tuple[Item, ModelConfig]]] = {}
+    wanted: dict[str, dict[tuple[str, str], Aggregation]] = {}  # bench -> (cell item, model)
     lacking: dict[str, int] = {}
     for a in aggregations:
-        item, model = items.get((a.benchmark, a.item_id)), models.get(a.aggregator)
-        if item is None or model is None:
-            why = (f"item {a.benchmark}/{a.item_id}" if item is None
+        if (a.benchmark, a.item_id) not in items or a.aggregator not in models:
+            why = (f"item {a.benchmark}/{a.item_id}" if (a.benchmark, a.item_id) not in items
                    else f"aggregator model {a.aggregator}")
             lacking[why] = lacking.get(why, 0) + 1
             continue
-        per_bench.setdefault(a.benchmark, {})[a.cell_item_id] = (aggregation_item(item, a), model)
+        wanted.setdefault(a.benchmark, {})[(a.cell_item_id, a.aggregator)] = a
     for why, count in lacking.items():
         notes.append(f"{count} aggregator call(s) left out: {why} is not in the config")
     bench_plans: list[BenchmarkPlan] = []
     entries: list[PlanEntry] = []
     hashes: dict[tuple[str, str], str] = {}
-    aggregator: dict[tuple[str, str], ModelConfig] = {}
+    pairs: list[tuple[str, str, ModelConfig]] = []
     used: dict[str, ModelConfig] = {}
     for source in base.benchmarks:
-        cells = per_bench.get(source.name)
-        if not cells:
+        asked = wanted.get(source.name)
+        if not asked:
             continue
         name = source.name + AGGREGATE_SUFFIX
         version = f"{source.version}+{AGGREGATION_PROMPT_VERSION}"
-        bench_plans.append(BenchmarkPlan(name, version, [i for i, _ in cells.values()], 1,
-                                         source.grader))
+        cell_items: dict[str, Item] = {}
         counts: dict[str, int] = {}
-        for item, model in cells.values():
-            aggregator[(name, item.id)] = model
-            counts[model.id] = counts.get(model.id, 0) + 1
-            used[model.id] = model
-            if (model.id, name) not in hashes:
-                hashes[(model.id, name)] = config_hash(model, config.provider_for(model), name,
+        for (cell_id, model_id), a in asked.items():
+            model = used[model_id] = models[model_id]
+            if cell_id not in cell_items:
+                cell_items[cell_id] = aggregation_item(items[(a.benchmark, a.item_id)], a)
+            pairs.append((name, cell_id, model))
+            counts[model_id] = counts.get(model_id, 0) + 1
+            if (model_id, name) not in hashes:
+                hashes[(model_id, name)] = config_hash(model, config.provider_for(model), name,
                                                        version)
+        bench_plans.append(BenchmarkPlan(name, version, list(cell_items.values()), 1,
+                                         source.grader))
         entries += [PlanEntry(m, name, hashes[(m, name)], version, n) for m, n in counts.items()]
-    return AggregationPlan(bench_plans, list(used.values()), entries, hashes, notes,
-                           aggregator=aggregator)
+    return AggregationPlan(bench_plans, list(used.values()), entries, hashes, notes, pairs=pairs)

@@ -18,8 +18,9 @@ completion tokens c_ij, correctness v_j (the stored score; a missing cell counts
    (a term is 1 when that maximum is 0); s^flt = (ε·K·s + σ·s^res + δ·s^cost)[I];
    I^flt = the top max(1, ⌊β·|I|⌋) of s^flt (stable); g^f = v[:, I^flt]·s^flt[I^flt].
    The router-only answer is model argmax g^f.
-4. Adaptive set (reported; the aggregator call itself is the full method, not evaluated here):
-   A^f = {m : g^f_m ≥ f_K(g^f) and g^f_m / max g^f ≥ t} ({argmax g^f} when max g^f ≤ 0).
+4. Adaptive set: A^f = {m : g^f_m ≥ f_K(g^f) and g^f_m / max g^f ≥ t} ({argmax g^f} when
+   max g^f ≤ 0); `refined` holds g^f, which orders A^f's responses for the aggregator. The
+   aggregator call itself (|A^f| > 1) is a cell of its own: `collect/aggregate.py`.
 
 Ambiguities, resolved as written and documented: j runs over the K candidates in step 3 (over all
 models in step 2); token counts are squared; g^f may rank a model outside A, which costs one more

@@ -130,6 +130,7 @@ def check_jisi(router, X, R, T, rows):
         assert d.candidates[k].tolist() == A, q
         assert int(d.aggregator[k]) == agg, q
         assert set(np.flatnonzero(d.adaptive[k]).tolist()) == af, q
+        assert int(np.argmax(d.refined[k])) == chosen, q  # g^f, which orders A^f
     return d
 
 
