@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 from statistics import mean
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,7 +84,7 @@ def test_the_aggregator_beats_the_responses_it_reads_by_its_skill(items: list) -
     rng = random.Random(1)
     model = SIM_MODELS["sim/atlas-xl"]
     outcomes = []
-    for n, item in enumerate(items):
+    for item in items:
         responses = [ANSWERS["mmlu_pro"](item, True, rng), ANSWERS["mmlu_pro"](item, False, rng)]
         sha = prompt_sha(aggregation_prompt(item.prompt_text, responses))
         answer = simulate_aggregation(model, "mmlu_pro", item, sha, 0, responses)
