@@ -35,9 +35,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from avp_harness.errors import ProviderError
-from avp_harness.store.grading_queries import get_judgement, put_judgement
-from avp_harness.store.tables import JudgementRecord
-from avp_harness.types import Completion, CostSource, Usage, canonical_json
+from avp_harness.store.grades import get_judgement, put_judgement
+from avp_harness.types import Completion, CostSource, Judgement, Usage, canonical_json
 from graders.judge import CACHED, JUDGE_MAX_TOKENS, judge_cache_key
 from graders.judge_prompts import parse_judge_prompt
 
@@ -115,7 +114,7 @@ class StoreJudge:
         self.calls += 1
         self.dollars += completion.cost or 0.0
         if completion.finish_reason != "length":  # a cut-off reply is a judge failure
-            record = JudgementRecord(
+            record = Judgement(
                 key=key,
                 judge_model=self.model,
                 prompt_version=version,

@@ -42,15 +42,14 @@ from avp_harness.gateway import CallPrevented, Gateway
 from avp_harness.gateway.limits import ProviderLimits
 from avp_harness.redact import redact
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import outdated_grades
-from avp_harness.store.tables import ModelRecord
+from avp_harness.store.grades import outdated_grades
 from avp_harness.types import (
     CellKey,
     CellResult,
     Completion,
     Grade,
+    ModelEntry,
     Status,
-    canonical_json,
 )
 from graders import Grader
 
@@ -376,19 +375,11 @@ class Collector:
         return summary
 
     def _prepare_store(self, plan: Plan) -> None:
-        records = []
-        for model in plan.models:
-            price = model.price.__dict__ if model.price else None
-            records.append(
-                ModelRecord(
-                    id=model.id,
-                    provider=model.provider,
-                    model_name=model.model,
-                    params_json=canonical_json(model.generation_params()),
-                    price_json=canonical_json(price) if price else None,
-                )
-            )
-        self.store.upsert_models(records)
+        self.store.upsert_models(
+            ModelEntry(model.id, model.provider, model.model, model.generation_params(),
+                       model.price.__dict__ if model.price else None)
+            for model in plan.models
+        )
         for bench in plan.benchmarks:
             self.store.upsert_items(bench.version, bench.items)
 

@@ -18,7 +18,7 @@ from avp_harness.collect.reporter import PlainReporter
 from avp_harness.config import config_from_dict
 from avp_harness.sim.answers import judge_hle, judge_simpleqa
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import count_judgements, grade_history
+from avp_harness.store.grades import count_judgements, grade_history
 from tests.conftest import sim_with_fixture_benchmarks
 from tests.integration.test_judge_regrade import (
     FIXTURES_MODULE,
