@@ -5,8 +5,10 @@
 Per method: fit on n synthetic training queries and a 101-α comparison on n held-out ones, with
 the 1000-resample intervals `avp compare` prints (target < 5 s each; α changes nothing for the
 Avengers and JiSi, so one evaluation serves every α). Each is timed with the code as it was
-("before": one-shot array passes, two-array fancy indexing, `np.unique` over every embedding,
-OpenBLAS threads inside KMeans' seeding) and as it is ("after"), alternately, best of `--repeat`,
+("before": one-shot array passes, two-array fancy indexing, JiSi's similarities to every
+training query in float64, `np.unique` over every embedding, OpenBLAS threads inside KMeans'
+seeding) and as it is ("after": JiSi screens in float32 and computes s exactly on the rows that
+can matter), alternately, best of `--repeat`,
 wall-clock and CPU seconds (the machine is shared: the CPU seconds are the steadier figure). The
 decisions of both must be identical; the script says so for each method and exits 1 otherwise.
 """

@@ -32,6 +32,7 @@ Hyper-parameters (the paper's): K 3, N_base 50, β 0.5, γ 0.95, ε 0.5, σ 0.3,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,7 @@ class JiSiRouter(RouterBase):
 
     def _restored(self) -> None:
         self.n_models_ = int(self.V_.shape[1])
+        self.E32_ = self.E_.astype(np.float32)  # for screening support sets (`_supports`)
 
     # -- step 2 -------------------------------------------------------------------------------
 
@@ -190,12 +192,45 @@ class JiSiRouter(RouterBase):
                               for f in ("chosen", "candidates", "aggregator", "adaptive",
                                         "support", "refined")))
 
+    def _supports(self, X: Array, rows: int = 1024) -> Iterator[tuple[NDArray[np.intp], Array]]:
+        """Per query, I and s[I] (float64), screened in float32 first.
+
+        s = E·x̂ over every training row is the largest cost of a decision (n x N x d). It is
+        computed in float32 (twice as fast), whose error on unit vectors is at most
+        m = (d + 2)·2^-24 per entry, here taken 4x larger. f_{N_base} then moves by at most m, so
+        every row of I and of the top N_base has s32 ≥ min(γ·f32 − (1 + |γ|)·m, f32 − 2m): only
+        those rows get s in float64, from which f_{N_base} and I are taken exactly as written.
+        Each s_i is summed row by row (not by a matrix product, whose kernels may round two equal
+        rows differently), so duplicated training queries tie exactly, as the formula says."""
+        Xn = l2_rows(np.atleast_2d(np.asarray(X, dtype=np.float64)))
+        if Xn.shape[1] != self.E_.shape[1]:
+            raise RouterError(
+                f"query embeddings have {Xn.shape[1]} dimensions, the router expects "
+                f"{self.E_.shape[1]} (was it fitted with another embedding?)"
+            )
+        N, d = self.E_.shape
+        nb = min(self.n_base, N)
+        margin = 4.0 * (d + 2) * 2.0**-24
+        for start in range(0, len(Xn), rows):
+            S32 = Xn[start : start + rows].astype(np.float32) @ self.E32_.T
+            f32 = np.concatenate([np.partition(S32[i : i + 128], N - nb, axis=1)[:, N - nb]
+                                  for i in range(0, len(S32), 128)]).astype(np.float64)
+            lower = np.minimum(self.gamma * f32 - (1 + abs(self.gamma)) * margin,
+                               f32 - 2 * margin)
+            for q in range(len(S32)):
+                x = Xn[start + q]
+                rows_q = np.flatnonzero(S32[q] >= lower[q])
+                if len(rows_q) < nb:  # cannot happen (the top N_base pass); all, to be sure
+                    rows_q = np.arange(N)
+                s = (self.E_[rows_q] * x).sum(axis=1)  # row by row: equal rows, equal s
+                f = np.partition(s, len(s) - nb)[len(s) - nb]
+                keep = self.gamma * f <= s
+                yield rows_q[keep], s[keep]
+
     def _decide(self, X: Array, R: Array, T: Array) -> JiSiDecision:
-        S = self.similarities(X)
-        mask = self.support_mask(S)
         T = np.asarray(T, dtype=np.float64)
         K, M = self.n_candidates, self.n_models_
-        n = len(S)
+        n = len(X)
         chosen = np.empty(n, dtype=np.intp)
         cands = np.empty((n, K), dtype=np.intp)
         agg = np.empty(n, dtype=np.intp)
@@ -206,9 +241,7 @@ class JiSiRouter(RouterBase):
         # indexing R_[I[:, None], A[None, :]] copies the same values 4x slower.
         bank = self.R_.reshape(-1, self.R_.shape[-1])
         tokens = self.T_.reshape(-1)
-        for q in range(n):
-            sup = np.flatnonzero(mask[q])  # I
-            sI = S[q, sup]
+        for q, (sup, sI) in enumerate(self._supports(X)):  # I and s[I]
             VI = self.V_[sup]
             g = sI @ VI
             A = np.argsort(-g, kind="stable")[:K]
