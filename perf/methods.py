@@ -95,6 +95,7 @@ class JiSiBefore(JiSiRouter):
         chosen, agg, support = (np.empty(n, dtype=np.intp) for _ in range(3))
         cands = np.empty((n, K), dtype=np.intp)
         adaptive = np.zeros((n, self.n_models_), dtype=bool)
+        refined = np.empty((n, self.n_models_))
         for q in range(n):
             sup = np.flatnonzero(mask[q])
             sI = S[q, sup]
@@ -109,13 +110,13 @@ class JiSiBefore(JiSiRouter):
             flt = np.argsort(-s_flt, kind="stable")[:keep]
             gf = s_flt[flt] @ VI[flt]
             best = int(np.argmax(gf))
-            chosen[q], cands[q], agg[q], support[q] = best, A, int(A[0]), len(sup)
+            chosen[q], cands[q], agg[q], support[q], refined[q] = best, A, int(A[0]), len(sup), gf
             if gf[best] > 0:
                 fk = np.sort(gf)[::-1][K - 1]
                 adaptive[q] = (gf >= fk) & (gf / gf[best] >= self.threshold)
             else:
                 adaptive[q, best] = True
-        return JiSiDecision(chosen, cands, agg, adaptive, support)
+        return JiSiDecision(chosen, cands, agg, adaptive, support, refined)
 
 
 # -- the workloads --------------------------------------------------------------------------------
