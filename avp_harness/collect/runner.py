@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from avp_harness.collect.budget import BudgetGuard
-from avp_harness.collect.judge import StoreJudge
+from avp_harness.collect.judge import JUDGE_SPEND, StoreJudge
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.collect.summary import RunSummary
@@ -461,16 +461,19 @@ class Collector:
                     )
                 return
             self._inflight[cell.key] = cell
+            judge_spend: list[float] = []  # every judge dollar of this cell, verdict or not
+            JUDGE_SPEND.set(judge_spend)
             try:
                 result = await self._process(cell, summary.run_id, writer)
             except _StoreBroken:
                 return
             self._inflight.pop(cell.key, None)
+            judge = sum(judge_spend) if judge_spend else None
             if stored:  # the call was paid for by an earlier run; only a judge's dollars are new
-                judge = result.grade.judge_cost if result.grade else None
                 self.budget.settle(cell, reserved, judge, answered=False)
             else:
-                self.budget.settle(cell, reserved, _dollars(result), result.completion is not None)
+                self.budget.settle(cell, reserved, _dollars(result, judge),
+                                   result.completion is not None)
             summary.attempted += 1
             summary.by_status[result.status.value] += 1
             if result.status is Status.OK:
@@ -571,10 +574,9 @@ def _truncated(result: CellResult) -> bool:
     return result.completion is not None and result.completion.finish_reason == "length"
 
 
-def _dollars(result: CellResult) -> float | None:
-    """What a cell cost: the candidate's call plus its judge's, when known."""
+def _dollars(result: CellResult, judge: float | None) -> float | None:
+    """What a cell cost: the candidate's call plus its judge calls', when known."""
     cost = result.completion.cost if result.completion else None
-    judge = result.grade.judge_cost if result.grade else None
     if cost is None and judge is None:
         return None
     return (cost or 0.0) + (judge or 0.0)

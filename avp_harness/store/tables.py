@@ -15,10 +15,7 @@ from __future__ import annotations
 from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-# Bump when a table changes; `Store.open` refuses a store with a newer version and migrates an
-# older one (store.py `_migrate`). 2: runs.owner/heartbeat_at, the claims table, the `answered`
-# cell status, an index on cells (fingerprint, sample).
-SCHEMA_VERSION = 2
+from avp_harness.store.schema import SCHEMA_VERSION  # bump it there when a table changes
 
 
 class MetaRecord(SQLModel, table=True):
