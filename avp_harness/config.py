@@ -515,6 +515,9 @@ class Config:
     """The suite, in file order."""
     judge: ModelConfig | None = None
     """Pinned LLM judge (temperature 0) for SimpleQA / HLE; None = judged benchmarks fail."""
+    user_simulator: ModelConfig | None = None
+    """τ²-bench's simulated user: its own provider and price, its temperature pinned as set
+    (default 0, τ²'s own); part of every τ² cell's fingerprint. None = τ²-bench cannot run."""
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     """How routers embed query text."""
 
@@ -564,6 +567,8 @@ class Config:
                 raise _invalid(f"benchmark {bench.name!r} is listed twice (also "
                                f"benchmarks[{listed[bench.name]}])", "benchmarks", i, "name")
             listed[bench.name] = i
+        if self.user_simulator is not None:
+            known(self.user_simulator.provider, "user_simulator", "provider")
         if self.embedding.provider is not None:
             known(self.embedding.provider, "embedding", "provider")
         return self

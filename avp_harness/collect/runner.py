@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -35,7 +35,7 @@ from tenacity import (
 
 from avp_harness.collect.budget import BudgetGuard
 from avp_harness.collect.judge import CollectorJudge
-from avp_harness.collect.plan import Plan, PlannedCell, build_plan
+from avp_harness.collect.plan import Plan, PlannedCell, Simulate, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.config import Config, ModelConfig
 from avp_harness.errors import (
@@ -281,6 +281,8 @@ class Collector:
         self._running.set()
         self._workers: list[asyncio.Task[None]] = []
         self._graders: dict[str, Grader] = {}
+        # agentic benchmarks (τ²-bench): a cell's answer is a whole simulation, not one call
+        self._simulators: dict[str, Simulate] = {}
         self._inflight: dict[CellKey, PlannedCell] = {}
         self._failed: list[PlannedCell] = []
         self._writer: _Writer | None = None
@@ -340,6 +342,7 @@ class Collector:
             judge = CollectorJudge(self, self.config.judge) if self.config.judge else None
             plan = await loop.run_in_executor(None, partial(build_plan, self.config, judge=judge))
         self._graders = {bench.name: bench.grader for bench in plan.benchmarks}
+        self._simulators = {b.name: b.simulate for b in plan.benchmarks if b.simulate}
         await loop.run_in_executor(None, self._prepare_store, plan)
         stale = self.store.mark_stale_runs(self.lease_s, owner_is_dead)
         if stale:
@@ -581,7 +584,11 @@ class Collector:
         if completion is None:
             messages = [m.as_dict() for m in cell.item.messages]
             seed = cell.key.sample if cell.key.sample > 0 else None
-            call = await self.call_with_retries(cell.model, messages, seed)
+            simulate = self._simulators.get(cell.key.benchmark)
+            if simulate is not None:  # every call of the simulation goes through self.complete
+                call = await simulate(cell.item, cell.model, cell.key.sample, self)
+            else:
+                call = await self.call_with_retries(cell.model, messages, seed)
             attempts, rate_limits, completion = call.attempts, call.rate_limits, call.completion
             if completion is None:
                 assert call.decision is not None
@@ -607,8 +614,24 @@ class Collector:
         return self._result(cell, run_id, Status.OK, 0, started,
                             completion=completion, grade=grade)
 
+    async def complete(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, Any]],
+        seed: int | None = None,
+        request: Mapping[str, Any] | None = None,
+    ) -> CallOutcome:
+        """The model gateway's `complete` (GATEWAY-API): one call with `request`'s extra body
+        fields (tools...), through the provider's limits and retries. A simulation's calls (agent
+        and simulated user) come here."""
+        return await self.call_with_retries(model, messages, seed, request)
+
     async def call_with_retries(
-        self, model: ModelConfig, messages: Sequence[dict[str, str]], seed: int | None = None
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, Any]],
+        seed: int | None = None,
+        request: Mapping[str, Any] | None = None,
     ) -> CallOutcome:
         """One model call through its provider's limits, retried by tenacity while the provider
         layer classifies the failure as transient. Candidates and the judge both come here."""
@@ -639,7 +662,7 @@ class Collector:
                         raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
                                                        f"not called: {limits.down_message()}"))
                     completion = await self._attempt(client, limits, model, messages, seed,
-                                                     attempts)
+                                                     attempts, request)
         except CallFailed as failed:
             rate_limits += failed.decision.kind == "rate_limit"  # the last one is not waited on
             return CallOutcome(None, failed.decision, attempts, rate_limits)
@@ -650,16 +673,17 @@ class Collector:
         client: ModelClient,
         limits: ProviderLimits,
         model: ModelConfig,
-        messages: Sequence[dict[str, str]],
+        messages: Sequence[Mapping[str, Any]],
         seed: int | None,
         attempt: int = 1,
+        request: Mapping[str, Any] | None = None,
     ) -> Completion:
-        await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
+        await limits.acquire(tokens=sum(len(str(m.get("content") or "")) for m in messages) // 4)
         sent = time.monotonic()
         try:
             if self._writer is not None and self._writer.broken.is_set():
                 raise _StoreBroken  # its result could not be kept: do not pay for it
-            completion = await client.complete(model, messages, seed)
+            completion = await client.complete(model, messages, seed, request)
         except (asyncio.CancelledError, _StoreBroken):
             raise
         except Exception as exc:
@@ -715,9 +739,11 @@ def _truncated(result: CellResult) -> bool:
 
 
 def _dollars(result: CellResult) -> float | None:
-    """What a cell cost: the candidate's call plus its judge's, when known."""
+    """What a cell cost: the candidate's call plus its judge's (and a τ² simulated user's), when
+    known."""
     cost = result.completion.cost if result.completion else None
     judge = result.grade.judge_cost if result.grade else None
-    if cost is None and judge is None:
+    user = result.completion.user_cost if result.completion else None
+    if cost is None and judge is None and user is None:
         return None
-    return (cost or 0.0) + (judge or 0.0)
+    return (cost or 0.0) + (judge or 0.0) + (user or 0.0)

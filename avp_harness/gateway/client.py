@@ -53,7 +53,7 @@ class ModelClient:
         await self._client.close()
 
     def request_body(
-        self, model: ModelConfig, messages: Sequence[Mapping[str, str]], seed: int | None = None
+        self, model: ModelConfig, messages: Sequence[Mapping[str, Any]], seed: int | None = None
     ) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for this model and prompt."""
         body: dict[str, Any] = {
@@ -75,10 +75,20 @@ class ModelClient:
         return body
 
     async def complete(
-        self, model: ModelConfig, messages: Sequence[Mapping[str, str]], seed: int | None = None
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, Any]],
+        seed: int | None = None,
+        request: Mapping[str, Any] | None = None,
     ) -> Completion:
-        """One chat completion. Raises the SDK's exceptions or `EmptyResponse`."""
+        """One chat completion. Raises the SDK's exceptions or `EmptyResponse`.
+
+        `request`: extra OpenAI body fields passed whole (tools, tool_choice...); the completion's
+        `raw` then holds {"message": the full assistant message}, and an answer made of tool calls
+        without text is not an empty response."""
         body = self.request_body(model, messages, seed)
+        if request:
+            body["extra_body"] = {**body.get("extra_body", {}), **request}
         # The messages travel in `extra_body`, which the SDK merges into the JSON in place of the
         # empty list (same key, same order: the same request on the wire). Passed as `messages`,
         # the SDK's TypedDict transform walks every message (~0.25 ms a call, the largest CPU
@@ -93,7 +103,12 @@ class ModelClient:
         choice = response.choices[0]
         text = choice.message.content if choice.message is not None else None
         finish_reason = choice.finish_reason
-        if not text and finish_reason not in ("length", "content_filter"):
+        raw = None
+        if request:
+            raw = {"message": choice.message.model_dump(exclude_none=True)
+                   if choice.message is not None else {}}
+        tool_calls = bool(raw and raw["message"].get("tool_calls"))
+        if not text and not tool_calls and finish_reason not in ("length", "content_filter"):
             raise EmptyResponse("response has empty content")
         usage = parse_usage(response.usage)
         cost, source, version = None, CostSource.UNKNOWN, None
@@ -111,6 +126,7 @@ class ModelClient:
             latency_s=latency,
             finish_reason=finish_reason,
             price_version=version,
+            raw=raw,
             server_time_s=server_time(response),
         )
 

