@@ -92,6 +92,7 @@ from benchmarks import BenchmarkBase, DataStatus, OptionError, Selection, select
 
 if TYPE_CHECKING:
     from avp_harness.config import Config, ModelConfig
+    from avp_harness.gateway import CallOutcome, Gateway
     from graders import Judge
 
 VERSION = "1"
@@ -276,9 +277,11 @@ class Tau2Bench(BenchmarkBase):
         return Tau2Grader()
 
     async def simulate(self, item: Item, model: ModelConfig, sample: int,
-                       caller: Any) -> SimulationOutcome:
+                       caller: Gateway) -> CallOutcome:
         """One simulation of `item` with `model` as the agent; every LLM call goes through
-        `caller.complete` (the gateway's API) on the running loop."""
+        `caller.complete` (the gateway) on the running loop. The outcome is the simulation's as
+        one call's: the trajectory as the completion, or the decision that gave up one of its
+        calls; attempts and 429s over all its calls."""
         if self.user is None:
             raise ConfigError("avp.toml", "user_simulator", "τ²-bench needs a [user_simulator]")
         loop = asyncio.get_running_loop()
@@ -299,17 +302,6 @@ BENCHMARK = Tau2Bench()
 # ------------------------------------------------------------------------------ a simulation
 
 
-@dataclass(frozen=True, slots=True)
-class SimulationOutcome:
-    """A simulation as the collector reads a call's outcome: the trajectory as the completion,
-    or the decision that gave up one of its calls; attempts and 429s over all its calls."""
-
-    completion: Completion | None
-    decision: RetryDecision | None
-    attempts: int
-    rate_limits: int
-
-
 class _GivenUp(Exception):
     def __init__(self, decision: RetryDecision) -> None:
         super().__init__(decision.message)
@@ -320,7 +312,8 @@ class _GatewayLLM:
     """The model handle τ²'s agent or user is given: `generate` (in the simulation's thread)
     makes the call on the collector's loop and adds up what the calls cost."""
 
-    def __init__(self, model: ModelConfig, caller: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, model: ModelConfig, caller: Gateway,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.model, self.caller, self.loop = model, caller, loop
         self.usage = Usage()
         self.cost: float | None = 0.0
@@ -348,7 +341,8 @@ class _GatewayLLM:
             if self._cancelled:
                 raise concurrent.futures.CancelledError
             self._pending = asyncio.run_coroutine_threadsafe(
-                self.caller.complete(self.model, openai_messages(messages), seed, request),
+                self.caller.complete(self.model, openai_messages(messages), seed,
+                                     request=request),
                 self.loop)
         sent = time.perf_counter()
         outcome = self._pending.result()
@@ -420,10 +414,14 @@ class _Simulation:
         self.item, self.seed, self.max_steps, self.max_errors = item, seed, max_steps, max_errors
         self.agent, self.user = agent, user
 
-    def run(self) -> SimulationOutcome:
+    def run(self) -> CallOutcome:
+        from avp_harness.gateway import CallPrevented
+
         started = time.perf_counter()
         try:
             simulation = self._orchestrate()
+        except CallPrevented:  # the caller can keep no result (its store failed): no cell
+            raise
         except _GivenUp as given_up:
             return self._outcome(None, given_up.decision)
         except concurrent.futures.CancelledError:
@@ -452,9 +450,11 @@ class _Simulation:
         return self._outcome(completion, None)
 
     def _outcome(self, completion: Completion | None,
-                 decision: RetryDecision | None) -> SimulationOutcome:
-        return SimulationOutcome(completion, decision, self.agent.attempts + self.user.attempts,
-                                 self.agent.rate_limits + self.user.rate_limits)
+                 decision: RetryDecision | None) -> CallOutcome:
+        from avp_harness.gateway import CallOutcome
+
+        return CallOutcome(completion, decision, self.agent.attempts + self.user.attempts,
+                           self.agent.rate_limits + self.user.rate_limits)
 
     def _orchestrate(self) -> Any:
         registry = _tau2()

@@ -57,7 +57,7 @@ async def measure(base_url: str, db: str, simulations: int, concurrency: int) ->
 
         async def one(item: Any) -> Any:
             async with gate:
-                outcome = await bench.simulate(item, model, 0, collector)
+                outcome = await bench.simulate(item, model, 0, collector.gateway)
             assert outcome.completion is not None, outcome.decision
             started = time.perf_counter()
             await grader(item, outcome.completion)
@@ -67,7 +67,7 @@ async def measure(base_url: str, db: str, simulations: int, concurrency: int) ->
         started = time.perf_counter()
         completions = await asyncio.gather(*(one(item) for item in items))
         wall = time.perf_counter() - started
-        await collector.close_clients()
+        await collector.gateway.close()
     shares = [(c.latency_s - c.raw["llm_wait_s"]) / c.latency_s for c in completions]
     outside = [c.latency_s - c.raw["llm_wait_s"] for c in completions]
     sim_time = sum(c.latency_s for c in completions) / concurrency
