@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -129,10 +130,15 @@ async def areply(model: Any, body: Mapping[str, Any], nonce: int) -> Tau2Reply |
 def skilled(model: Any, item_id: str, nonce: int) -> bool:
     """Whether `model` solves the τ² task `item_id` with this seed (see the module docstring)."""
     from avp_harness.sim.models import p_correct
-    from avp_harness.sim.server import _unit
 
     domain = item_id.split("/", 1)[0]
     return _unit(model.id, "tau2", item_id, nonce) < p_correct(model, "tau2", domain)
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from its parts (the server's draw, sim/server.py)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:7], "big") / float(1 << 56)
 
 
 def _steps(task: Any) -> list[tuple[str, list[Any]]]:
@@ -216,15 +222,13 @@ def message(answer: Tau2Reply, call_id: str) -> dict[str, Any]:
 def apply(reply_body: dict[str, Any], answer: Tau2Reply, model: Any) -> dict[str, Any]:
     """The server's chat.completion object with the reply's message; a tool call's tokens are
     counted from its JSON (and its cost, when reported, follows)."""
-    from avp_harness.sim.server import tokens_of
-
     choice = reply_body["choices"][0]
     if answer.tool_call is None or choice["finish_reason"] == "length":
         return reply_body
     choice["message"] = message(answer, f"call_{reply_body['id'][-12:]}_{id(answer) % 10_000}")
     choice["finish_reason"] = "tool_calls"
     usage = reply_body["usage"]
-    usage["completion_tokens"] = tokens_of(json.dumps(answer.tool_call))
+    usage["completion_tokens"] = math.ceil(len(json.dumps(answer.tool_call)) / 4)  # server's rule
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     if "cost" in usage:
         cached = usage["prompt_tokens_details"]["cached_tokens"]

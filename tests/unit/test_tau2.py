@@ -164,3 +164,11 @@ def test_a_text_that_is_no_trajectory_is_unparsed() -> None:
 
 def test_it_is_registered() -> None:
     assert benchmarks.get("tau2") is BENCHMARK and not BENCHMARK.needs_judge
+
+
+def test_the_simulated_agent_draws_as_the_server_does() -> None:
+    from avp_harness.sim import tau2 as sim_tau2
+    from avp_harness.sim.server import _unit
+
+    parts = ("sim/atlas-xl", "tau2", "airline/7", 300)
+    assert sim_tau2._unit(*parts) == _unit(*parts)
