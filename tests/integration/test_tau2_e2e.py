@@ -107,6 +107,30 @@ def test_run_reaches_both_rewards_and_pays_the_user_apart(
     assert code == 0 and again["already_done"] == CELLS and again["attempted"] == 0
 
 
+def test_a_call_given_up_mid_simulation_is_an_error_never_a_reward(
+    sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user's calls fail (HTTP 500s, then 400 for good) after the agent's first turn: the simulations
+    end as errors (retried next run), not as reward 0; transient 500s are retried inside."""
+    db = str(tmp_path / "runs.db")
+    config = write_toml(tmp_path / "avp.toml", sim.base_url, db)
+    try:
+        sim.add_faults([{"fault": "500", "count": 3, "model": USER},
+                        {"fault": "400", "count": 10_000, "model": USER}])
+        code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
+        failed = json.loads(capsys.readouterr().out)
+    finally:
+        sim.clear_faults()
+    assert code == 5 and failed["ok"] == 0 and failed["by_status"] == {"error": CELLS}  # 5: cells failed
+    with Store.open(db, create=False) as store:
+        rows = store.cells(limit=100)
+    assert all(r.status == "error" and r.score is None and r.response is None for r in rows)
+    assert all("400" in (r.error or "") for r in rows)
+    code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
+    again = json.loads(capsys.readouterr().out)
+    assert code == 0 and again["ok"] == again["attempted"] == CELLS
+
+
 COLLECT = (
     "import sys; from avp_harness.cli.collect_cmds import collect; "
     "from avp_harness.config import load_config; "
