@@ -73,6 +73,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from avp_harness.errors import ConfigError, DataError
@@ -210,6 +211,9 @@ class Tau2Bench(BenchmarkBase):
     user: ModelConfig | None = field(default=None, compare=False)
     user_route: str | None = None
     needs_user_simulator = True
+    metric_labels = MappingProxyType({"accuracy": "pass^1"})
+    metric_notes = ("pass^1: the mean of τ²'s rewards (0 or 1), one simulation per task; "
+                    "dollars: the agent's; user dollars: the simulated user's, paid apart",)
 
     def data_status(self) -> DataStatus:
         version = package_version()

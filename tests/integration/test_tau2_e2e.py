@@ -101,6 +101,16 @@ def test_run_reaches_both_rewards_and_pays_the_user_apart(
     chats = [e for e in sim.log() if e["endpoint"] == "chat"]
     assert {e["model"] for e in chats} == {ATLAS, FLASH, USER}
 
+    # avp report: pass^1 per model, the user's dollars apart from the agent's
+    assert avp_main(["report", "--db", db, "--benchmark", "tau2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["tau2"]
+    for model in (ATLAS, FLASH):
+        mine = [r for r in rows if r.model == model]
+        assert report[model]["accuracy"] == pytest.approx(sum(r.score or 0 for r in mine) / 6)
+        assert report[model]["user_dollars"] == pytest.approx(sum(r.user_cost or 0 for r in mine))
+    assert avp_main(["report", "--db", db, "--benchmark", "tau2"]) == 0
+    assert "user dollars" in capsys.readouterr().out
+
     # a second run finds every simulation done and runs none
     code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
     again = json.loads(capsys.readouterr().out)
@@ -110,8 +120,8 @@ def test_run_reaches_both_rewards_and_pays_the_user_apart(
 def test_a_call_given_up_mid_simulation_is_an_error_never_a_reward(
     sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The user's calls fail (HTTP 500s, then 400 for good) after the agent's first turn: the simulations
-    end as errors (retried next run), not as reward 0; transient 500s are retried inside."""
+    """The user's calls fail (HTTP 500s, then 400 for good): the simulations end as errors
+    (exit code 5, retried next run), never as a reward of 0."""
     db = str(tmp_path / "runs.db")
     config = write_toml(tmp_path / "avp.toml", sim.base_url, db)
     try:
@@ -121,7 +131,7 @@ def test_a_call_given_up_mid_simulation_is_an_error_never_a_reward(
         failed = json.loads(capsys.readouterr().out)
     finally:
         sim.clear_faults()
-    assert code == 5 and failed["ok"] == 0 and failed["by_status"] == {"error": CELLS}  # 5: cells failed
+    assert code == 5 and failed["ok"] == 0 and failed["by_status"] == {"error": CELLS}
     with Store.open(db, create=False) as store:
         rows = store.cells(limit=100)
     assert all(r.status == "error" and r.score is None and r.response is None for r in rows)
