@@ -15,10 +15,13 @@ the task says must be communicated. An unskilled agent apologises and does nothi
 with its reference, performs its own reference actions when asked (one tool call a turn, then
 `DONE`), and ends the conversation (`###STOP###`) at the agent's first other message.
 
-Limit: telecom's 114 generated tasks share 15 user scenarios, and the simulated user knows its task
-only by its scenario, so a telecom task plays as the first task (in official order) with the same
-scenario; its reward on the simulator then says nothing of the skill drawn. Airline and retail
-scenarios are unique.
+Telecom's 114 generated tasks share 15 user scenarios (they differ in the phone's and the
+account's initial state). When its scenario is shared, the simulated user first runs read-only
+diagnostics on its phone (`DIAGNOSTICS`, one tool call a turn) and names the first task of its
+scenario whose initial state gives the same readings (computed on τ²'s own environment). That
+tells 90 of the 114 tasks apart; the other 24 differ only on the account (the agent's side) and
+play as the first task with the same scenario and phone state, so their reward on the simulator
+says nothing of the skill drawn. Airline and retail scenarios are unique.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ USER_STEPS = "Please do the following steps on your side now."
 DONE = "Done: I did the steps on my side."
 STOP = "###STOP###"
 REFUSAL = "I am sorry, I cannot help with that request."
+DIAGNOSTICS = ("check_status_bar", "check_network_status", "check_network_mode_preference",
+               "check_sim_status", "check_data_restriction_status", "check_apn_settings",
+               "check_wifi_status", "check_wifi_calling_status", "check_vpn_status",
+               "check_installed_apps", "check_payment_request", "can_send_mms", "run_speed_test")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +89,36 @@ def _load_tasks() -> dict[str, Any]:
     return tasks
 
 
-def _by_scenario() -> dict[str, str]:
-    """Item id by the hash of its user scenario; a scenario several tasks share (telecom's
-    generated tasks: 114 tasks, 15 scenarios) names the first of them in official order."""
+def _by_scenario() -> dict[str, list[str]]:
+    """Item ids by the hash of their user scenario, in official order."""
     with _LOADING:
         return _load_by_scenario()
 
 
 @cache
-def _load_by_scenario() -> dict[str, str]:
-    found: dict[str, str] = {}
+def _load_by_scenario() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
     for item_id, task in _load_tasks().items():
-        found.setdefault(_sha(str(task.user_scenario)), item_id)
+        found.setdefault(_sha(str(task.user_scenario)), []).append(item_id)
     return found
+
+
+@cache
+def _readings(item_id: str) -> tuple[str, ...]:
+    """What DIAGNOSTICS read on the phone in the task's initial state (τ²'s environment)."""
+    from tau2.data_model.message import ToolCall
+
+    from benchmarks import tau2
+
+    task = _tasks()[item_id]
+    environment = tau2._tau2().get_env_constructor(item_id.split("/", 1)[0])()
+    state = task.initial_state
+    if state is not None:
+        environment.set_state(state.initialization_data, state.initialization_actions, [])
+    return tuple(
+        str(environment.get_response(ToolCall(id=f"d{n}", name=name, arguments={},
+                                              requestor="user")).content)
+        for n, name in enumerate(DIAGNOSTICS))
 
 
 def _sha(text: str) -> str:
@@ -116,7 +140,7 @@ def reply(model: Any, body: Mapping[str, Any], nonce: int) -> Tau2Reply | None:
     system = _system(body)
     if "<scenario>" in system:
         scenario = system.split("<scenario>", 1)[1].split("</scenario>", 1)[0]
-        return _user(_by_scenario().get(_sha(scenario)), messages[1:])
+        return _user(_by_scenario().get(_sha(scenario), []), messages[1:])
     return _agent(model, messages[1:], nonce)
 
 
@@ -125,6 +149,15 @@ async def areply(model: Any, body: Mapping[str, Any], nonce: int) -> Tau2Reply |
     if not is_tau2(body):
         return None
     return await asyncio.to_thread(reply, model, body, nonce)
+
+
+def identified(item_id: str) -> str:
+    """The task the simulated user names when it plays `item_id` (itself, unless another task
+    of the same scenario comes first and reads the same on the phone)."""
+    candidates = _by_scenario()[_sha(str(_tasks()[item_id].user_scenario))]
+    if len(candidates) == 1:
+        return item_id
+    return next(c for c in candidates if _readings(c) == _readings(item_id))
 
 
 def skilled(model: Any, item_id: str, nonce: int) -> bool:
@@ -184,13 +217,24 @@ def _agent(model: Any, messages: Sequence[Mapping[str, Any]], nonce: int) -> Tau
     return Tau2Reply(f"Your request is handled. {said}".strip(), correct=True)
 
 
-def _user(item_id: str | None, messages: Sequence[Mapping[str, Any]]) -> Tau2Reply:
+def _user(candidates: Sequence[str], messages: Sequence[Mapping[str, Any]]) -> Tau2Reply:
     """The user sees the roles flipped: its own messages are "assistant", the agent's "user"."""
-    task = _tasks().get(item_id) if item_id else None
-    if task is None or item_id is None:
+    if not candidates:
         return Tau2Reply(STOP)
-    if not any(m.get("role") == "assistant" for m in messages):
-        return Tau2Reply(f"{TASK_MARK}{item_id}.")
+    opening = next((n for n, m in enumerate(messages) if m.get("role") == "assistant"
+                    and str(m.get("content") or "").startswith(TASK_MARK)), None)
+    if opening is None:
+        if len(candidates) == 1:
+            return Tau2Reply(f"{TASK_MARK}{candidates[0]}.")
+        readings = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
+        if len(readings) < len(DIAGNOSTICS):  # look at the phone first
+            return Tau2Reply("", {"name": DIAGNOSTICS[len(readings)], "arguments": {}})
+        seen = tuple(readings[: len(DIAGNOSTICS)])
+        found = next((c for c in candidates if _readings(c) == seen), candidates[0])
+        return Tau2Reply(f"{TASK_MARK}{found}.")
+    item_id = str(messages[opening].get("content"))[len(TASK_MARK):].strip().rstrip(".")
+    task = _tasks()[item_id]
+    messages = messages[opening + 1:]
     last = messages[-1] if messages else {}
     asked = last.get("role") == "tool" or (last.get("role") == "user" and last.get("content")
                                            == USER_STEPS)
