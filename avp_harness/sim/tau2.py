@@ -18,10 +18,10 @@ with its reference, performs its own reference actions when asked (one tool call
 Telecom's 114 generated tasks share 15 user scenarios (they differ in the phone's and the
 account's initial state). When its scenario is shared, the simulated user first runs read-only
 diagnostics on its phone (`DIAGNOSTICS`, one tool call a turn) and names the first task of its
-scenario whose initial state gives the same readings (computed on τ²'s own environment). That
-tells 90 of the 114 tasks apart; the other 24 differ only on the account (the agent's side) and
-play as the first task with the same scenario and phone state, so their reward on the simulator
-says nothing of the skill drawn. Airline and retail scenarios are unique.
+scenario whose initial state gives the same readings (computed on τ²'s own environment). So 101
+of the 114 tasks play as themselves; the other 13 differ only on the account (the agent's side)
+from an earlier task of their scenario and play as that one, so their reward on the simulator says
+nothing of the skill drawn (`identified`). Airline and retail scenarios are unique.
 """
 
 from __future__ import annotations
