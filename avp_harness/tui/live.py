@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from avp_harness.store.tui_queries import CellFilter, LiveAggregator, LiveCell, LiveSnapshot
+from avp_harness.store.cells import CellFilter, LiveAggregator, LiveCell, LiveSnapshot
 
 # room for `1234/1234 100% $12.345 e12 r12` without the grid jumping as figures grow
 CELL_WIDTH = 28
