@@ -298,17 +298,40 @@ class Tau2Bench(BenchmarkBase):
         user = _GatewayLLM(self.user, caller, loop)
         run = _Simulation(item, self.seed + sample, self.max_steps, self.max_errors, agent, user)
         try:
-            return await loop.run_in_executor(_POOL, run.run)
+            outcome = await loop.run_in_executor(_POOL, run.run)
         except asyncio.CancelledError:
             agent.cancel()
             user.cancel()
             raise
+        if outcome.completion is None and outcome.decision is not None:
+            outcome = _count_partial(outcome, agent, user)
+        return outcome
 
 
 BENCHMARK = Tau2Bench()
 
 
 # ------------------------------------------------------------------------------ a simulation
+
+
+def _count_partial(outcome: CallOutcome, agent: _GatewayLLM, user: _GatewayLLM) -> CallOutcome:
+    """A simulation given up half-way was paid for its calls so far: their dollars count against
+    the run's budget (with the cell's judge spending: the collector's per-cell side spending) and
+    are named in the cell's error, as no answer is stored to carry them."""
+    from avp_harness.collect.judge import JUDGE_SPEND
+
+    paid = [c for c in (agent.cost, user.cost) if c]
+    spend = JUDGE_SPEND.get()
+    if spend is not None:
+        spend.extend(paid)
+    if not (agent.calls or user.calls):
+        return outcome
+    assert outcome.decision is not None
+    dollars = f"${sum(paid):.6f}" if agent.cost is not None and user.cost is not None \
+        else "dollars unknown"
+    note = (f" (after {agent.calls} agent and {user.calls} user calls, {dollars})")
+    return replace(outcome, decision=replace(outcome.decision,
+                                             message=outcome.decision.message + note))
 
 
 class _GivenUp(Exception):

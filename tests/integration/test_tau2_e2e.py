@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -122,13 +123,14 @@ def test_run_reaches_both_rewards_and_pays_the_user_apart(
 def test_a_call_given_up_mid_simulation_is_an_error_never_a_reward(
     sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The user's calls fail (HTTP 500s, then 400 for good): the simulations end as errors
-    (exit code 5, retried next run), never as a reward of 0."""
+    """The agents' calls fail (HTTP 500s, then 400 for good) once the user has spoken: the
+    simulations end as errors (exit code 5, retried next run), never as a reward of 0, and the
+    user's calls already paid count in the run's spending."""
     db = str(tmp_path / "runs.db")
     config = write_toml(tmp_path / "avp.toml", sim.base_url, db)
     try:
-        sim.add_faults([{"fault": "500", "count": 3, "model": USER},
-                        {"fault": "400", "count": 10_000, "model": USER}])
+        sim.add_faults([{"fault": "500", "count": 3, "model": ATLAS},
+                        *({"fault": "400", "count": 10_000, "model": m} for m in (ATLAS, FLASH))])
         code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
         failed = json.loads(capsys.readouterr().out)
     finally:
@@ -138,6 +140,10 @@ def test_a_call_given_up_mid_simulation_is_an_error_never_a_reward(
         rows = store.cells(limit=100)
     assert all(r.status == "error" and r.score is None and r.response is None for r in rows)
     assert all("400" in (r.error or "") for r in rows)
+    # the user's calls before the failure were paid: named in the error, counted in the spending
+    assert all(re.search(r"after 0 agent and \d+ user calls, \$0\.\d+", r.error or "")
+               for r in rows), rows[0].error
+    assert failed["spent"] > 0
     code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
     again = json.loads(capsys.readouterr().out)
     assert code == 0 and again["ok"] == again["attempted"] == CELLS
