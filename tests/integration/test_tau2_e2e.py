@@ -114,6 +114,14 @@ def test_run_reaches_both_rewards_and_pays_the_user_apart(
     assert avp_main(["report", "--db", db, "--benchmark", "tau2"]) == 0
     assert "user dollars" in capsys.readouterr().out
 
+    # avp regrade re-evaluates the stored trajectories with τ²'s evaluator, calling no model
+    calls = len(sim.log())
+    assert avp_main(["regrade", "--config", config, "--benchmark", "tau2", "--json"]) == 0
+    [regraded] = json.loads(capsys.readouterr().out)
+    assert regraded["examined"] == CELLS and regraded["failed"] == 0
+    assert regraded["score_changes"] == 0, regraded
+    assert len(sim.log()) == calls
+
     # a second run finds every simulation done and runs none
     code = avp_main(["run", "--config", config, "--json", "--progress", "none"])
     again = json.loads(capsys.readouterr().out)
