@@ -432,7 +432,8 @@ class EmbeddingConfig:
     _read = _table(lambda: EMBEDDING_KEYS)
 
     backend: Annotated[Str, _one_of(EMBEDDING_BACKENDS)] = "local"
-    """"local" (sentence-transformers), "tfidf" (offline, no weights) or "api" (a provider)."""
+    """"local" (all-MiniLM-L6-v2, int8 ONNX run by onnxruntime, offline), "tfidf" (offline, no
+    weights) or "api" (a provider)."""
     model: Str = "all-MiniLM-L6-v2"
     """Embedding model name for the local or API backend."""
     provider: Str | None = None
@@ -1092,7 +1093,7 @@ price = { input_per_m = 0.40, output_per_m = 1.60, date = "2025-10-01" }
 # ---------------------------------------------------------------------------------------------
 
 [embedding]
-backend = "local"              # local (sentence-transformers) | tfidf (offline, no weights) | api
+backend = "local"              # local (MiniLM ONNX, onnxruntime) | tfidf (no weights) | api
 model = "all-MiniLM-L6-v2"     # embedding model for the local or api backend
 # provider = "openai"          # required when backend = "api"
 max_chars = 2000               # keep the last N characters of each query (the question)

@@ -1,7 +1,8 @@
 """A simulated OpenAI-compatible provider: a real HTTP server on 127.0.0.1.
 
 It is the project's embedded default (`avp demo`) and the collector's test double. It speaks the
-chat-completions API (non-streaming), lists its models and serves hashed bag-of-words embeddings.
+chat-completions API (streaming too; offered `tools`, it calls one), lists its models and serves
+hashed bag-of-words embeddings.
 Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
     POST   /v1/chat/completions   answer in the benchmark's format, right or plausibly wrong
@@ -105,6 +106,7 @@ CACHED_SHARE = 0.5  # share of the prompt reported as cached when its prefix was
 CACHE_PREFIX_CHARS = 2048
 MAX_BODY_BYTES = 64 * 1024 * 1024
 ANSWER_CACHE_SIZE = 100_000
+STREAM_PIECE_CHARS = 16  # characters of text per streamed chunk
 
 
 class SimServerError(AvpError):
@@ -560,7 +562,7 @@ class SimProvider:
             status = self.fault_status(fault)
         elif model is None:
             status = 404
-        elif text is None or body.get("stream") or too_long:
+        elif text is None or too_long:
             status = 400
         else:
             status = 200
@@ -590,13 +592,6 @@ class SimProvider:
                 "invalid_request_error",
                 None,
             )
-        if body.get("stream"):
-            return error_response(
-                400,
-                "stream=true is not supported by the simulated provider.",
-                "invalid_request_error",
-                "unsupported_parameter",
-            )
         if too_long:
             return self.context_error(model, body)
         assert sha is not None
@@ -607,13 +602,53 @@ class SimProvider:
         seconds = self.modes.generation_s
         if seconds is None:
             seconds = answer.latency_s * self.latency_scale
-        generated = await self.generate(seconds)
         empty = fault is not None and fault.fault == "empty"
+        if body.get("stream"):
+            reply = self.completion_body(model, body, sha, answer, empty)
+            return await self.stream_reply(request, body, reply, seconds)
+        generated = await self.generate(seconds)
         reply = self.completion_body(model, body, sha, answer, empty)
         if tau2 is not None and not empty:
             reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
+
+    async def stream_reply(
+        self, request: web.Request, body: Mapping[str, Any], reply: dict[str, Any], seconds: float
+    ) -> web.StreamResponse:
+        """`reply` as server-sent chunks (OpenAI's `chat.completion.chunk`): the role at once,
+        then the text in pieces (and any tool calls) spread over `seconds`, the finish reason, the
+        usage when `stream_options.include_usage` asks, and `[DONE]`. Not queued by --serial."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        base = {k: reply[k] for k in ("id", "created", "model", "system_fingerprint")}
+        base["object"] = "chat.completion.chunk"
+        choice = reply["choices"][0]
+        message = choice["message"]
+        text = message.get("content") or ""
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": text[i : i + STREAM_PIECE_CHARS]}
+                   for i in range(0, len(text), STREAM_PIECE_CHARS)]
+        if message.get("tool_calls"):
+            deltas.append({"tool_calls": [{"index": i, **call}
+                                          for i, call in enumerate(message["tool_calls"])]})
+        chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                  for d in deltas]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": choice["finish_reason"]}]})
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": reply["usage"]})
+        for n, chunk in enumerate(chunks):
+            if n and seconds > 0:
+                await asyncio.sleep(seconds / (len(chunks) - 1))
+            await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        self.stats["generations"]["generated"] += 1
+        await response.write_eof()
+        return response
 
     async def generate(self, seconds: float) -> float:
         """Spend `seconds` generating (one at a time when --serial); returns the time it took.
@@ -694,6 +729,9 @@ class SimProvider:
 
         text = "" if empty else answer.text
         reasoning = 0 if empty else answer.reasoning_tokens
+        call = _tool_call(body, sha)
+        if call is not None:  # a function call instead of the answer
+            text, reasoning = "", 0
         completion_tokens = tokens_of(text) + reasoning
         finish = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -702,6 +740,10 @@ class SimProvider:
             reasoning = min(reasoning, limit)
             text = text[: (limit - reasoning) * 4]
             completion_tokens = limit
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if call is not None:
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            completion_tokens, finish = tokens_of(call["function"]["arguments"]) + 8, "tool_calls"
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -721,7 +763,7 @@ class SimProvider:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": message,
                     "finish_reason": finish,
                     "logprobs": None,
                 }
@@ -852,9 +894,32 @@ def _entry(
     }
 
 
+def _tool_call(body: Mapping[str, Any], sha: str) -> dict[str, Any] | None:
+    """The function call a simulated model makes when `tools` are offered (unless tool_choice is
+    "none" or the last message is already a tool's result): the named tool, else the first, with
+    each required parameter set to "sim"."""
+    tools, choice, messages = body.get("tools"), body.get("tool_choice"), body.get("messages")
+    if not isinstance(tools, list) or not tools or choice == "none":
+        return None
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
+            and messages[-1].get("role") == "tool":
+        return None
+    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    functions = [t["function"] for t in tools
+                 if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    function = next((f for f in functions if named is None or f.get("name") == named), None)
+    if function is None:
+        return None
+    parameters = function.get("parameters")
+    required = parameters.get("required") if isinstance(parameters, dict) else None
+    arguments = {str(name): "sim" for name in (required if isinstance(required, list) else [])}
+    return {"id": f"call_sim_{sha[:12]}", "type": "function",
+            "function": {"name": str(function.get("name")), "arguments": json.dumps(arguments)}}
+
+
 def _prompt_text(body: Mapping[str, Any]) -> str:
     messages = body.get("messages") or []
-    return "".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+    return "".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
 
 
 def _prompt_tokens(body: Mapping[str, Any]) -> int:

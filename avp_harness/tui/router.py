@@ -58,7 +58,7 @@ class RouterScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#router-usage", DataTable).add_columns("model", "use", "acc", "$")
         self.query_one("#router-clusters", DataTable).add_columns(
-            "cl", "size", "best at α", "acc", "$/q", "sample query")
+            "cl", "size", "best at α", "acc", "$/q", "terms (Enter: samples)")
         app: Any = self.app
         if app.store is None:
             self.banner(Text(app.store_error or "", style="bold red"))
@@ -137,7 +137,8 @@ class RouterScreen(Screen[None]):
             clusters.add_row(str(c.id), str(c.size), model,
                              "-" if math.isnan(acc) else f"{acc:.0%}",
                              "-" if math.isnan(cost) else f"{cost:.5f}",
-                             c.samples[0] if c.samples else "", key=str(c.id))
+                             ", ".join(c.terms) or (c.samples[0] if c.samples else ""),
+                             key=str(c.id))
         if view.clusters:
             clusters.move_cursor(row=min(row, len(view.clusters) - 1))
 
@@ -209,7 +210,9 @@ def cluster_text(view: RouterView, cluster: int, alpha: float) -> Text:
         fmt = (lambda v, f: "-" if not math.isfinite(v) else format(v, f))  # noqa: E731
         text.append(f"{rank:>4}  {model:<28} {fmt(x, '.3f'):>7} {fmt(acc, '.0%'):>6} "
                     f"{fmt(cost, '.6f'):>10}\n")
-    text.append("\nsample queries\n", style="bold underline")
+    text.append("\ndistinguishing terms: ", style="bold")
+    text.append((", ".join(c.terms) or "none stand out") + "\n")
+    text.append("\nsample queries (their most distinctive sentence)\n", style="bold underline")
     for sample in c.samples:
         text.append(f"- {sample}\n")
     return text
