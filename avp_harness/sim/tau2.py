@@ -264,15 +264,17 @@ def message(answer: Tau2Reply, call_id: str) -> dict[str, Any]:
 
 
 def apply(reply_body: dict[str, Any], answer: Tau2Reply, model: Any) -> dict[str, Any]:
-    """The server's chat.completion object with the reply's message; a tool call's tokens are
-    counted from its JSON (and its cost, when reported, follows)."""
+    """The server's chat.completion object with the reply's message in place of whatever the
+    server made of the request (its generic answer, or the function call it makes when tools are
+    offered); the tokens are counted from the text or the tool call's JSON, by the server's rule
+    (four characters a token), and the cost, when reported, follows."""
     choice = reply_body["choices"][0]
-    if answer.tool_call is None or choice["finish_reason"] == "length":
-        return reply_body
     choice["message"] = message(answer, f"call_{reply_body['id'][-12:]}_{id(answer) % 10_000}")
-    choice["finish_reason"] = "tool_calls"
+    choice["finish_reason"] = "stop" if answer.tool_call is None else "tool_calls"
+    said = answer.text if answer.tool_call is None else json.dumps(answer.tool_call)
     usage = reply_body["usage"]
-    usage["completion_tokens"] = math.ceil(len(json.dumps(answer.tool_call)) / 4)  # server's rule
+    usage["completion_tokens"] = math.ceil(len(said) / 4)
+    usage["completion_tokens_details"] = {"reasoning_tokens": 0}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     if "cost" in usage:
         cached = usage["prompt_tokens_details"]["cached_tokens"]
