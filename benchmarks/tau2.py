@@ -378,7 +378,7 @@ class _GatewayLLM:
                                      request=request),
                 self.loop)
         sent = time.perf_counter()
-        outcome = self._pending.result()
+        outcome = self._wait(self._pending)
         self.waited_s += time.perf_counter() - sent
         self.attempts += outcome.attempts
         self.rate_limits += outcome.rate_limits
@@ -396,6 +396,15 @@ class _GatewayLLM:
             usage={"prompt_tokens": completion.usage.prompt_tokens,
                    "completion_tokens": completion.usage.completion_tokens},
         )
+
+    def _wait(self, future: concurrent.futures.Future[Any]) -> Any:
+        """The call's outcome; a loop closed under it (its run ended) cancels the simulation."""
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if self.loop.is_closed():
+                    raise concurrent.futures.CancelledError from None
 
     def _add(self, completion: Completion) -> None:
         u, c = self.usage, completion.usage

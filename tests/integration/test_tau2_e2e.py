@@ -1,7 +1,8 @@
 """τ²-bench end to end on the simulated provider: `avp run` plays whole simulations (a simulated
 agent, skilled or not, against the simulated user) through the collector's model-call layer, τ²'s
 own evaluator grades them (rewards 1.0 and 0.0), the user's dollars are kept apart, and a
-collector killed with SIGKILL mid-simulation is resumed without running a finished one again."""
+collector stopped (SIGTERM) or killed (SIGKILL) mid-simulation exits and is resumed without
+running a finished simulation again."""
 
 from __future__ import annotations
 
@@ -174,23 +175,35 @@ def statuses(db: str) -> list[str]:
             return []
 
 
-def test_kill_9_mid_simulation_redoes_only_the_unfinished(
+def _collect_until(db: str, config: str, tmp_path: Path, ok: int) -> subprocess.Popen[bytes]:
+    """A collector process, returned once `ok` cells are finished (it is still running)."""
+    errors = tmp_path / "collector.err"
+    with errors.open("ab") as err:
+        proc = subprocess.Popen([sys.executable, "-c", COLLECT, config, db],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline:
+        if statuses(db).count("ok") >= ok:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, errors.read_text()
+    return proc
+
+
+def test_stop_and_kill_9_mid_simulation_redo_only_the_unfinished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with SimServer(latency_scale=0.05, log_path=tmp_path / "log.jsonl",
                    index_only=["tau2"]) as server:
         db = str(tmp_path / "runs.db")
         config = write_toml(tmp_path / "avp.toml", server.base_url, db, concurrency=2)
-        errors = tmp_path / "collector.err"
-        with errors.open("wb") as err:
-            proc = subprocess.Popen([sys.executable, "-c", COLLECT, config, db],
-                                    stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.time() + 240
-        while proc.poll() is None and time.time() < deadline:
-            if statuses(db).count("ok") >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, errors.read_text()
+        # SIGTERM: the collector stops its simulations (their threads end) and exits
+        proc = _collect_until(db, config, tmp_path, ok=1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) in (0, 130)
+        stopped = statuses(db).count("ok")
+        # SIGKILL mid-simulation
+        proc = _collect_until(db, config, tmp_path, ok=stopped + 1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         done = statuses(db).count("ok")
