@@ -185,3 +185,31 @@ def test_the_simulated_user_tells_its_task_apart() -> None:
     named = {i: sim_tau2.identified(i) for i in ids}
     assert all(named[i] == i for i in ids if not i.startswith("telecom/"))
     assert sum(named[i] == i for i in ids if i.startswith("telecom/")) == 101
+
+
+@needs_tau2
+def test_messages_sent_and_tool_arguments_read() -> None:
+    """τ²'s messages reach the gateway as OpenAI chat messages without null fields; arguments
+    that are not a JSON object reach the tool as text, for it to report the error."""
+    from tau2.data_model.message import AssistantMessage, ToolCall, ToolMessage, UserMessage
+
+    import benchmarks.tau2 as tau2
+
+    call = ToolCall(id="c1", name="get_user_details", arguments={"user_id": "x"})
+    sent = tau2.openai_messages([
+        UserMessage(role="user", content="hi"),
+        AssistantMessage(role="assistant", tool_calls=[call]),
+        ToolMessage(id="c1", role="tool", content="{}", requestor="assistant"),
+        AssistantMessage(role="assistant", content="done"),
+    ])
+    assert sent == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "get_user_details", "arguments": '{"user_id": "x"}'}}]},
+        {"role": "tool", "content": "{}", "tool_call_id": "c1"},
+        {"role": "assistant", "content": "done"},
+    ]
+    assert tau2._arguments('{"a": 1}') == {"a": 1}
+    assert tau2._arguments("{not json") == {tau2.INVALID_JSON: "{not json"}
+    assert tau2._arguments("[1]") == {tau2.INVALID_JSON: "[1]"}
