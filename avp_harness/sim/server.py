@@ -83,6 +83,7 @@ from aiohttp import web
 
 from avp_harness.aggregation import aggregation_parts
 from avp_harness.errors import AvpError
+from avp_harness.sim import tau2 as sim_tau2
 from avp_harness.sim.answers import (
     ANSWERS,
     aggregate_p,
@@ -244,6 +245,8 @@ def build_index(
     for name, target in sorted(targets.items()):
         try:
             bench = _load_benchmark(name, target)
+            if getattr(bench, "simulate", None) is not None:
+                continue  # agentic (τ²-bench): answered by sim/tau2.py, not by its items
             items = list(bench.items(benchmarks.Selection()))
         except (DataError, ImportError, AttributeError) as exc:
             print(f"sim: benchmark {name} not indexed: {exc}", file=sys.stderr)
@@ -639,6 +642,9 @@ class SimProvider:
             answer = simulate_aggregation(model, bench, item, sha, nonce, aggregated)
         else:
             answer = self.answer(model, bench, item, sha, nonce, judge_reply, float(temperature))
+        tau2 = await sim_tau2.areply(model, body, nonce)  # None unless a τ² conversation
+        if tau2 is not None:
+            answer = Answer(tau2.text, tau2.correct, 0, answer.latency_s)
         seconds = self.modes.generation_s
         if seconds is None:
             seconds = answer.latency_s * self.latency_scale
@@ -648,6 +654,8 @@ class SimProvider:
             return await self.stream_reply(request, body, reply, seconds)
         generated = await self.generate(seconds)
         reply = self.completion_body(model, body, sha, answer, empty)
+        if tau2 is not None and not empty:
+            reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
 
