@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "avp_harness.cli.router_cmds",
     "avp_harness.cli.serve_cmds",
     "avp_harness.cli.compare_cmds",
+    "avp_harness.cli.aggregate_cmds",
 ]
 
 EPILOG = """\

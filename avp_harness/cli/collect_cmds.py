@@ -164,9 +164,10 @@ def _reporter(kind: str, budget: float | None = None) -> Any:
 
 def collect(
     config: Any, db: str, *, budget: float | None, progress: str,
-    fail_on_error: float | None = None,
+    fail_on_error: float | None = None, plan: Any = None,
 ) -> Any:
-    """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary."""
+    """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary.
+    `plan(collector, store)` builds the plan when given (default: the config's cells)."""
     import asyncio  # here, not at module level: `avp --help` starts faster
 
     from avp_harness.collect.runner import Collector
@@ -185,7 +186,7 @@ def collect(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, collector.request_stop)
             try:
-                return await collector.run()
+                return await collector.run(plan(collector, store) if plan else None)
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)

@@ -29,7 +29,8 @@ EPILOG = """\
 systems: every single model, oracle, random (expected), cheapest, best model per benchmark,
 Avengers-Pro (faithful) at the Pareto points of its alpha curve, the Avengers (direct,
 Self-Consistency, Model-Switch and its ablation rule; these need stored samples), JiSi router-only
-(needs stored response texts). A system the store cannot support is listed with the reason.
+(needs stored response texts) and full JiSi (needs the aggregator cells `avp aggregate` makes).
+A system the store cannot support is listed with the reason.
 "frontier" (*) marks systems no other system beats on both cost and accuracy (oracle left out).
 
 examples:

@@ -6,12 +6,13 @@ flight and it still does not fit, scheduling stops. A settled call counts what i
 
 The reservation of a call (`reserve_for`):
 
-* bounded: its model sets `max_tokens` and has a price, and its benchmark has no judge. It
+* bounded: its model sets `max_tokens` and has a price, and a cell is one call (no judge, not
+  τ²-bench's conversation). It
   reserves the price-table cost of the prompt's UTF-8 bytes (no tokenizer makes more tokens than
   bytes; plus a margin per message for the chat template) and `max_tokens` of output: an upper
   bound, so the budget is never exceeded (as long as the price table is right and the provider
   honours max_tokens).
-* otherwise (no max_tokens, or a judge whose cost adds to the cell), from what was observed for
+* otherwise (no max_tokens, or other calls add to the cell), from what was observed for
   its (model, benchmark), in the store's earlier cells and this run's: once MIN_OBSERVED answers
   are known, the larger of the p95 of their output tokens priced with this prompt's bound (as
   above) and the p95 of their dollars; before that, the price-table cost at `max_tokens` or
@@ -80,6 +81,13 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
+def _more_calls(benchmark: object) -> bool:
+    """A cell of this benchmark costs more than one candidate call: a judge's, or τ²-bench's
+    turns and simulated user."""
+    return bool(getattr(benchmark, "needs_judge", False)
+                or getattr(benchmark, "needs_user_simulator", False))
+
+
 def prompt_estimate(cell: PlannedCell) -> int:
     """Prompt tokens, about 4 characters a token (estimates, not bounds)."""
     return sum(len(m.content) for m in cell.item.messages) // 4 + 16
@@ -97,7 +105,7 @@ class BudgetGuard:
     spent: float = 0.0
     reserved: float = 0.0
     unpriced_models: set[str] = field(default_factory=set)  # calls with no known dollars
-    judged: set[str] = field(default_factory=set)  # benchmarks whose cells add a judge's cost
+    judged: set[str] = field(default_factory=set)  # benchmarks whose cells add other calls' cost
     _seen: dict[tuple[str, str], _Observed] = field(default_factory=dict)
     _settled: asyncio.Event | None = field(default=None, repr=False)
     _version: int = 0  # observations so far, for the cache of means
@@ -110,7 +118,7 @@ class BudgetGuard:
         made for this plan, in one line."""
         import benchmarks
 
-        self.judged = {b.name for b in plan.benchmarks if benchmarks.get(b.name).needs_judge}
+        self.judged = {b.name for b in plan.benchmarks if _more_calls(benchmarks.get(b.name))}
         for pair, chash in plan.hashes.items():
             rows = observed.get(chash, ())
             if rows:

@@ -17,9 +17,14 @@ Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
 How it answers: at start-up a background thread builds every registered benchmark's items and
 indexes them by sha256 of the last user message. A recognised prompt is answered correctly when
-`hash(model, item, nonce) < p_correct(model, benchmark, topic)` (the nonce is the request's
-`seed`, else 0), in the format of `sim_answers.ANSWERS[benchmark]`. A prompt rendered from one of
-graders/judge.py's judge templates is answered by an honest simulated judge
+`hash(model, item) < p_correct(model, benchmark, topic)` at temperature 0; a sample (the nonce is
+the request's `seed`, else 0) at temperature T > 0 repeats that greedy answer or is drawn afresh
+(`sim_models.drift`, `item_p`: at T = 0.7 7 in 8 are, and a majority vote gains on the items a
+model is unsure about), in the format of `sim_answers.ANSWERS[benchmark]`. A JiSi aggregation
+prompt (`avp_harness/aggregation.py`) about a recognised question is answered by an aggregator
+that reads the responses it is given (`sim_answers.aggregate_p`: it follows right ones, more surely
+the more skilled it is). A prompt rendered from one of graders/judge.py's judge templates is
+answered by an honest simulated judge
 (`sim_answers.answer_judge`, logged with benchmark "judge"), or a broken one for a model id with a
 judge-style suffix (`sim/mid-pro@echo`, see `sim_models.JUDGE_STYLES`); any other prompt gets a
 generic answer that grades wrong.
@@ -76,12 +81,16 @@ from typing import Any
 
 from aiohttp import web
 
+from avp_harness.aggregation import aggregation_parts
 from avp_harness.errors import AvpError
+from avp_harness.sim import tau2 as sim_tau2
 from avp_harness.sim.answers import (
     ANSWERS,
+    aggregate_p,
     answer_judge,
     answer_unrecognised,
     preamble,
+    response_right,
 )
 from avp_harness.sim.models import (
     BENCHMARK_ALIASES,
@@ -89,6 +98,8 @@ from avp_harness.sim.models import (
     SIM_EMBEDDING_MODEL,
     SIM_MODELS,
     SimModel,
+    drift,
+    item_p,
     p_correct,
     sim_model,
     topic_of,
@@ -234,6 +245,8 @@ def build_index(
     for name, target in sorted(targets.items()):
         try:
             bench = _load_benchmark(name, target)
+            if getattr(bench, "simulate", None) is not None:
+                continue  # agentic (τ²-bench): answered by sim/tau2.py, not by its items
             items = list(bench.items(benchmarks.Selection()))
         except (DataError, ImportError, AttributeError) as exc:
             print(f"sim: benchmark {name} not indexed: {exc}", file=sys.stderr)
@@ -280,15 +293,22 @@ def simulate_answer(
     sha: str,
     nonce: int,
     judge_reply: str | None = None,
+    temperature: float = 1.0,
 ) -> Answer:
-    """The deterministic answer of `model` to one prompt (`sha`) and sample nonce.
+    """The deterministic answer of `model` to one prompt (`sha`), sample nonce and temperature
+    (1.0, the OpenAI default, when the request names none).
 
-    `judge_reply` (from `sim_answers.answer_judge`) is the answer to a judge prompt: every
-    simulated model judges the same honest way, without a preamble.
+    At temperature 0 every nonce gets the greedy answer (nonce 0's); above it a sample repeats
+    the greedy answer or is drawn afresh (`sim_models.drift`, `item_p`). `judge_reply` (from
+    `sim_answers.answer_judge`) is the answer to a judge prompt: every simulated model judges
+    the same honest way, without a preamble.
     """
     item_key = item.id if item is not None else sha
-    u = _unit(model.id, BENCHMARK_ALIASES.get(benchmark or "", benchmark), item_key, nonce)
-    rng = random.Random(f"{model.id}|{benchmark}|{item_key}|{nonce}")
+    key = (model.id, BENCHMARK_ALIASES.get(benchmark or "", benchmark), item_key)
+    u = _unit(*key, 0)  # the item's latent: the greedy answer is right when u < p
+    fresh = nonce != 0 and _unit("keep", *key, nonce) < drift(temperature)
+    draw = nonce if fresh else 0
+    rng = random.Random(f"{model.id}|{benchmark}|{item_key}|{draw}")
     answer_fn = ANSWERS.get(benchmark) if benchmark is not None else None
     correct: bool | None = None
     if judge_reply is not None:
@@ -296,7 +316,8 @@ def simulate_answer(
     elif item is None or answer_fn is None:
         text = answer_unrecognised(rng)
     else:
-        correct = u < p_correct(model, benchmark or "", topic_of(benchmark or "", item))
+        p = p_correct(model, benchmark or "", topic_of(benchmark or "", item))
+        correct = _unit("sample", *key, nonce) < item_p(p, u) if fresh else u < p
         text = answer_fn(item, correct, rng)
     if model.verbosity > 1 and judge_reply is None:
         text = preamble(rng, model.verbosity - 1) + "\n\n" + text
@@ -309,6 +330,23 @@ def simulate_answer(
     mu, sigma = model.lognormal_params()
     z = NormalDist().inv_cdf(min(max(_unit("latency", model.id, item_key, nonce), 1e-9), 1 - 1e-9))
     return Answer(text, correct, reasoning, math.exp(mu + sigma * z))
+
+
+def simulate_aggregation(
+    model: SimModel, benchmark: str, item: Item, sha: str, nonce: int, responses: list[str]
+) -> Answer:
+    """The deterministic answer of `model` as JiSi's aggregator of `responses` to `item`: right
+    with `aggregate_p` of the responses' correctness and its own skill; when wrong, it adopts
+    the first wrong response it read (or writes a wrong answer of its own)."""
+    rng = random.Random(f"aggregate|{model.id}|{sha}|{nonce}")
+    right = [response_right(benchmark, item, r) for r in responses]
+    skill = p_correct(model, benchmark, topic_of(benchmark, item))
+    correct = _unit("aggregate", model.id, sha, nonce) < aggregate_p(right, skill)
+    wrong = [r for r, ok in zip(responses, right, strict=True) if ok is False]
+    text = ANSWERS[benchmark](item, correct, rng) if correct or not wrong else wrong[0]
+    mu, sigma = model.lognormal_params()
+    z = NormalDist().inv_cdf(min(max(_unit("latency", model.id, sha, nonce), 1e-9), 1 - 1e-9))
+    return Answer(text, correct, 0, math.exp(mu + sigma * z))
 
 
 def embed_text(text: str, dim: int = SIM_EMBEDDING_DIM) -> list[float]:
@@ -384,7 +422,7 @@ class SimProvider:
             "generations": Counter(),  # generated; abandoned (the client left, generated anyway)
         }
         self.seen_prefixes: set[tuple[str, str]] = set()
-        self.answers: dict[tuple[str, str, int], Answer] = {}  # (model, prompt sha, nonce)
+        self.answers: dict[tuple[str, str, int, float], Answer] = {}  # model, sha, nonce, T
         self.log_fd = (
             os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if log_path else None
         )
@@ -549,9 +587,17 @@ class SimProvider:
         sha = prompt_sha(text) if text is not None else None
         index = await self.get_index()
         bench, item = index.get(sha, (None, None)) if sha else (None, None)
+        parts = aggregation_parts(text) if item is None and text is not None else None
+        aggregated: list[str] | None = None
+        if parts is not None and prompt_sha(parts[0]) in index:
+            bench, item = index[prompt_sha(parts[0])]
+            aggregated = parts[1] if bench in ANSWERS else None
         judge_reply = answer_judge(text, model_id) if item is None and text is not None else None
         seed = body.get("seed")
         nonce = seed if isinstance(seed, int) else 0
+        temperature = body.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            temperature = 1.0
         fault = self.pick_fault(request, model_id)
         model = sim_model(model_id)
         too_long = model is not None and text is not None and self.over_context(model, body)
@@ -592,7 +638,13 @@ class SimProvider:
         if too_long:
             return self.context_error(model, body)
         assert sha is not None
-        answer = self.answer(model, bench, item, sha, nonce, judge_reply)
+        if aggregated is not None and bench is not None and item is not None:
+            answer = simulate_aggregation(model, bench, item, sha, nonce, aggregated)
+        else:
+            answer = self.answer(model, bench, item, sha, nonce, judge_reply, float(temperature))
+        tau2 = await sim_tau2.areply(model, body, nonce)  # None unless a τ² conversation
+        if tau2 is not None:
+            answer = Answer(tau2.text, tau2.correct, 0, answer.latency_s)
         seconds = self.modes.generation_s
         if seconds is None:
             seconds = answer.latency_s * self.latency_scale
@@ -602,6 +654,8 @@ class SimProvider:
             return await self.stream_reply(request, body, reply, seconds)
         generated = await self.generate(seconds)
         reply = self.completion_body(model, body, sha, answer, empty)
+        if tau2 is not None and not empty:
+            reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
 
@@ -697,15 +751,16 @@ class SimProvider:
         sha: str,
         nonce: int,
         judge_reply: str | None = None,
+        temperature: float = 1.0,
     ) -> Answer:
         """`simulate_answer`, cached (a bounded cache: cleared when full)."""
-        key = (model.id, sha, nonce)
+        key = (model.id, sha, nonce, temperature)
         cached = self.answers.get(key)
         if cached is None:
             if len(self.answers) >= ANSWER_CACHE_SIZE:
                 self.answers.clear()
             cached = self.answers[key] = simulate_answer(
-                model, bench, item, sha, nonce, judge_reply
+                model, bench, item, sha, nonce, judge_reply, temperature
             )
         return cached
 

@@ -423,14 +423,19 @@ class Store:
                 query = select(
                     c.fingerprint, c.sample, c.response, c.prompt_tokens, c.completion_tokens,
                     c.reasoning_tokens, c.cached_tokens, c.cost, c.cost_source, c.latency_s,
-                    c.finish_reason, c.price_version,
+                    c.finish_reason, c.price_version, c.user_model, c.user_cost,
+                    c.user_prompt_tokens, c.user_completion_tokens,
                 ).where(c.status == Status.ANSWERED.value,
                         c.config_hash.in_(hashes[start : start + 500]))
                 for (fp, sample, response, ptok, ctok, rtok, cached, cost, source, latency,
-                     finish, price_version) in connection.execute(query):
+                     finish, price_version, user_model, user_cost, user_ptok,
+                     user_ctok) in connection.execute(query):
+                    user_usage = (Usage(user_ptok or 0, user_ctok or 0)
+                                  if user_model is not None else None)
                     found[(fp, sample)] = Completion(
                         response or "", Usage(ptok, ctok, rtok, cached), cost,
                         CostSource(source), latency or 0.0, finish, price_version,
+                        user_model=user_model, user_usage=user_usage, user_cost=user_cost,
                     )
         return found
 
@@ -771,5 +776,17 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "judge_cost": grade.judge_cost if grade else None,
         "judge_prompt_tokens": judge_usage.prompt_tokens if judge_usage else 0,
         "judge_completion_tokens": judge_usage.completion_tokens if judge_usage else 0,
+        **_user_columns(completion),
+    }
+
+
+def _user_columns(completion: Completion | None) -> dict[str, Any]:
+    """τ²-bench's simulated user: its model, dollars and tokens, apart from the candidate's."""
+    usage = completion.user_usage if completion else None
+    return {
+        "user_model": completion.user_model if completion else None,
+        "user_cost": completion.user_cost if completion else None,
+        "user_prompt_tokens": usage.prompt_tokens if usage else None,
+        "user_completion_tokens": usage.completion_tokens if usage else None,
     }
 

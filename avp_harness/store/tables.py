@@ -157,6 +157,12 @@ class CellRecord(SQLModel, table=True):
     judge_cost: float | None = None
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
+    # τ²-bench's simulated user, paid apart from the candidate (nullable: added in place to an
+    # older store)
+    user_model: str | None = None
+    user_cost: float | None = None
+    user_prompt_tokens: int | None = None
+    user_completion_tokens: int | None = None
 
 
 class GradeHistoryRecord(SQLModel, table=True):

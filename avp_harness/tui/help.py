@@ -23,11 +23,12 @@ Results      Enter opens the item: prompt, response, extracted answer, grade, ju
              b benchmark   m model   x clear filters   Esc back (item)
 Router       left / right move alpha by 0.01, PgUp / PgDn by 0.1; o pick a router;
              Enter on a cluster shows its ranking at the current alpha
+             m every method on the same split (avp compare)
 Route        type a query, Enter: the chosen model and every model's score at alpha;
              PgUp / PgDn move alpha
 
 Everything here is also in the CLI: avp status / cells / show-cell / routers / sweep / route /
-clusters.
+clusters / compare.
 """
 
 
