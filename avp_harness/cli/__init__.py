@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from avp_harness import __version__
 from avp_harness.errors import AvpError
@@ -55,8 +55,15 @@ quick start:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad options are one line on stderr (exit 2), not a usage block that hides the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="avp",
         description="Evaluation harness for performance-efficiency routing of LLMs "
         "(Avengers-Pro): collect, grade, store, fit routers, inspect.",
