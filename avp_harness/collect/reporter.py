@@ -120,10 +120,11 @@ class _Counting(NullReporter):
 
 
 def _dollars(result: CellResult) -> float:
-    """What a cell cost as far as known: its call and its judge's."""
+    """What a cell cost as far as known: its call, its judge's and a τ² simulated user's."""
     cost = result.completion.cost if result.completion else None
+    user = result.completion.user_cost if result.completion else None
     judge = result.grade.judge_cost if result.grade else None
-    return (cost or 0.0) + (judge or 0.0)
+    return (cost or 0.0) + (user or 0.0) + (judge or 0.0)
 
 
 class PlainReporter(_Counting):
