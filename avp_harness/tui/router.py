@@ -1,9 +1,11 @@
 """The router inspector and the route screen.
 
-Inspector: pick a fitted router (`o`), move alpha with left / right (0.01) and PgUp / PgDn (0.1)
-and see the held-out cost-accuracy curve with its Pareto frontier and every single model, the
-usage shares and held-out accuracy / cost at that alpha, and the clusters (Enter: a cluster's
-ranking at alpha). Route: type a query, see the chosen model and every model's score at alpha.
+Inspector: pick a fitted router (`o`, which also reads the list again; it is also checked every
+few seconds, so a router fitted since start appears), move alpha with left / right (0.01) and
+PgUp / PgDn (0.1) and see the held-out cost-accuracy curve with its Pareto frontier and every
+single model, the usage shares and held-out accuracy / cost at that alpha, and the clusters
+(Enter: a cluster's ranking at alpha). Route: `/` and type a query, see the chosen model and
+every model's score at alpha; Esc leaves.
 The same figures come from `avp sweep`, `avp clusters` and `avp route`.
 """
 
@@ -41,10 +43,12 @@ class RouterScreen(Screen[None]):
         Binding("o", "pick", "Routers"),
         Binding("enter", "cluster", "Cluster"),
     ]
+    LIST_EVERY_S = 5.0  # how often the router list is read again
 
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
+        self._pick_next = False  # `o` was pressed: open the picker once the list is read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -59,17 +63,28 @@ class RouterScreen(Screen[None]):
         self.query_one("#router-usage", DataTable).add_columns("model", "use", "acc", "$")
         self.query_one("#router-clusters", DataTable).add_columns(
             "cl", "size", "best at α", "acc", "$/q", "sample query")
+        self.set_interval(self.LIST_EVERY_S, self.list_routers)
+        self.reopen()
+
+    def reopen(self) -> None:
         app: Any = self.app
         if app.store is None:
             self.banner(Text(app.store_error or "", style="bold red"))
             return
-        self.banner(Text("looking for fitted routers..."))
-        self.run_worker(self._list, thread=True, group="router", name="router-list")
+        if app.router_view is None:
+            self.banner(Text("looking for fitted routers..."))
+        self.list_routers()
 
     def banner(self, text: Text) -> None:
         self.query_one("#router-banner", Static).update(text)
 
     # -- loading ------------------------------------------------------------------------------
+    def list_routers(self) -> None:
+        app: Any = self.app
+        if app.store is not None:
+            self.run_worker(self._list, thread=True, group="router-list", exclusive=True,
+                            name="router-list")
+
     def _list(self) -> None:
         app: Any = self.app
         names = router_names(app.store)
@@ -77,15 +92,25 @@ class RouterScreen(Screen[None]):
 
     def _listed(self, names: list[str]) -> None:
         app: Any = self.app
-        self.names = names
+        new = [n for n in names if n not in self.names]
+        known, self.names = bool(self.names), names
+        if self._pick_next:
+            self._pick_next = False
+            self._open_picker()
         if not names:
             self.banner(Text(f"no fitted routers in {app.db}: fit one with "
                              "`avp fit --name NAME` (then o to pick it)", style="italic"))
             return
+        if known and new:
+            self.notify(f"new router{'s' * (len(new) > 1)}: {', '.join(new)} (o to pick)")
         if app.router_view is not None and app.router_view.name in names:
-            self.draw()
-        else:
+            if not known:
+                self.draw()
+        elif not self.workers_named("router-load"):
             self.load(app.router_name if app.router_name in names else names[0])
+
+    def workers_named(self, name: str) -> bool:
+        return any(w.name == name and w.is_running for w in self.workers)
 
     def load(self, name: str) -> None:
         self.banner(Text(f"loading router {name!r}: embedding items, sweeping alpha..."))
@@ -164,6 +189,15 @@ class RouterScreen(Screen[None]):
         self.draw()
 
     def action_pick(self) -> None:
+        """`o`: read the router list again (a router fitted since start), then pick one."""
+        app: Any = self.app
+        if app.store is None:
+            app.action_open_store()
+            return
+        self._pick_next = True
+        self.list_routers()
+
+    def _open_picker(self) -> None:
         if not self.names:
             self.notify("no fitted routers: avp fit --name NAME")
             return
@@ -230,10 +264,17 @@ class ClusterScreen(Screen[None]):
 
 
 class RouteScreen(Screen[None]):
+    """Type a query (`/` or `i` puts the cursor in the box; until then `?` and the digits are the
+    app's keys), Enter routes it and gives the keys back; Esc leaves for the live screen."""
+
     BINDINGS = [
-        Binding("pageup", "alpha(0.05)", "α+"),
-        Binding("pagedown", "alpha(-0.05)", "α-"),
+        Binding("slash", "edit", "Query", key_display="/"),
+        Binding("i", "edit", "Query", show=False),
+        Binding("pageup", "alpha(0.05)", "α+.05", key_display="PgUp"),
+        Binding("pagedown", "alpha(-0.05)", "α-.05", key_display="PgDn"),
+        Binding("escape", "leave", "Back"),
     ]
+    AUTO_FOCUS = "#route-scores"
 
     def __init__(self) -> None:
         super().__init__()
@@ -242,7 +283,7 @@ class RouteScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="route-banner", classes="banner")
-        yield Input(placeholder="type a query, Enter to route it", id="route-input")
+        yield Input(placeholder="/ then type a query, Enter to route it", id="route-input")
         yield DataTable(id="route-scores", cursor_type="none")
         yield Footer()
 
@@ -257,7 +298,19 @@ class RouteScreen(Screen[None]):
         app: Any = self.app
         view = app.router_view
         router = f"router {view.name}" if view else "no router loaded yet (first one is used)"
-        self.query_one("#route-banner", Static).update(Text(f"{router}  α {app.alpha:.2f}"))
+        self.query_one("#route-banner", Static).update(
+            Text(f"{router}  α {app.alpha:.2f}  (/ to type a query, Enter to route it)"))
+
+    def action_edit(self) -> None:
+        self.query_one("#route-input", Input).focus()
+
+    def action_leave(self) -> None:
+        """Esc: out of the query box first (keys work again), then back to the live screen."""
+        box = self.query_one("#route-input", Input)
+        if box.has_focus:
+            self.query_one("#route-scores", DataTable).focus()
+        else:
+            self.app.switch_mode("live")
 
     def action_alpha(self, step: float) -> None:
         app: Any = self.app
@@ -268,6 +321,7 @@ class RouteScreen(Screen[None]):
             self.route(query)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#route-scores", DataTable).focus()  # the keys are the app's again
         self.route(event.value)
 
     def route(self, query: str) -> None:
