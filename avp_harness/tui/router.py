@@ -270,8 +270,8 @@ class RouteScreen(Screen[None]):
     BINDINGS = [
         Binding("slash", "edit", "Query", key_display="/"),
         Binding("i", "edit", "Query", show=False),
-        Binding("pageup", "alpha(0.05)", "α+.05", key_display="PgUp"),
-        Binding("pagedown", "alpha(-0.05)", "α-.05", key_display="PgDn"),
+        Binding("pageup", "alpha(0.05)", "α+.05", key_display="PgUp", priority=True),
+        Binding("pagedown", "alpha(-0.05)", "α-.05", key_display="PgDn", priority=True),
         Binding("escape", "leave", "Back"),
     ]
     AUTO_FOCUS = "#route-scores"
