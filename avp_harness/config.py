@@ -587,6 +587,16 @@ class Config:
             )
         return provider
 
+    def check_runnable(self) -> None:
+        """Fail before any call (or any screen) when there is nothing to run or a key is
+        missing."""
+        if not self.models:
+            raise ConfigError(self.file_label(), "models", "no models configured")
+        if not self.benchmarks:
+            raise ConfigError(self.file_label(), "benchmarks", "no benchmarks configured")
+        for model in self.models:
+            self.provider_for(model).api_key()
+
     def file_label(self) -> str:
         """The config file's path as errors name it (`<config>` for one built in code)."""
         return str(self.path) if self.path else "<config>"

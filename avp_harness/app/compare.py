@@ -25,12 +25,11 @@ Embeddings: the request's spec (default: avp.toml's [embedding], else local). TF
 seed on the training texts only (queries, and responses when JiSi runs): no test text leaks into
 the features. JiSi embeds responses with the same embedding as queries (cached like them for the
 cacheable backends); completion tokens are the stored counts, or, where unknown (imported
-records), the response's word and punctuation count (`approx_tokens`).
+records), the response's word and punctuation count (`app.responses.approx_tokens`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from avp_harness.app.responses import embed_responses, responses_of
 from avp_harness.app.routing import (
     EmbeddingChoice,
     configured_embedding,
@@ -141,11 +141,6 @@ class _Points:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def approx_tokens(text: str | None) -> int:
-    """Words and punctuation marks of a text: the token count where none is stored."""
-    return 0 if not text else len(re.findall(r"\w+|[^\w\s]", text))
-
-
 def _same_for(benchmark: str, grader: str) -> Callable[[str, str], bool]:
     if grader == "math":
         from graders.math import math_equal
@@ -192,7 +187,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
     boots: list[tuple[NDArray[np.object_], dict[str, NDArray[np.intp]]]] = []
     split_sizes = (0, 0, 0)  # of the first seed
     per_seed: list[int] = []
-    jisi_inputs = _responses(data, table) if "jisi" in methods else None
+    jisi_inputs = responses_of(data, table) if "jisi" in methods else None
     if jisi_inputs is not None and jisi_inputs[2] is not None:
         skipped["jisi (router-only)"] = jisi_inputs[2]
         jisi_inputs = None
@@ -294,45 +289,6 @@ def _embed(
     if choice.spec != "tfidf":
         cache["X"], cache["R"] = X, R
     return X, R
-
-
-def stored_responses(
-    store: Store, data: RoutingData
-) -> tuple[NDArray[np.object_], Array, str | None]:
-    """Sample 0's response text and completion tokens per (item, model) of `data` (tokens
-    counted by `approx_tokens` where the store has none), and why a response-reading method
-    cannot run (None when it can)."""
-    keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
-    table = sample_table(store, rows=keys, models=data.models, samples=1)
-    return _responses(data, table)
-
-
-def _responses(
-    data: RoutingData, table: SampleTable
-) -> tuple[NDArray[np.object_], Array, str | None]:
-    texts = table.texts[:, :, 0]
-    tokens = table.tokens[:, :, 0].copy()
-    for i, j in zip(*np.nonzero(tokens <= 0), strict=True):
-        tokens[i, j] = approx_tokens(texts[i, j])
-    scored = ~np.isnan(data.A)
-    have = np.vectorize(lambda t: isinstance(t, str) and t != "", otypes=[bool])(texts)
-    if not (have & scored).any():
-        return texts, tokens, "the store holds no response texts (records imported without them)"
-    lacking = int((scored & ~have).sum())
-    if lacking:
-        return texts, tokens, f"{lacking} scored cells have no stored response text"
-    return texts, tokens, None
-
-
-def embed_responses(embed: Callable[[list[str]], Array], texts: NDArray[np.object_]) -> Array:
-    """Response embeddings (n, m, d); a zero vector where there is no text."""
-    flat = texts.ravel().tolist()
-    present = [k for k, t in enumerate(flat) if isinstance(t, str) and t]
-    vectors = embed([flat[k] for k in present]) if present else np.zeros((0, 1))
-    out = np.zeros((len(flat), vectors.shape[1]))
-    if present:
-        out[present] = vectors
-    return out.reshape(texts.shape + (vectors.shape[1],))
 
 
 def _avengers(

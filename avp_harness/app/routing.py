@@ -91,7 +91,7 @@ def available_inputs(
         keys = list(zip(data.datasets.tolist(), data.item_ids, strict=True))
         out["responses"] = response_table(store, rows=keys, models=data.models)
     if embed is not None and {"response_vectors", "response_tokens"} & kind.needs:
-        from avp_harness.app.compare import embed_responses, stored_responses
+        from avp_harness.app.responses import embed_responses, stored_responses
 
         texts, tokens, why = stored_responses(store, data)
         if why is not None:

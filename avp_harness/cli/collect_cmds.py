@@ -165,16 +165,6 @@ def _subset(config: Any, models: str | None, benches: str | None) -> Any:
     return config
 
 
-def check_runnable(config: Any) -> None:
-    """Fail before any call (or any screen) when there is nothing to run or a key is missing."""
-    if not config.models:
-        raise ConfigError(config.file_label(), "models", "no models configured")
-    if not config.benchmarks:
-        raise ConfigError(config.file_label(), "benchmarks", "no benchmarks configured")
-    for model in config.models:
-        config.provider_for(model).api_key()
-
-
 def collect(
     config: Any, db: str, *, budget: float | None, progress: str,
     fail_on_error: float | None = None,
@@ -185,7 +175,7 @@ def collect(
     from avp_harness.collect.runner import Collector
     from avp_harness.store import Store
 
-    check_runnable(config)
+    config.check_runnable()
     store = Store.open(db, check=True)
     try:
         lease = float(os.environ.get("AVP_LEASE_S", "60"))

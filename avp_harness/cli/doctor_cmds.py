@@ -56,16 +56,16 @@ def _probe_model(model: Any) -> Any:
     return dataclasses.replace(model, max_tokens=cap)
 
 
-async def _probe(client: Any, model: Any) -> dict[str, Any]:
-    from avp_harness.gateway.client import classify, server_root
+async def _probe(gateway: Any, model: Any) -> dict[str, Any]:
+    from avp_harness.gateway.client import server_root
 
     result: dict[str, Any] = {"model": model.id, "sent_as": model.model}
-    try:
-        completion = await client.complete(_probe_model(model), [{"role": "user",
-                                                                  "content": PROBE}])
-    except Exception as exc:  # one line per failed probe, never a traceback
-        message = classify(exc).message
-        url = client.provider.base_url
+    call = await gateway.complete(_probe_model(model), [{"role": "user", "content": PROBE}],
+                                  max_attempts=1)
+    completion = call.completion
+    if completion is None:  # one line per failed probe, never a traceback
+        message = call.decision.message
+        url = gateway.config.provider_for(model).base_url
         result["error"] = message if server_root(url) in message else f"{url}: {message}"
         return result
     markup = [m for m in TEMPLATE_MARKERS if m in completion.text]
@@ -82,17 +82,20 @@ async def _probe(client: Any, model: Any) -> dict[str, Any]:
     return result
 
 
-async def _doctor(provider: Any, models: list[Any]) -> tuple[list[dict[str, Any]], Any]:
+async def _doctor(
+    config: Any, provider: Any, models: list[Any]
+) -> tuple[list[dict[str, Any]], Any]:
     import asyncio  # here, not at module level: `avp --help` starts faster
 
-    from avp_harness.gateway.client import ModelClient, fetch_props
+    from avp_harness.gateway import Gateway
+    from avp_harness.gateway.client import fetch_props
 
-    client = ModelClient(provider)
+    gateway = Gateway(config)
     try:
         props = await asyncio.to_thread(fetch_props, provider.base_url, provider.timeout_s)
-        probes = [await _probe(client, model) for model in models]  # one at a time: a probe
+        probes = [await _probe(gateway, model) for model in models]  # one at a time: a probe
     finally:
-        await client.close()
+        await gateway.close()
     return probes, props
 
 
@@ -112,7 +115,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise ConfigError(config.file_label(), "models",
                           f"no model is configured with provider {provider.name!r}")
     provider.api_key()  # a missing key: one line before any call
-    probes, props = asyncio.run(_doctor(provider, models))
+    probes, props = asyncio.run(_doctor(config, provider, models))
     if args.json:
         print(json.dumps({"provider": provider.name, "base_url": provider.base_url,
                           "props": _props_summary(props), "probes": probes}, indent=2))

@@ -165,11 +165,10 @@ def _num(v: float) -> float | None:
 
 def collect_in_tui(config: Any, db: str, *, budget: float | None) -> Any:
     """`avp run --tui`: the collector runs inside the app; returns its RunSummary."""
-    from avp_harness.cli.collect_cmds import check_runnable
     from avp_harness.errors import ConfigError
     from avp_harness.tui.app import build_app
 
-    check_runnable(config)  # before the screen opens
+    config.check_runnable()  # before the screen opens
     app = build_app(db, config=config, budget=budget)
     app.run()
     if app.summary is None:

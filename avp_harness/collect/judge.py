@@ -1,6 +1,6 @@
 """The LLM judge as the collector calls it: the provider layer, its retries, and a cache.
 
-`CollectorJudge` satisfies `graders.Judge`. Its `ask(prompt)`:
+`StoreJudge` satisfies `graders.Judge`. Its `ask(prompt)`:
 
 1. reads the judge template's parts back from the prompt (`graders.judge_prompts`) and looks the
    call up in the store's `judgements` table by `graders.judge.judge_cache_key(judge model,
@@ -9,7 +9,7 @@
    finish reason `graders.judge.CACHED`; `ask(prompt, fresh=True)` skips the lookup (the graders
    ask so when a cached reply holds no verdict);
 2. on a miss, calls the pinned judge model (temperature 0, from `config.judge`) through the
-   collector's `call_with_retries`: the same client, per-provider limits and tenacity retries as
+   model gateway (`avp_harness.gateway`): the same clients, per-provider limits and retries as
    the candidates. When `[judge]` sets no `max_tokens`, the judge gets
    `graders.judge.JUDGE_MAX_TOKENS` (4096, what the official HLE judge is given): HLE's judge
    writes its reasoning before the verdict, and a reply cut off there is no verdict;
@@ -42,8 +42,9 @@ from graders.judge import CACHED, JUDGE_MAX_TOKENS, judge_cache_key
 from graders.judge_prompts import parse_judge_prompt
 
 if TYPE_CHECKING:
-    from avp_harness.collect.runner import Collector
     from avp_harness.config import ModelConfig
+    from avp_harness.gateway import Gateway
+    from avp_harness.store import Store
 
 RAW_PROMPT_VERSION = "raw"  # a prompt that none of graders/judge.py's templates rendered
 
@@ -58,14 +59,15 @@ def judge_key(judge_model: str, prompt: str) -> tuple[str, str]:
     return parsed.version, key
 
 
-class CollectorJudge:
-    """A `graders.Judge` calling `model` through `collector`'s provider layer, cached in its store.
+class StoreJudge:
+    """A `graders.Judge` calling `model` through `gateway`, its replies cached in `store`.
 
     `calls` and `cache_hits` count what happened, for summaries.
     """
 
-    def __init__(self, collector: Collector, model: ModelConfig) -> None:
-        self.collector = collector
+    def __init__(self, gateway: Gateway, store: Store, model: ModelConfig) -> None:
+        self.gateway = gateway
+        self.store = store
         if model.max_tokens is None:
             model = dataclasses.replace(model, max_tokens=JUDGE_MAX_TOKENS)
         self.config = model
@@ -80,7 +82,7 @@ class CollectorJudge:
         loop = asyncio.get_running_loop()
         cached = None
         if not fresh:
-            cached = await loop.run_in_executor(None, get_judgement, self.collector.store, key)
+            cached = await loop.run_in_executor(None, get_judgement, self.store, key)
         if cached is not None:
             self.cache_hits += 1
             return Completion(
@@ -101,7 +103,7 @@ class CollectorJudge:
 
     async def _call(self, prompt: str, version: str, key: str, *, replace: bool) -> Completion:
         messages = [{"role": "user", "content": prompt}]
-        call = await self.collector.call_with_retries(self.config, messages)
+        call = await self.gateway.complete(self.config, messages)
         completion = call.completion
         if completion is None:
             assert call.decision is not None
@@ -124,6 +126,6 @@ class CollectorJudge:
                 cost_source=completion.cost_source.value,
             )
             loop = asyncio.get_running_loop()
-            store = self.collector.store
-            await loop.run_in_executor(None, partial(put_judgement, store, record, replace=replace))
+            await loop.run_in_executor(
+                None, partial(put_judgement, self.store, record, replace=replace))
         return completion

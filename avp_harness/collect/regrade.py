@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import benchmarks
-from avp_harness.collect.judge import CollectorJudge
-from avp_harness.collect.runner import Collector
+from avp_harness.collect.judge import StoreJudge
 from avp_harness.config import Config
 from avp_harness.errors import JudgeFailure, ProviderError, SandboxError
+from avp_harness.gateway import Gateway
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import (
     StoredCell,
@@ -133,8 +133,8 @@ async def regrade(
     benchmark's grader is built with `config.judge` when the config has one.
     """
     config = config or Config()
-    collector = Collector(config, store)
-    judge = CollectorJudge(collector, config.judge) if config.judge is not None else None
+    gateway = Gateway(config)
+    judge = StoreJudge(gateway, store, config.judge) if config.judge is not None else None
     if grader is None:
         grader = benchmarks.get(benchmark).grader(judge)
     summary = RegradeSummary(benchmark, grader.id, grader.version, dry_run=dry_run)
@@ -201,7 +201,7 @@ async def regrade(
                 )
                 await loop.run_in_executor(None, withdraw_grades, store, withdrawn)
     finally:
-        await collector.close_clients()
+        await gateway.close()
     if judge is not None:
         summary.judge_calls, summary.judge_cache_hits = judge.calls, judge.cache_hits
         summary.judge_dollars = judge.dollars

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from avp_harness.collect.plan import Plan, PlannedCell
-    from avp_harness.collect.runner import RunSummary
+    from avp_harness.collect.summary import RunSummary
     from avp_harness.gateway.limits import ProviderLimits
 
 

@@ -2,10 +2,10 @@
 
 `Collector.run()` is idempotent. It plans every (model x item x sample) cell of the config,
 subtracts the cells already `ok` in the store, and runs the rest: per provider, a pool of workers
-takes cells in order; each call waits for the provider's adaptive concurrency bound and rate
-limiters (`limits.py`) and is retried by tenacity when the provider layer classifies the failure
-as transient. Results go to one writer task that commits small batches, so an interrupted run
-loses at most the last fraction of a second of answers and never half a cell.
+takes cells in order and calls the model through the model gateway (`avp_harness.gateway`: the
+provider's adaptive concurrency bound and rate limiters, tenacity retries while the failure is
+classified as transient). Results go to one writer task that commits small batches, so an
+interrupted run loses at most the last fraction of a second of answers and never half a cell.
 """
 
 from __future__ import annotations
@@ -18,26 +18,19 @@ import secrets
 import socket
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
 from avp_harness.collect.budget import BudgetGuard
-from avp_harness.collect.judge import CollectorJudge
+from avp_harness.collect.judge import StoreJudge
 from avp_harness.collect.plan import Plan, PlannedCell, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
-from avp_harness.config import Config, ModelConfig
+from avp_harness.collect.summary import RunSummary
+from avp_harness.config import Config
 from avp_harness.errors import (
     JudgeFailure,
     ProviderError,
@@ -45,9 +38,9 @@ from avp_harness.errors import (
     StoreError,
     StoreWriteError,
 )
-from avp_harness.gateway.client import ModelClient, classify
+from avp_harness.gateway import CallPrevented, Gateway
 from avp_harness.gateway.limits import ProviderLimits
-from avp_harness.redact import redact, register_secret
+from avp_harness.redact import redact
 from avp_harness.store import Store
 from avp_harness.store.grading_queries import outdated_grades
 from avp_harness.store.tables import ModelRecord
@@ -56,60 +49,10 @@ from avp_harness.types import (
     CellResult,
     Completion,
     Grade,
-    RetryDecision,
     Status,
     canonical_json,
 )
 from graders import Grader
-
-
-class CallFailed(Exception):
-    """A single attempt failed; carries the provider layer's classification."""
-
-    def __init__(self, decision: RetryDecision) -> None:
-        super().__init__(decision.message)
-        self.decision = decision
-
-
-class _Retryable(CallFailed):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """One call after its retries: the completion, or the decision that gave it up."""
-
-    completion: Completion | None
-    decision: RetryDecision | None
-    attempts: int
-    rate_limits: int  # 429 answers met on the way
-
-
-@dataclass
-class RunSummary:
-    run_id: int | None
-    status: str  # completed | interrupted | budget | failed
-    planned: int
-    already_done: int
-    attempted: int = 0
-    ok: int = 0
-    by_status: Counter[str] = field(default_factory=Counter)
-    spent: float = 0.0
-    projected_to_finish: float = 0.0
-    remaining: int = 0  # planned cells not ok when the run ended (whoever ran them)
-    elapsed_s: float = 0.0
-    rate_limit_hits: int = 0
-    unpriced_models: list[str] = field(default_factory=list)
-    truncated: int = 0  # ok cells whose answer hit max_tokens (graded, marked by finish reason)
-    context_exceeded: int = 0  # prompts longer than the context window: final, not re-sent
-    timed_out: int = 0  # calls given up client-side: generations a server may have wasted
-    dead_providers: list[str] = field(default_factory=list)  # "name (base URL)": stopped, down
-    judge_failures: int = 0  # cells left ungraded: the judge's reply held no single verdict
-
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["by_status"] = dict(self.by_status)
-        return data
 
 
 class _Writer:
@@ -236,7 +179,7 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
-class _StoreBroken(Exception):
+class _StoreBroken(CallPrevented):
     """Raised instead of making a call whose result could not be kept."""
 
 
@@ -262,19 +205,19 @@ class Collector:
         self.store = store
         self.reporter = reporter or NullReporter()
         self.budget = BudgetGuard(budget if budget is not None else config.budget)
-        # exponential back-off with jitter: initial, 2x initial, 4x ... up to the maximum
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
+        # every model call (candidates and the judge) goes through the gateway; none is sent
+        # once the store can no longer keep its result
+        self.gateway = Gateway(
+            config, events=self.reporter, backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s, http_client_factory=http_client_factory,
+            before_call=self._check_store,
         )
         self.writer_interval_s = writer_interval_s
-        self.http_client_factory = http_client_factory
         # claims: this collector's name in the store and how long its leases last unrenewed
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_s = lease_s
         self.fail_on_error = fail_on_error
         self._error_stop = False
-        self.limits: dict[str, ProviderLimits] = {}
-        self.clients: dict[str, ModelClient] = {}
         self._stopping = False
         self._budget_stop = False
         self._running = asyncio.Event()
@@ -313,31 +256,23 @@ class Collector:
     def paused(self) -> bool:
         return not self._running.is_set()
 
-    async def close_clients(self) -> None:
-        """Close every provider client opened so far (the end of a run or of a regrade)."""
-        for client in self.clients.values():
-            await client.close()
-        self.clients.clear()
+    @property
+    def limits(self) -> dict[str, ProviderLimits]:
+        """Each provider's limits, by connection (the gateway's)."""
+        return self.gateway.limits
+
+    def _check_store(self) -> None:
+        if self._writer is not None and self._writer.broken.is_set():
+            raise _StoreBroken  # its result could not be kept: do not pay for it
 
     # ------------------------------------------------------------------ run
-    def _client_for(self, model: ModelConfig) -> tuple[ModelClient, ProviderLimits]:
-        provider = self.config.provider_for(model)
-        key = provider.connection_key()
-        if key not in self.clients:
-            register_secret(provider.api_key())  # never stored, never shown (redact.py)
-            http_client = self.http_client_factory() if self.http_client_factory else None
-            self.clients[key] = ModelClient(provider, http_client=http_client)
-            self.limits[key] = ProviderLimits(
-                key, provider.max_concurrency, rpm=provider.rpm, tpm=provider.tpm,
-                timeout_s=provider.timeout_s, base_url=provider.base_url,
-            )
-        return self.clients[key], self.limits[key]
 
     async def run(self, plan: Plan | None = None) -> RunSummary:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         if plan is None:
-            judge = CollectorJudge(self, self.config.judge) if self.config.judge else None
+            judge = (StoreJudge(self.gateway, self.store, self.config.judge)
+                     if self.config.judge else None)
             plan = await loop.run_in_executor(None, partial(build_plan, self.config, judge=judge))
         self._graders = {bench.name: bench.grader for bench in plan.benchmarks}
         await loop.run_in_executor(None, self._prepare_store, plan)
@@ -373,7 +308,7 @@ class Collector:
 
         by_provider: dict[str, list[PlannedCell]] = {}
         for cell in pending_cells:
-            _client, limits = self._client_for(cell.model)
+            limits = self.gateway.limits_for(cell.model)
             by_provider.setdefault(limits.name, []).append(cell)
         queues = {name: _ClaimQueue(cells, max(8, 2 * self.limits[name].max_concurrency))
                   for name, cells in by_provider.items()}
@@ -408,7 +343,7 @@ class Collector:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await queue.refill
             await writer.close(writer_task)
-            await self.close_clients()
+            await self.gateway.close()
             if writer.failure is None:  # others may take what this collector did not finish
                 with contextlib.suppress(StoreError):
                     self.store.release_claims(self.owner)
@@ -520,7 +455,7 @@ class Collector:
                 return
             if cell is None:
                 return
-            if self._client_for(cell.model)[1].dead:
+            if self.gateway.limits_for(cell.model).dead:
                 queue.claimed.appendleft(cell)  # released with the others at the end
                 return  # its provider is down: the rest of its queue stays not yet run
             stored = (cell.key.fingerprint, cell.key.sample) in self._answered
@@ -581,7 +516,7 @@ class Collector:
         if completion is None:
             messages = [m.as_dict() for m in cell.item.messages]
             seed = cell.key.sample if cell.key.sample > 0 else None
-            call = await self.call_with_retries(cell.model, messages, seed)
+            call = await self.gateway.complete(cell.model, messages, seed)
             attempts, rate_limits, completion = call.attempts, call.rate_limits, call.completion
             if completion is None:
                 assert call.decision is not None
@@ -606,75 +541,6 @@ class Collector:
                                 completion=completion)
         return self._result(cell, run_id, Status.OK, 0, started,
                             completion=completion, grade=grade)
-
-    async def call_with_retries(
-        self, model: ModelConfig, messages: Sequence[dict[str, str]], seed: int | None = None
-    ) -> CallOutcome:
-        """One model call through its provider's limits, retried by tenacity while the provider
-        layer classifies the failure as transient. Candidates and the judge both come here."""
-        client, limits = self._client_for(model)
-        attempts = rate_limits = 0
-
-        def wait(state: RetryCallState) -> float:
-            nonlocal rate_limits
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, CallFailed) and exc.decision.kind == "rate_limit":
-                rate_limits += 1
-            if isinstance(exc, CallFailed) and exc.decision.retry_after is not None:
-                return exc.decision.retry_after
-            return self._backoff(state)
-
-        provider = self.config.provider_for(model)
-        completion: Completion | None = None
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(provider.max_attempts),
-                wait=wait,
-                retry=retry_if_exception_type(_Retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    if limits.dead:
-                        raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
-                                                       f"not called: {limits.down_message()}"))
-                    completion = await self._attempt(client, limits, model, messages, seed,
-                                                     attempts)
-        except CallFailed as failed:
-            rate_limits += failed.decision.kind == "rate_limit"  # the last one is not waited on
-            return CallOutcome(None, failed.decision, attempts, rate_limits)
-        return CallOutcome(completion, None, attempts, rate_limits)
-
-    async def _attempt(
-        self,
-        client: ModelClient,
-        limits: ProviderLimits,
-        model: ModelConfig,
-        messages: Sequence[dict[str, str]],
-        seed: int | None,
-        attempt: int = 1,
-    ) -> Completion:
-        await limits.acquire(tokens=sum(len(m["content"]) for m in messages) // 4)
-        sent = time.monotonic()
-        try:
-            if self._writer is not None and self._writer.broken.is_set():
-                raise _StoreBroken  # its result could not be kept: do not pay for it
-            completion = await client.complete(model, messages, seed)
-        except (asyncio.CancelledError, _StoreBroken):
-            raise
-        except Exception as exc:
-            decision = classify(exc)
-            if decision.kind == "rate_limit":
-                limits.on_rate_limit(decision.retry_after)
-                self.reporter.rate_limited(limits)
-            note = limits.on_failure(decision, sent, attempt)  # timeouts, a provider down
-            if note:
-                self.reporter.message(note)
-            raise (_Retryable if decision.retry else CallFailed)(decision) from exc
-        finally:
-            await limits.release()
-        limits.on_success(completion.latency_s)
-        return completion
 
     async def _grade(self, cell: PlannedCell, completion: Completion) -> Grade:
         return await self._graders[cell.key.benchmark](cell.item, completion)

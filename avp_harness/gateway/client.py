@@ -53,9 +53,15 @@ class ModelClient:
         await self._client.close()
 
     def request_body(
-        self, model: ModelConfig, messages: Sequence[Mapping[str, str]], seed: int | None = None
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, Any]],
+        seed: int | None = None,
+        request: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The keyword arguments of `chat.completions.create` for this model and prompt."""
+        """The keyword arguments of `chat.completions.create` for this model and prompt;
+        `request`'s fields (tools, tool_choice, response_format, ...) are sent as given, over
+        the model's own parameters."""
         body: dict[str, Any] = {
             "model": model.model,
             "messages": list(messages),
@@ -70,15 +76,23 @@ class ModelClient:
         extra = dict(model.extra_body)
         if self.provider.request_cost:
             extra.setdefault("usage", {"include": True})
+        for name, value in (request or {}).items():
+            if name not in ("model", "messages", "stream"):
+                extra[name] = value
         if extra:
             body["extra_body"] = extra
         return body
 
     async def complete(
-        self, model: ModelConfig, messages: Sequence[Mapping[str, str]], seed: int | None = None
+        self,
+        model: ModelConfig,
+        messages: Sequence[Mapping[str, Any]],
+        seed: int | None = None,
+        request: Mapping[str, Any] | None = None,
     ) -> Completion:
-        """One chat completion. Raises the SDK's exceptions or `EmptyResponse`."""
-        body = self.request_body(model, messages, seed)
+        """One chat completion. Raises the SDK's exceptions or `EmptyResponse`. With `request`,
+        the answer's whole message (tool calls included) is kept in `raw["message"]`."""
+        body = self.request_body(model, messages, seed, request)
         # The messages travel in `extra_body`, which the SDK merges into the JSON in place of the
         # empty list (same key, same order: the same request on the wire). Passed as `messages`,
         # the SDK's TypedDict transform walks every message (~0.25 ms a call, the largest CPU
@@ -93,8 +107,12 @@ class ModelClient:
         choice = response.choices[0]
         text = choice.message.content if choice.message is not None else None
         finish_reason = choice.finish_reason
-        if not text and finish_reason not in ("length", "content_filter"):
+        tool_calls = getattr(choice.message, "tool_calls", None) if choice.message else None
+        if not text and not tool_calls and finish_reason not in ("length", "content_filter"):
             raise EmptyResponse("response has empty content")
+        raw = None
+        if request is not None and choice.message is not None:
+            raw = {"message": choice.message.model_dump(exclude_none=True)}
         usage = parse_usage(response.usage)
         cost, source, version = None, CostSource.UNKNOWN, None
         reported = _reported_cost(response.usage)
@@ -111,6 +129,7 @@ class ModelClient:
             latency_s=latency,
             finish_reason=finish_reason,
             price_version=version,
+            raw=raw,
             server_time_s=server_time(response),
         )
 

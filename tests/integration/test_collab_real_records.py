@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from avp_harness.app.compare import approx_tokens
+from avp_harness.app.responses import approx_tokens
 from avp_harness.app.routing import load_data
 from avp_harness.cli import main
 from avp_harness.embed.tfidf import TfidfEmbedder

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from avp_harness.collect.judge import CollectorJudge
+from avp_harness.collect.judge import StoreJudge
 from avp_harness.config import ModelConfig
 from avp_harness.errors import JudgeFailure, ProviderError
 from avp_harness.types import Completion, CostSource, Item, Message, Usage
@@ -267,9 +267,9 @@ async def test_cached_reply_without_verdict_is_asked_again_fresh_once() -> None:
 
 def test_judge_max_tokens_default_fits_the_protocol() -> None:
     unset = ModelConfig(id="judge", provider="p")
-    assert CollectorJudge(None, unset).config.max_tokens == JUDGE_MAX_TOKENS == 4096  # type: ignore[arg-type]
+    assert StoreJudge(None, None, unset).config.max_tokens == JUDGE_MAX_TOKENS == 4096  # type: ignore[arg-type]
     explicit = ModelConfig(id="judge", provider="p", max_tokens=512)
-    assert CollectorJudge(None, explicit).config.max_tokens == 512  # type: ignore[arg-type]
+    assert StoreJudge(None, None, explicit).config.max_tokens == 512  # type: ignore[arg-type]
 
 
 def test_templates_still_end_where_the_official_protocols_ask_for_the_verdict() -> None:
