@@ -94,9 +94,21 @@ def sweep_figure(r: Any, title: str | None = None) -> Figure:
         key = (round(float(c), 12), round(float(acc), 12))
         names.append(f"α={a:g}" if key in vertices else "")
         vertices.discard(key)  # one label per vertex: the smallest α reaching it
+    between: tuple[list[float], list[float], list[str]] = ([], [], [])
+    if r.frontier_alpha is not None and r.frontier_cost is not None:
+        for c, acc, a in zip(r.frontier_cost, r.frontier_accuracy, r.frontier_alpha,
+                             strict=True):
+            key = (round(float(c), 12), round(float(acc), 12))
+            if key in vertices:  # a frontier vertex no grid α reaches: where its segment starts
+                between[0].append(float(c))
+                between[1].append(float(acc))
+                between[2].append(f"α>{a:.3g}" if a > 0 else "α=0")
+                vertices.discard(key)
     series = [
         Series("router at each α", "points", [float(c) for c in r.cost],
                [float(a) for a in r.accuracy], names, "tab:blue", ".", gid="router-points"),
+        Series("router between grid α (frontier vertices)", "points", *between, "tab:cyan", "d",
+               gid="router-between"),
         Series("router frontier (upper hull: mixing two α)", "line", xs, ys, color="tab:blue",
                gid="frontier"),
         Series("single models", "points", [c for _, c in r.single.values()],
@@ -171,6 +183,8 @@ def render(fig: Figure, size: tuple[float, float] = (9, 6)) -> Any:
     plt = _pyplot()
     mfig, ax = plt.subplots(figsize=size)
     for s in fig.series:
+        if not s.x:
+            continue
         if s.kind == "points":
             if s.low is not None and s.high is not None:
                 yerr = [[y - lo for y, lo in zip(s.y, s.low, strict=True)],

@@ -30,6 +30,12 @@ def test_the_sweep_figure_plots_the_tables_points_frontier_and_baselines(sweep):
     labelled = {(x, y) for x, y, n in zip(pts.x, pts.y, pts.names, strict=True) if n}
     assert labelled and all(n == "" or n.startswith("α=") for n in pts.names)
     assert labelled <= set(zip(hc.tolist(), ha.tolist(), strict=True))
+    # every frontier vertex carries its α: a grid α, or where its decision segment starts
+    between = fig.get("router-between")
+    assert sweep.frontier_exact
+    assert labelled | set(zip(between.x, between.y, strict=True)) == set(
+        zip(hc.tolist(), ha.tolist(), strict=True))
+    assert all(n == "α=0" or n.startswith("α>") for n in between.names)
     # the frontier read at each system's cost is the table's "router frontier at that cost"
     front = fig.get("frontier")
     for _name, (_acc, cost) in sweep.systems().items():
