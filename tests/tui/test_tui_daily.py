@@ -195,6 +195,19 @@ def test_the_banner_counts_the_latest_runs_cells_and_no_eta_once_it_ended(tmp_pa
     assert "completed" in ended and "ETA" not in ended and "cells/s" not in ended
 
 
+def test_avp_progress_counts_as_the_banner_does(tmp_path: Path, capsys: Any) -> None:
+    db = str(tmp_path / "w.db")
+    wide_store(db, 3)  # its run has ended
+    assert main(["progress", "--db", db]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("cells 72/72,") and "run completed" in first and "ETA" not in first
+    with Store.open(db) as store:
+        plan_pairs(store, [(MODELS[0], "bench0", f"h-{MODELS[0]}-0", 24)])
+    assert main(["progress", "--db", db]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("cells 12/24,") and "ETA" in first
+
+
 def test_concurrency_never_reads_more_in_flight_than_its_bound() -> None:
     assert concurrency_text(3, 8, 16) == "3/8 of 16"
     assert concurrency_text(3, 2, 16) == "2/2 of 16 +1 finishing"
