@@ -32,11 +32,11 @@ def duration(seconds: float | None) -> str:
 
 
 def money(dollars: float) -> str:
-    """Dollars in at most 7 characters, 2 significant figures or more: $0, $0.0022, $0.10,
-    $12.35, $123, $12.3k."""
+    """Dollars in at most 7 characters, 2 significant figures or more from $0.001: $0,
+    $0.0022, $0.0216, $0.10, $12.35, $123, $12.3k."""
     if dollars == 0:
         return "$0"
-    if dollars < 0.01:
+    if dollars < 0.1:
         return f"${dollars:.4f}"
     if dollars < 100:
         return f"${dollars:.2f}"

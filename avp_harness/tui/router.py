@@ -298,8 +298,7 @@ class RouteScreen(Screen[None]):
         app: Any = self.app
         view = app.router_view
         router = f"router {view.name}" if view else "no router loaded yet (first one is used)"
-        self.query_one("#route-banner", Static).update(
-            Text(f"{router}  α {app.alpha:.2f}  (/ to type a query, Enter to route it)"))
+        self.query_one("#route-banner", Static).update(Text(f"{router}  α {app.alpha:.2f}"))
 
     def action_edit(self) -> None:
         self.query_one("#route-input", Input).focus()

@@ -252,7 +252,8 @@ async def test_the_help_fits_80_columns_without_wrapping(tmp_path: Path) -> None
                 assert line.rstrip() in text, f"wrapped or cut: {line!r}"
 
 
-@pytest.mark.parametrize("dollars, shown", [(0, "$0"), (0.0022, "$0.0022"), (0.1, "$0.10"),
+@pytest.mark.parametrize("dollars, shown", [(0, "$0"), (0.0022, "$0.0022"), (0.0216, "$0.0216"),
+                                            (0.1, "$0.10"),
                                             (12.345, "$12.35"), (123.4, "$123"),
                                             (12345, "$12.3k")])
 def test_money_is_short_and_keeps_two_figures(dollars: float, shown: str) -> None:
