@@ -91,7 +91,6 @@ async def test_a_router_fitted_after_start_appears(db_copy: str, monkeypatch: An
         await until(pilot, lambda: "later" in screen.names, "the periodic check finds it")
         assert main(["fit", "--db", db_copy, "--name", "latest", "--embedding", "tfidf",
                      "--clusters", "2", "--top-k", "1"]) == 0
-        monkeypatch.setattr(RouterScreen, "LIST_EVERY_S", 3600)
         await pilot.press("o")  # reads the list again and opens the picker with it
         await until(pilot, lambda: isinstance(app.screen, RouterPicker), "the picker opens")
         assert "latest" in app.screen.names
