@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual_plotext import PlotextPlot
 
 from avp_harness.errors import AvpError
+from avp_harness.redact import redact
 from avp_harness.tui.router_model import RouterView, inspect_router, router_names
 
 ALPHA_KEYS = [
@@ -49,6 +50,8 @@ class RouterScreen(Screen[None]):
         super().__init__()
         self.names: list[str] = []
         self._pick_next = False  # `o` was pressed: open the picker once the list is read
+        self._listing = False  # a read of the list is under way
+        self._list_again = False  # read it again when that one ends
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,18 +83,38 @@ class RouterScreen(Screen[None]):
 
     # -- loading ------------------------------------------------------------------------------
     def list_routers(self) -> None:
+        """Read the router list in a thread; one read at a time (asked during one, once more
+        after it, so a read asked for by `o` always starts after the key)."""
         app: Any = self.app
-        if app.store is not None:
-            self.run_worker(self._list, thread=True, group="router-list", exclusive=True,
-                            name="router-list")
+        if app.store is None:
+            return
+        if self._listing:
+            self._list_again = True
+            return
+        self._listing = True
+        self.run_worker(self._list, thread=True, group="router-list", name="router-list")
 
     def _list(self) -> None:
         app: Any = self.app
-        names = router_names(app.store)
+        try:
+            names = router_names(app.store)
+        except Exception as exc:  # a store failure (locked, gone) is said, the next check retries
+            self.app.call_from_thread(self._list_failed, str(exc))
+            return
         self.app.call_from_thread(self._listed, names)
+
+    def _list_failed(self, error: str) -> None:
+        self._listing = self._pick_next = False
+        self.notify(f"cannot read the router list: {redact(error)}", severity="error")
 
     def _listed(self, names: list[str]) -> None:
         app: Any = self.app
+        self._listing = False
+        if self._list_again:
+            self._list_again = False
+            self.list_routers()
+            if self._pick_next:
+                return  # the picker opens with the list read after the key
         new = [n for n in names if n not in self.names]
         known, self.names = bool(self.names), names
         if self._pick_next:

@@ -5,7 +5,6 @@ the keys back, a help screen that fits 80 columns."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from avp_harness.tui.app import build_app
 from avp_harness.tui.help import HELP, HelpScreen
 from avp_harness.tui.live import LiveScreen, banner_text, concurrency_text, hidden_columns
 from avp_harness.tui.router import RouterPicker, RouterScreen, RouteScreen
+from tests.tui.conftest import copy_store
 from tests.tui.test_tui_snapshots import screen_text
 
 SIZE = (80, 24)
@@ -54,7 +54,7 @@ async def test_a_store_created_after_start_is_opened_with_o(filled_db: str, tmp_
         assert app.store is None and "no store at" in grid_text(app)
         await pilot.press("o")
         assert app.store is None  # still missing: said, not raised
-        shutil.copy(filled_db, db)
+        copy_store(filled_db, db)
         await pilot.press("o")
         await settle(app, pilot)
         screen = app.screen
@@ -73,7 +73,7 @@ async def test_a_store_created_after_start_is_found_without_a_key(filled_db: str
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.store is None
-        shutil.copy(filled_db, db)
+        copy_store(filled_db, db)
         await until(pilot, lambda: app.screen.snapshot is not None
                     and app.screen.snapshot.done == 36, "the live grid shows the new store")
 
@@ -85,7 +85,8 @@ async def test_a_router_fitted_after_start_appears(db_copy: str, monkeypatch: An
         await pilot.press("3")
         await settle(app, pilot)
         screen = app.screen
-        assert isinstance(screen, RouterScreen) and screen.names == ["tfidf2"]
+        assert isinstance(screen, RouterScreen)
+        await until(pilot, lambda: screen.names == ["tfidf2"], "the router list is read")
         assert main(["fit", "--db", db_copy, "--name", "later", "--embedding", "tfidf",
                      "--clusters", "2", "--top-k", "1"]) == 0
         await until(pilot, lambda: "later" in screen.names, "the periodic check finds it")
