@@ -184,3 +184,28 @@ class CellResult:
     completion: Completion | None = None
     grade: Grade | None = None
     rate_limits: int = 0  # 429 answers met on the way (each one retried)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """A model as the store records it: how it was called and priced when last run."""
+
+    id: str
+    provider: str
+    model_name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    price: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One judge call as the judge cache keeps it: the raw reply, its tokens and dollars."""
+
+    key: str
+    judge_model: str
+    prompt_version: str
+    output: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cost_source: str = "unknown"

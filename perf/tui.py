@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avp_harness.store import PlanEntry, Store  # noqa: E402
+from avp_harness.store.cells import LiveAggregator, bulk_insert_cells  # noqa: E402
 from avp_harness.store.tables import CellRecord  # noqa: E402
-from avp_harness.store.tui_queries import LiveAggregator, bulk_insert_cells  # noqa: E402
 from avp_harness.types import (  # noqa: E402
     CellKey,
     CellResult,

@@ -54,7 +54,7 @@ from avp_harness.routing.data import RoutingData
 from avp_harness.routing.jisi import JiSiRouter, cost_calls
 from avp_harness.routing.split import split_data
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import SampleTable, max_samples, sample_table
+from avp_harness.store.routing import SampleTable, max_samples, sample_table
 
 Array = NDArray[np.float64]
 METHODS = COMPARE_METHODS  # named in avp_harness.names, so `avp --help` needs no routing code

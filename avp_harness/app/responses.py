@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from avp_harness.routing.data import RoutingData
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import SampleTable, sample_table
+from avp_harness.store.routing import SampleTable, sample_table
 
 Array = NDArray[np.float64]
 

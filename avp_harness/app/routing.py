@@ -34,7 +34,7 @@ from avp_harness.routing.base import RouterBase, RouterKind, check_alpha, check_
 from avp_harness.routing.persist import from_npz, to_npz
 from avp_harness.routing.split import DEFAULT_MISSING, Split, check_missing, split_data
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import (
+from avp_harness.store.routing import (
     StoredRouter,
     StoreEmbeddingCache,
     get_router,

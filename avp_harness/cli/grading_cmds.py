@@ -437,7 +437,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     import benchmarks
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import count_regradable, regradable_benchmarks
+    from avp_harness.store.grades import count_regradable, regradable_benchmarks
 
     config = _config(args.config)
     db = resolve_db(args.db, config.db if config.path else None)
@@ -540,7 +540,7 @@ def metrics_of(benchmark: str) -> Any:
 
 def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
     """model -> the benchmark's official metrics from its stored grades."""
-    from avp_harness.store.grading_queries import benchmark_grades
+    from avp_harness.store.grades import benchmark_grades
 
     metrics = metrics_of(benchmark)
     report: dict[str, dict[str, Any]] = {}
@@ -577,7 +577,7 @@ def _add_coverage(store: Any, benchmark: str, report: dict[str, dict[str, Any]])
 
 def cmd_report(args: argparse.Namespace) -> int:
     from avp_harness.store import Store
-    from avp_harness.store.grading_queries import graded_benchmarks
+    from avp_harness.store.grades import graded_benchmarks
 
     config_db = None
     if args.config or Path("avp.toml").exists():

@@ -23,9 +23,7 @@ from avp_harness.errors import DataError, RouterError, StoreWriteError
 from avp_harness.names import BUILTIN_KINDS, DEFAULT_MISSING, MISSING
 
 if TYPE_CHECKING:  # numpy, routing (scikit-learn) and the store load when a command runs
-    import numpy as np
 
-    from avp_harness.routing import RoutingData
     from avp_harness.routing.sweep import SweepResult
     from avp_harness.store import Store
 
@@ -475,7 +473,7 @@ def read_queries(path: Path) -> list[str]:
 
 
 def cmd_routers_list(args: argparse.Namespace) -> int:
-    from avp_harness.store.routing_queries import list_routers
+    from avp_harness.store.routing import list_routers
 
     rows = list_routers(open_store(args))
     if not rows:
@@ -492,7 +490,7 @@ def cmd_routers_list(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_show(args: argparse.Namespace) -> int:
-    from avp_harness.store.routing_queries import get_router
+    from avp_harness.store.routing import get_router
 
     r = get_router(open_store(args), args.name)
     shown = {"name": r.name, "kind": r.kind, "params": r.params, "fitted_on": r.fitted_on,
@@ -511,7 +509,7 @@ def cmd_routers_export(args: argparse.Namespace) -> int:
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
     from avp_harness.app.routing import read_exported
-    from avp_harness.store.routing_queries import save_router
+    from avp_harness.store.routing import save_router
 
     stored = read_exported(args.dir)  # complete, before anything is written
     save_router(open_store(args, create=True), stored)
@@ -524,7 +522,7 @@ def cmd_routers_import(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from avp_harness.routing.records import read_avengers_jsonl, read_routerbench
-    from avp_harness.store.routing_queries import import_records
+    from avp_harness.store.routing import import_records
 
     if not args.path.exists():
         raise DataError(f"{args.path}: no such file or folder")
@@ -574,124 +572,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @embedding_progress
 def cmd_onboard(args: argparse.Namespace) -> int:
-    import numpy as np
+    from avp_harness.app.onboard import OnboardRequest, onboard
 
-    from avp_harness.app.routing import load_router, loaded_data
-    from avp_harness.routing import check_alpha
-    from avp_harness.routing.base import ClusterRouter
-    from avp_harness.routing.onboard import estimate, next_items
-
-    if args.budget < 0 or args.batch < 1:
-        raise RouterError("--budget must be >= 0 and --batch >= 1")
-    if args.alpha is not None:
-        check_alpha(args.alpha)
     store = open_store(args)
-    loaded = load_router(store, args.router)
-    router = loaded.router
-    if not isinstance(router, ClusterRouter):
-        raise RouterError(
-            f"onboarding needs a router with clusters; "
-            f"{args.router!r} is a {loaded.kind.name} router"
-        )
-    fitted_on = loaded.fitted_on
-    if args.model in fitted_on["models"]:
-        raise RouterError(f"{args.model} is already one of router {args.router!r}'s models")
-    data = loaded_data(store, loaded)
-    X = np.asarray(data.X)
-    labels = router.assign(X)
-    alpha = check_alpha(router.alpha if args.alpha is None else args.alpha)
-    spent = 0
-    while True:
-        a_new, c_new = new_model_cells(store, data, args.model)
-        est = estimate(router, labels, a_new, c_new, alpha)
-        left = args.budget - spent
-        batch = (
-            next_items(
-                router,
-                X,
-                labels,
-                ~np.isnan(a_new),
-                est,
-                min(left, args.batch),
-                args.min_per_cluster,
-            )
-            if left > 0
-            else []
-        )
-        if args.plan_only or not batch:
-            break
-        run_cells(args, store, [(str(data.datasets[i]), data.item_ids[i]) for i in batch])
-        spent += len(batch)
-    print_onboarding(args.model, fitted_on["models"], est, alpha, spent)
-    if args.plan_only and batch:
-        print(f"next {len(batch)} items to evaluate (nearest each cluster centre first):")
-        for i in batch:
-            print(f"  {data.datasets[i]}/{data.item_ids[i]}  cluster {labels[i]}")
+    result = onboard(store, OnboardRequest(
+        router=args.router, model=args.model, config_file=args.config, budget=args.budget,
+        batch=args.batch, min_per_cluster=args.min_per_cluster, alpha=args.alpha,
+        plan_only=args.plan_only,
+    ))
+    print_onboarding(args.model, result.models, result.estimates, result.alpha, result.spent)
+    if args.plan_only and result.next_items:
+        print(f"next {len(result.next_items)} items to evaluate (nearest each cluster centre "
+              f"first):")
+        for bench, item, cluster in result.next_items:
+            print(f"  {bench}/{item}  cluster {cluster}")
     return 0
-
-
-def new_model_cells(store: Store, data: RoutingData, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """The new model's scores and dollars aligned to the router's items (NaN = not evaluated)."""
-    import numpy as np
-
-    from avp_harness.store.routing_queries import score_table
-
-    table = score_table(store, benchmarks=sorted(set(data.datasets.tolist())), models=[model])
-    a = np.full(data.n, np.nan)
-    c = np.full(data.n, np.nan)
-    if table.models:
-        row = {(b, i): n for n, (b, i) in enumerate(zip(data.datasets, data.item_ids, strict=True))}
-        for k, key in enumerate(zip(table.benchmarks, table.item_ids, strict=True)):
-            if key in row:
-                a[row[key]], c[row[key]] = table.A[k, 0], table.C[k, 0]
-    return a, c
-
-
-def run_cells(args: argparse.Namespace, store: Store, cells: list[tuple[str, str]]) -> None:
-    """Evaluate the new model on these (benchmark, item id) cells with the collector."""
-    import asyncio
-    from dataclasses import replace
-
-    from avp_harness.collect.plan import build_plan
-    from avp_harness.collect.runner import Collector
-    from avp_harness.config import load_config
-    from avp_harness.errors import ConfigError
-
-    config = load_config(args.config)
-    if args.model not in {m.id for m in config.models}:
-        raise ConfigError(
-            config.file_label(), "models",
-            f"{args.model!r} is not configured; add it or use --plan-only",
-        )
-    wanted: dict[str, set[str]] = {}
-    for bench, item in cells:
-        wanted.setdefault(bench, set()).add(item)
-    configured = {b.name for b in config.benchmarks}
-    absent = sorted(set(wanted) - configured)
-    if absent:
-        raise ConfigError(
-            config.file_label(),
-            "benchmarks",
-            f"{', '.join(absent)} not configured: "
-            "the new model can only be called on configured benchmarks",
-        )
-    config = replace(
-        config,
-        models=tuple(m for m in config.models if m.id == args.model),
-        benchmarks=tuple(b for b in config.benchmarks if b.name in wanted),
-    )
-    plan = build_plan(config)
-    for bench_plan in plan.benchmarks:
-        bench_plan.items = [it for it in bench_plan.items if it.id in wanted[bench_plan.name]]
-    plan.entries = [
-        replace(
-            e,
-            planned=sum(len(b.items) * b.samples for b in plan.benchmarks if b.name == e.benchmark),
-        )
-        for e in plan.entries
-    ]
-    config.provider_for(config.models[0]).api_key()  # fail before any call when a key is missing
-    asyncio.run(Collector(config, store).run(plan))
 
 
 def print_onboarding(

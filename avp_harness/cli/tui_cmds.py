@@ -68,7 +68,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.store.cells import LiveAggregator
 
     with _open(args) as store:
         snap = LiveAggregator(store).refresh()
@@ -100,7 +100,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
-    from avp_harness.store.tui_queries import CellFilter, list_cells
+    from avp_harness.store.cells import CellFilter, list_cells
 
     flt = CellFilter(args.model, args.benchmark, args.status, args.disagreements)
     with _open(args) as store:
@@ -117,7 +117,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_show_cell(args: argparse.Namespace) -> int:
-    from avp_harness.store.tui_queries import cell_detail
+    from avp_harness.store.cells import cell_detail
 
     with _open(args) as store:
         detail = cell_detail(store, args.id)

@@ -35,7 +35,7 @@ from avp_harness.config import Config
 from avp_harness.errors import JudgeFailure, ProviderError, SandboxError
 from avp_harness.gateway import Gateway
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import (
+from avp_harness.store.grades import (
     StoredCell,
     iter_regrade_batches,
     replace_grades,
@@ -45,7 +45,7 @@ from avp_harness.types import Grade
 from graders import Grader
 
 IMPORTED_GRADER = "imported"
-"""Grader id of cells written by `avp import` (store/routing_queries.import_records)."""
+"""Grader id of cells written by `avp import` (store/routing.import_records)."""
 
 
 def verdict_label(grade: Grade | None) -> str:

@@ -7,8 +7,9 @@
     arrays = router.to_arrays()                          # fitted arrays, no pickles
     again = kind.restore(router.get_params(), arrays)    # identical decisions
 
-A router kind is one module (an estimator subclassing `RouterBase`) plus one registry line,
-`register(RouterKind("name", Estimator, help="..."))` (the built-in lines are in `kinds.py`).
+A router kind is one module (an estimator subclassing `RouterBase`) plus one registry line:
+for a built-in kind, its line in `avp_harness.names.BUILTIN_KIND_LINES` (`kinds.py` registers
+them); elsewhere (tests, plugins), `register(RouterKind("name", Estimator, help="..."))`.
 The CLI, the TUI and persistence ask the registry; none of them names a kind.
 
 A kind declares what it needs to be fitted beyond embeddings, scores and costs (`needs`, e.g.

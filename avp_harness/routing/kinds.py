@@ -1,21 +1,24 @@
-"""The built-in router kinds: one registry line each (see `base.py` for adding one)."""
+"""The built-in router kinds, registered from their lines in `avp_harness.names` (which the
+CLI reads without importing any routing code). See `base.py` for what a kind is."""
 
 from __future__ import annotations
 
-from avp_harness.names import BUILTIN_KINDS as HELP
-from avp_harness.routing.avengers import AvengersProRouter
-from avp_harness.routing.avengers_ensemble import AvengersRouter
-from avp_harness.routing.base import RouterKind, register
-from avp_harness.routing.jisi import JiSiRouter
-from avp_harness.routing.knn import KNNRouter
+import importlib
+from collections.abc import Mapping
+from typing import Any, cast
 
-register(RouterKind("faithful", AvengersProRouter, fixed={"reading": "faithful"},
-                    help=HELP["faithful"]))
-register(RouterKind("score_sum", AvengersProRouter, fixed={"reading": "score_sum"},
-                    help=HELP["score_sum"]))
-register(RouterKind("knn", KNNRouter, help=HELP["knn"]))
-register(RouterKind("avengers", AvengersRouter, chooses="several",
-                    help=HELP["avengers"]))
-register(RouterKind("jisi", JiSiRouter, chooses="several",
-                    needs=frozenset({"response_vectors", "response_tokens"}),
-                    help=HELP["jisi"]))
+from avp_harness.names import BUILTIN_KIND_LINES
+from avp_harness.routing.base import RouterKind, register
+
+
+def kind_from_line(name: str, line: Mapping[str, Any]) -> RouterKind:
+    module, _, attr = str(line["estimator"]).partition(":")
+    estimator = getattr(importlib.import_module(module), attr)
+    return RouterKind(
+        name, estimator, help=str(line["help"]), fixed=dict(line.get("fixed", {})),
+        needs=frozenset(line.get("needs", ())), chooses=cast(Any, line.get("chooses", "one")),
+    )
+
+
+for _name, _line in BUILTIN_KIND_LINES.items():
+    register(kind_from_line(_name, _line))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -53,6 +54,7 @@ from avp_harness.types import (
     Completion,
     CostSource,
     Item,
+    ModelEntry,
     Status,
     Usage,
     canonical_json,
@@ -309,11 +311,17 @@ class Store:
             session.commit()
 
     # ------------------------------------------------------------------ models, runs, items
-    def upsert_models(self, models: Iterable[ModelRecord]) -> None:
+    def upsert_models(self, models: Iterable[ModelEntry]) -> None:
         """Insert or update models in one statement (two collectors starting at once both
         succeed)."""
         now = time.time()
-        rows = [{**model.model_dump(), "updated_at": now} for model in models]
+        rows = [
+            {"id": m.id, "provider": m.provider, "model_name": m.model_name,
+             "params_json": canonical_json(dict(m.params)),
+             "price_json": canonical_json(dict(m.price)) if m.price else None,
+             "updated_at": now}
+            for m in models
+        ]
         if not rows:
             return
         statement = self._insert(ModelRecord)
@@ -324,9 +332,14 @@ class Store:
         with self._writing(), self.engine.begin() as connection:
             connection.execute(statement, rows)
 
-    def models(self) -> list[ModelRecord]:
+    def models(self) -> list[ModelEntry]:
         with Session(self.engine) as session:
-            return list(session.scalars(select(ModelRecord).order_by(ModelRecord.id)))
+            records = session.scalars(select(ModelRecord).order_by(ModelRecord.id))
+            return [
+                ModelEntry(r.id, r.provider, r.model_name, json.loads(r.params_json or "{}"),
+                           json.loads(r.price_json) if r.price_json else None)
+                for r in records
+            ]
 
     def start_run(
         self,

@@ -114,7 +114,7 @@ class CellRecord(SQLModel, table=True):
         Index("ix_cells_column", "model", "benchmark", "config_hash", "status"),
         Index("ix_cells_item", "benchmark", "item_id"),
         Index("ix_cells_fingerprint", "fingerprint", "sample"),
-        # the failed cells (few): the TUI's live refresh reads them each second (tui_queries.py)
+        # the failed cells (few): the TUI's live refresh reads them each second (cells.py)
         Index("ix_cells_failed", "status", "attempts",
               sqlite_where=text("status != 'ok'"), postgresql_where=text("status != 'ok'")),
     )

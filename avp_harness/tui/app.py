@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 from avp_harness.errors import AvpError
 from avp_harness.redact import redact_url
 from avp_harness.store import Store
-from avp_harness.store.tui_queries import CellFilter
+from avp_harness.store.cells import CellFilter
 from avp_harness.tui.help import HelpScreen
 from avp_harness.tui.live import LiveScreen
 from avp_harness.tui.reporter import Progress, TuiReporter

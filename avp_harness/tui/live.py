@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from avp_harness.store.tui_queries import CellFilter, LiveAggregator, LiveCell, LiveSnapshot
+from avp_harness.store.cells import CellFilter, LiveAggregator, LiveCell, LiveSnapshot
 
 
 def duration(seconds: float | None) -> str:

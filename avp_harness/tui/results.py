@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from avp_harness.store.tui_queries import (
+from avp_harness.store.cells import (
     CellDetail,
     CellFilter,
     CellRow,

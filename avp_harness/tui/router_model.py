@@ -24,7 +24,7 @@ from avp_harness.errors import RouterError
 from avp_harness.routing import SweepResult
 from avp_harness.routing.base import ClusterRouter
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import list_routers
+from avp_harness.store.routing import list_routers
 
 Array = NDArray[np.float64]
 SAMPLES_PER_CLUSTER = 3

@@ -23,7 +23,7 @@ from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.jisi import JiSiRouter
 from avp_harness.routing.split import split_data
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import sample_table
+from avp_harness.store.routing import sample_table
 from tests.conftest import shared_path
 from tests.unit.test_routing_collab import check_jisi, literal_avengers
 

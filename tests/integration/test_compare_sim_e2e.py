@@ -19,7 +19,7 @@ import pytest
 from avp_harness.cli import main
 from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import sample_table
+from avp_harness.store.routing import sample_table
 
 pytestmark = pytest.mark.integration
 MODELS = ("sim/atlas-xl", "sim/coder-7b", "sim/mid-pro")

@@ -15,7 +15,7 @@ import pytest
 from avp_harness.cli import main as avp_main
 from avp_harness.sim.answers import judge_rubric
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import count_judgements
+from avp_harness.store.grades import count_judgements
 from avp_harness.store.tables import CellRecord
 from graders.rubric import (
     RubricItem,

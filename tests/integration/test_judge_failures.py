@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from avp_harness.collect.reporter import PlainReporter
 from avp_harness.config import config_from_dict
 from avp_harness.sim.answers import judge_hle, judge_simpleqa
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import count_judgements, grade_history
+from avp_harness.store.grades import count_judgements, grade_history
 from tests.conftest import sim_with_fixture_benchmarks
 from tests.integration.test_judge_regrade import (
     FIXTURES_MODULE,
@@ -103,6 +104,11 @@ def test_echoing_judge_fails_every_cell_and_an_honest_judge_grades_them_later(
     assert len(judge_calls) == CELLS and {e["model"] for e in judge_calls} == {ECHO}
     with Store.open(db) as store:  # complete replies are kept (and re-read later)
         assert count_judgements(store, ECHO) == CELLS
+    # the judge's dollars count though its replies graded nothing (the budget sees them)
+    with sqlite3.connect(db) as connection:
+        (candidates,) = connection.execute("select sum(cost) from cells").fetchone()
+        (judge,) = connection.execute("select sum(cost) from judgements").fetchone()
+    assert judge > 0 and summary["spent"] == pytest.approx(candidates + judge)
 
     # regrade with the same judge: cached echoes hold no verdict, so each is asked once more,
     # fresh; still no verdict, the cells stay judge failures and the command fails

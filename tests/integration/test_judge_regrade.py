@@ -21,7 +21,7 @@ from avp_harness.config import config_from_dict
 from avp_harness.sim.answers import judge_simpleqa
 from avp_harness.sim.models import SIM_MODELS
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import (
+from avp_harness.store.grades import (
     count_grade_history,
     count_judgements,
     grade_history,

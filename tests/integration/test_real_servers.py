@@ -49,7 +49,7 @@ def _matrix(db: str) -> dict[tuple[str, str], Any]:
 
 def _live_text(db: str, model: str) -> str:
     """The TUI live grid's text for (model, arc_agi)."""
-    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.store.cells import LiveAggregator
     from avp_harness.tui.live import cell_text
 
     with Store.open(db, create=False) as store:
@@ -315,7 +315,7 @@ async def test_a_renamed_model_is_done_under_its_new_id_everywhere(
     sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from avp_harness.collect.plan import build_plan
-    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.store.cells import LiveAggregator
 
     db = str(tmp_path / "runs.db")
     first = await collect(_labelled_config(sim.base_url, db, "atlas"), db)

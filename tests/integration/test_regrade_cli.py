@@ -26,7 +26,7 @@ from avp_harness.config import config_from_dict
 from avp_harness.sim.models import SIM_MODELS
 from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
-from avp_harness.store.grading_queries import count_grade_history
+from avp_harness.store.grades import count_grade_history
 from avp_harness.types import Completion, Grade, Item
 from tests.conftest import shared_path
 

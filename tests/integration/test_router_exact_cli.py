@@ -13,7 +13,7 @@ from avp_harness.routing import RoutingData
 from avp_harness.routing.persist import from_npz
 from avp_harness.routing.split import split_data
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import get_router
+from avp_harness.store.routing import get_router
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,7 @@ def test_local_token_budget_is_stored_and_old_routers_keep_256(db, capsys):
     from dataclasses import replace
 
     from avp_harness.embed.local import MODEL_ID
-    from avp_harness.store.routing_queries import save_router
+    from avp_harness.store.routing import save_router
 
     assert main(["fit", "--name", "l", "--embedding", "local", "--clusters", "3",
                  "--db", db]) == 0

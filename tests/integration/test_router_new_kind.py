@@ -210,7 +210,7 @@ def test_a_router_stored_in_the_old_format_still_loads(tmp_path, capsys):
     from avp_harness.embed.tfidf import TfidfEmbedder
     from avp_harness.routing.persist import to_npz
     from avp_harness.store import Store
-    from avp_harness.store.routing_queries import StoredRouter, save_router
+    from avp_harness.store.routing import StoredRouter, save_router
 
     texts = ["solve the equation for x", "write a poem about the sea", "sort a list in python",
              "simplify the polynomial", "a rhyming verse about the moon", "return the result"]
@@ -244,3 +244,24 @@ def test_importing_a_damaged_router_is_a_one_line_error(store, capsys, tmp_path)
         code, _, err = run(capsys, "routers", "import", str(tmp_path / "exp"), "--db",
                            str(tmp_path / "other.db"))
         assert code == 2 and "not a readable .npz" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_builtin_kind_is_its_module_plus_one_line_in_names(store, capsys, monkeypatch):
+    """A built-in kind's registry line lives in avp_harness.names (read by `avp --help` without
+    importing routing code); `routing.kinds` turns the line into the registered kind."""
+    from avp_harness import names
+    from avp_harness.routing.base import get_kind, kind_names
+    from avp_harness.routing.kinds import kind_from_line
+
+    line = {"estimator": "tests.example_router:GlobalRouter", "help": "one model (a line)"}
+    monkeypatch.setitem(names.BUILTIN_KIND_LINES, "global_line", line)
+    kind = kind_from_line("global_line", line)
+    assert kind.estimator is GLOBAL.estimator and kind.chooses == "one" and not kind.needs
+    with registered(kind):
+        assert get_kind("global_line").help == "one model (a line)"
+        code, out, err = fit(capsys, store, "gl", "--kind", "global_line")
+        assert code == 0 and out.startswith("router 'gl' (global_line, 3 models"), err
+    assert "global_line" not in kind_names()
+    for name in names.BUILTIN_KIND_LINES:  # every real line names an importable estimator
+        assert name == "global_line" or get_kind(name).estimator.__name__ in str(
+            names.BUILTIN_KIND_LINES[name]["estimator"])

@@ -22,7 +22,7 @@ import pytest
 from avp_harness.collect.runner import Collector
 from avp_harness.sim.server import SimServer
 from avp_harness.store import SCHEMA_VERSION, Store
-from avp_harness.store.tables import ModelRecord
+from avp_harness.types import ModelEntry
 from tests.integration.test_collector import make_config
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ CONCURRENCY = 3
 
 def _set_up(url: str) -> None:
     with Store.open(url) as store:
-        store.upsert_models([ModelRecord(id=m, provider="sim", model_name=m) for m in MODELS])
+        store.upsert_models([ModelEntry(id=m, provider="sim", model_name=m) for m in MODELS])
         store.enqueue_claims([(f"fp{i}", 0, "c") for i in range(50)])
 
 

@@ -121,7 +121,7 @@ def test_schema_1_store_without_newer_nullable_columns_opens(tmp_path: Path) -> 
 def test_live_figures_count_an_answer_awaiting_its_grade_as_neither_done_nor_failed(
     store_url: str,
 ) -> None:
-    from avp_harness.store.tui_queries import LiveAggregator
+    from avp_harness.store.cells import LiveAggregator
 
     with Store.open(store_url) as store:
         store.start_run([PlanEntry("m1", "bench", "c1", "1", 2)])

@@ -7,7 +7,7 @@ import numpy as np
 from avp_harness.cli import main
 from avp_harness.routing.base import registered
 from avp_harness.store import Store
-from avp_harness.store.routing_queries import response_table, score_table
+from avp_harness.store.routing import response_table, score_table
 from tests.example_router import BY_RESPONSE
 
 

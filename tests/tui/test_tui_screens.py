@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from avp_harness.store import Store
-from avp_harness.store.tui_queries import CellFilter, LiveAggregator, list_cells
+from avp_harness.store.cells import CellFilter, LiveAggregator, list_cells
 from avp_harness.tui.app import build_app
 from avp_harness.tui.live import LiveScreen
 from avp_harness.tui.results import ItemScreen, ResultsScreen

@@ -1,9 +1,12 @@
-"""`ModelClient.complete` passes the messages around the SDK's transform (a CPU saving): the
-request on the wire must stay exactly what `chat.completions.create(**request_body)` sends."""
+"""`ModelClient.complete` posts a plain JSON body through the SDK's transport, around its
+TypedDict transform and response models (a CPU saving): the request on the wire must carry
+exactly what `chat.completions.create(**request_body)` sends (the same JSON object; key order
+is not part of JSON's meaning)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx2
@@ -46,5 +49,5 @@ def test_complete_sends_the_same_json_as_create_with_the_request_body() -> None:
 
     completion = asyncio.run(both())
     assert completion.text == "[[1]]" and completion.usage.prompt_tokens == 3
-    assert len(sent) == 2 and sent[0] == sent[1]
+    assert len(sent) == 2 and json.loads(sent[0]) == json.loads(sent[1])
     assert b'"messages":[{"role":"system"' in sent[0].replace(b" ", b"")

@@ -3,7 +3,7 @@ with history, and the grades behind per-benchmark metrics.
 
 Functions over a `Store` (kept out of store.py so grading's queries live in one place):
 
-    get_judgement(store, key) / put_judgement(store, record)     the judge cache
+    get_judgement(store, key) / put_judgement(store, judgement)  the judge cache
     iter_regrade_batches(store, "simpleqa", grader=None)          ok and judge-failed cells
     replace_grades(store, [(cell_id, grade), ...])                 old grade -> grade_history
     withdraw_grades(store, [(cell_id, error), ...])                 a judge failure on re-reading
@@ -28,7 +28,16 @@ from sqlmodel import Session
 from avp_harness.errors import JudgeFailure
 from avp_harness.store.store import Store
 from avp_harness.store.tables import CellRecord, GradeHistoryRecord, ItemRecord, JudgementRecord
-from avp_harness.types import Completion, CostSource, Grade, Item, Message, Status, Usage
+from avp_harness.types import (
+    Completion,
+    CostSource,
+    Grade,
+    Item,
+    Judgement,
+    Message,
+    Status,
+    Usage,
+)
 
 # Column objects typed Any: SQLModel's class attributes read as plain values to mypy.
 CELLS: Any = CellRecord.__table__.c  # type: ignore[attr-defined]
@@ -39,27 +48,30 @@ JUDGEMENTS: Any = JudgementRecord.__table__.c  # type: ignore[attr-defined]
 # ------------------------------------------------------------------------------ judge cache
 
 
-def get_judgement(store: Store, key: str) -> JudgementRecord | None:
+def get_judgement(store: Store, key: str) -> Judgement | None:
     """The cached judge call with this `graders.judge.judge_cache_key`, if any."""
     with Session(store.engine) as session:
-        return session.get(JudgementRecord, key)
+        r = session.get(JudgementRecord, key)
+        if r is None:
+            return None
+        return Judgement(r.key, r.judge_model, r.prompt_version, r.output, r.prompt_tokens,
+                         r.completion_tokens, r.cost, r.cost_source)
 
 
-def put_judgement(store: Store, record: JudgementRecord, *, replace: bool = False) -> None:
+def put_judgement(store: Store, judgement: Judgement, *, replace: bool = False) -> None:
     """Cache a judge call; a key already present is kept (the first verdict wins) unless
     `replace` (a fresh call made because the cached reply held no verdict)."""
-    if not record.created_at:
-        record.created_at = time.time()
+    row = {f: getattr(judgement, f) for f in Judgement.__dataclass_fields__}
+    row["created_at"] = time.time()
     statement = store._insert(JudgementRecord)
     if replace:
-        row = record.model_dump()
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={k: statement.excluded[k] for k in row if k != "key"}
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["key"])
     with store.engine.begin() as connection:
-        connection.execute(statement, [record.model_dump()])
+        connection.execute(statement, [row])
 
 
 def count_judgements(store: Store, judge_model: str | None = None) -> int:

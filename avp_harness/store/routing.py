@@ -29,7 +29,6 @@ from avp_harness.store.tables import (
     CellRecord,
     EmbeddingRecord,
     ItemRecord,
-    ModelRecord,
     RouterRecord,
 )
 from avp_harness.types import (
@@ -40,6 +39,7 @@ from avp_harness.types import (
     Grade,
     Item,
     Message,
+    ModelEntry,
     Status,
     Usage,
     canonical_json,
@@ -198,9 +198,7 @@ def import_records(
     run_id = store.start_run([], kind="imported", config={"source": source}, note=source)
     known = {m.id for m in store.models()}
     store.upsert_models(
-        ModelRecord(
-            id=m, provider="imported", model_name=m, params_json=canonical_json({"source": source})
-        )
+        ModelEntry(id=m, provider="imported", model_name=m, params={"source": source})
         for m in models
         if m not in known
     )
