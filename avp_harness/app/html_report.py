@@ -24,7 +24,7 @@ from avp_harness.app.figures import Figure, Series, cost_scale, short, svg_text,
 from avp_harness.errors import AvpError, DataError
 from avp_harness.redact import redact
 from avp_harness.store import MatrixRow, Store
-from avp_harness.store.report_queries import item_scores
+from avp_harness.store.report import item_scores
 
 MAX_ITEMS = 500  # drill-down rows per benchmark (the page stays quick to open)
 EXTRACTED_CHARS = 400

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input
 
 from avp_harness.cli import main
 from avp_harness.store import Store
-from avp_harness.store.tui_queries import LiveAggregator, bulk_insert_cells, plan_pairs
+from avp_harness.store.cells import LiveAggregator, bulk_insert_cells, plan_pairs
 from avp_harness.tui.app import build_app
 from avp_harness.tui.help import HELP, HelpScreen
 from avp_harness.tui.live import LiveScreen, banner_text, concurrency_text, hidden_columns
