@@ -81,3 +81,24 @@ def test_the_compare_figure_steps_through_the_tables_pareto_systems(db, capsys):
     assert all(n.startswith("α=") for n in pro.names)
     single = fig.get("single")
     assert sorted(single.y) == sorted(row.accuracy for row in r.rows if row.family == "single")
+
+
+def test_the_reports_models_figure_uses_benchmarks_every_model_graded():
+    from avp_harness.app.html_report import models_figure
+    from avp_harness.store import MatrixRow
+
+    def row(model, bench, acc, dollars):
+        return MatrixRow(model, bench, 10, 10, 10, acc, 0, 0, 0, dollars, 0, 0, 0, None)
+
+    matrix = [row("p/a", "x", 0.9, 1.0), row("p/a", "y", 0.2, 1.0),
+              row("p/b", "x", 0.5, 0.1), row("p/b", "y", 0.6, 0.1),
+              row("p/b", "z", 1.0, 5.0)]  # z: only one model graded it, left out
+    fig = models_figure(matrix)
+    models = fig.get("models")
+    assert dict(zip(models.names, zip(models.x, models.y, strict=True), strict=True)) == {
+        "a": (2.0, pytest.approx(0.55)), "b": (pytest.approx(0.2), pytest.approx(0.55))}
+    best = fig.get("baselines")  # a on x, b on y
+    assert best.x == [pytest.approx(1.1)] and best.y == [pytest.approx(0.75)]
+    front = fig.get("frontier")  # b is as accurate and cheaper: a is not on it
+    assert front.x[0] == pytest.approx(0.2) and front.y == [pytest.approx(0.55)] * 2
+    assert "2 benchmark(s)" in fig.title
