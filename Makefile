@@ -15,7 +15,7 @@ APT_PACKAGES := bubblewrap postgresql chromium
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,tau2,plot]'
 	touch $(STAMP)
 
 # Starts the simulated provider on a free 127.0.0.1 port, evaluates its models on the default

@@ -432,7 +432,8 @@ class EmbeddingConfig:
     _read = _table(lambda: EMBEDDING_KEYS)
 
     backend: Annotated[Str, _one_of(EMBEDDING_BACKENDS)] = "local"
-    """"local" (sentence-transformers), "tfidf" (offline, no weights) or "api" (a provider)."""
+    """"local" (all-MiniLM-L6-v2, int8 ONNX run by onnxruntime, offline), "tfidf" (offline, no
+    weights) or "api" (a provider)."""
     model: Str = "all-MiniLM-L6-v2"
     """Embedding model name for the local or API backend."""
     provider: Str | None = None
@@ -515,6 +516,9 @@ class Config:
     """The suite, in file order."""
     judge: ModelConfig | None = None
     """Pinned LLM judge (temperature 0) for SimpleQA / HLE; None = judged benchmarks fail."""
+    user_simulator: ModelConfig | None = None
+    """τ²-bench's simulated user: its own provider and price, its temperature pinned as set
+    (default 0, τ²'s own); part of every τ² cell's fingerprint. None = τ²-bench cannot run."""
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     """How routers embed query text."""
 
@@ -564,6 +568,8 @@ class Config:
                 raise _invalid(f"benchmark {bench.name!r} is listed twice (also "
                                f"benchmarks[{listed[bench.name]}])", "benchmarks", i, "name")
             listed[bench.name] = i
+        if self.user_simulator is not None:
+            known(self.user_simulator.provider, "user_simulator", "provider")
         if self.embedding.provider is not None:
             known(self.embedding.provider, "embedding", "provider")
         return self
@@ -1072,11 +1078,22 @@ max_tokens = 4096     # the default when unset: room for HLE's reasoning before 
 price = { input_per_m = 0.40, output_per_m = 1.60, date = "2025-10-01" }
 
 # ---------------------------------------------------------------------------------------------
+# User simulator: the model that plays the customer in τ²-bench (name = "tau2", needs
+# `pip install -e '.[tau2]'`). Same keys as a model; its temperature (default 0, τ²'s own) and
+# parameters are part of every τ² cell's fingerprint; its dollars are kept apart (cells.user_*).
+# ---------------------------------------------------------------------------------------------
+
+# [user_simulator]
+# id = "openai/gpt-4.1"
+# provider = "openrouter"
+# price = { input_per_m = 2.00, output_per_m = 8.00, date = "2025-10-01" }
+
+# ---------------------------------------------------------------------------------------------
 # Embedding: how routers embed the query text.
 # ---------------------------------------------------------------------------------------------
 
 [embedding]
-backend = "local"              # local (sentence-transformers) | tfidf (offline, no weights) | api
+backend = "local"              # local (MiniLM ONNX, onnxruntime) | tfidf (no weights) | api
 model = "all-MiniLM-L6-v2"     # embedding model for the local or api backend
 # provider = "openai"          # required when backend = "api"
 max_chars = 2000               # keep the last N characters of each query (the question)

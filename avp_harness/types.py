@@ -51,7 +51,12 @@ class Item:
 
     @property
     def prompt_text(self) -> str:
-        """The text of the last user message: what a router embeds."""
+        """What a router embeds: the text of the last user message, or `metadata["route_text"]`
+        when the benchmark names one (an agentic benchmark whose conversation is made during the
+        run, such as τ²-bench: see benchmarks/tau2.py)."""
+        route = self.metadata.get("route_text") if self.metadata else None
+        if isinstance(route, str):
+            return route
         for message in reversed(self.messages):
             if message.role == "user":
                 return message.content
@@ -98,6 +103,11 @@ class Completion:
     price_version: str | None = None
     raw: Mapping[str, Any] | None = None
     server_time_s: float | None = None
+    # τ²-bench's simulated user (a model of its own, paid apart, like a judge): its calls during
+    # the simulation that this completion is the trajectory of; None for a plain call.
+    user_model: str | None = None
+    user_usage: Usage | None = None
+    user_cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

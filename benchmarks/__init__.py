@@ -49,6 +49,7 @@ REGISTRY: dict[str, str] = {
     "healthbench": "benchmarks.healthbench",
     "healthbench_hard": "benchmarks.healthbench:BENCHMARK_HARD",
     "healthbench_consensus": "benchmarks.healthbench:BENCHMARK_CONSENSUS",
+    "tau2": "benchmarks.tau2",
 }
 
 

@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import resource_tracker
@@ -152,8 +153,22 @@ def _pool() -> ProcessPoolExecutor:
         # spawn, not fork: the collector has threads (its writer) when the pool starts
         with _real_stderr():
             resource_tracker.ensure_running()
-            _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _POOL
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In each pool worker: exit once the grading process is gone. A parent killed by SIGKILL
+    cannot shut its pool down, and its workers would otherwise wait for work forever. (Polled,
+    not PR_SET_PDEATHSIG, which fires when the *thread* that spawned the worker ends.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="avp-exit-with-parent", daemon=True).start()
 
 
 @contextlib.contextmanager

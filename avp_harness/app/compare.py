@@ -9,8 +9,11 @@ Per seed: the store's items split 70/30 per dataset the Avengers-Pro reference's
 every method is fitted on the train part and evaluated on the same test queries. Systems: each
 single model, the oracle, random (in expectation), cheapest, best model per benchmark,
 Avengers-Pro (faithful) across α (its Pareto points over the α grid), the Avengers (direct,
-Self-Consistency, Model-Switch with both rules: `routing/ensemble.py`) and JiSi router-only
-(`routing/jisi.py`). "Direct" (one call to the top model) is scored like every single model and
+Self-Consistency, Model-Switch with both rules: `routing/ensemble.py`), JiSi router-only
+(`routing/jisi.py`) and full JiSi: where its adaptive switch keeps several models (|A^f| > 1),
+the aggregator's answer, read from its stored cell (`avp aggregate` makes them; `aggregations`
+lists the calls asked for; dollars: the K candidates, every A^f model outside them, and the
+aggregator's call). "Direct" (one call to the top model) is scored like every single model and
 Avengers-Pro: the cell's mean score and dollars over its stored samples (the expected value of
 one call), not sample 0 alone. A system that needs what the store lacks (samples, responses) is
 listed in `skipped` with the reason, never scored on part of the queries.
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from avp_harness.aggregation import Aggregation, kept_responses
 from avp_harness.app.responses import embed_responses, responses_of
 from avp_harness.app.routing import (
     EmbeddingChoice,
@@ -51,10 +55,10 @@ from avp_harness.routing import baselines, ensemble, metrics
 from avp_harness.routing.avengers_ensemble import AvengersRouter
 from avp_harness.routing.base import check_alphas, get_kind
 from avp_harness.routing.data import RoutingData
-from avp_harness.routing.jisi import JiSiRouter, cost_calls
+from avp_harness.routing.jisi import JiSiDecision, JiSiRouter, cost_calls, full_cost_calls
 from avp_harness.routing.split import split_data
 from avp_harness.store import Store
-from avp_harness.store.routing import SampleTable, max_samples, sample_table
+from avp_harness.store.routing import SampleTable, max_samples, sample_table, score_table
 
 Array = NDArray[np.float64]
 METHODS = COMPARE_METHODS  # named in avp_harness.names, so `avp --help` needs no routing code
@@ -119,6 +123,7 @@ class CompareResult:
     skipped: dict[str, str]
     notes: list[str]
     n_test_per_seed: list[int] = field(default_factory=list)
+    aggregations: list[Aggregation] = field(default_factory=list)  # JiSi's, every seed
 
     def as_dict(self) -> dict[str, Any]:
         return {"models": list(self.models), "benchmarks": list(self.benchmarks),
@@ -192,6 +197,7 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
         skipped["jisi (router-only)"] = jisi_inputs[2]
         jisi_inputs = None
     embed_cache: dict[str, Any] = {}
+    aggregations: list[Aggregation] = []
     for seed in seeds:
         split = split_data(data, train_ratio=request.train_ratio, seed=seed)  # faithful
         train, test = split.train, split.test
@@ -260,15 +266,70 @@ def compare(store: Store, request: CompareRequest) -> CompareResult:
             d = jisi.decide(X[kept], R[kept], jisi_inputs[1][kept])
             cost, calls = cost_calls(d, Ct)
             add("jisi (router-only)", "jisi", At[np.arange(len(kept)), d.chosen], cost, calls)
-            agg = (d.adaptive.sum(axis=1) > 1).mean()
-            notes.append(f"seed {seed}: JiSi's adaptive switch would call the aggregator on "
-                         f"{agg:.1%} of test queries (full method, not evaluated)")
+            asked = _aggregations(data, kept, d, jisi_inputs[0])
+            aggregations += [a for a in asked if a is not None]
+            full, missing = _full_jisi(store, asked, d, At, Ct)
+            n_agg = sum(a is not None for a in asked)
+            notes.append(f"seed {seed}: JiSi's adaptive switch calls the aggregator on "
+                         f"{n_agg / len(kept):.1%} of test queries")
+            if full is None:
+                skipped["jisi (full, with aggregator)"] = (
+                    f"{missing} of {n_agg} aggregator cells (seed {seed}) are not in the store: "
+                    "`avp aggregate` makes them")
+            else:
+                add("jisi (full)", "jisi", *full)
     rows = _rows(points, boots, names)
-    if "jisi" in methods:
-        skipped.setdefault("jisi (full, with aggregator)",
-                           "needs aggregator calls (new cells); not made by avp yet")
     return CompareResult(data.models, tuple(names), seeds, *split_sizes, choice.spec, rows,
-                         skipped, notes, per_seed)
+                         skipped, notes, per_seed, aggregations)
+
+
+def _aggregations(
+    data: RoutingData, kept: NDArray[np.intp], d: JiSiDecision, texts: NDArray[np.object_]
+) -> list[Aggregation | None]:
+    """Per test query, the aggregator call JiSi's adaptive switch asks for (None: |A^f| = 1,
+    the one model's response is the answer): A^f's responses best first by g^f."""
+    assert d.refined is not None
+    out: list[Aggregation | None] = []
+    for q, row in enumerate(kept):
+        members = np.flatnonzero(d.adaptive[q])
+        if len(members) < 2:
+            out.append(None)
+            continue
+        order = members[np.argsort(-d.refined[q, members], kind="stable")]
+        responses = kept_responses([str(texts[row, j] or "") for j in order])
+        out.append(Aggregation(
+            str(data.datasets[row]), data.item_ids[row], data.models[int(d.aggregator[q])],
+            tuple(data.models[int(j)] for j in order[: len(responses)]), tuple(responses)))
+    return out
+
+
+def _full_jisi(
+    store: Store, asked: list[Aggregation | None], d: JiSiDecision, At: Array, Ct: Array
+) -> tuple[tuple[Array, Array, Array] | None, int]:
+    """Full JiSi's (score, dollars, calls) per test query from the stored aggregator cells, or
+    None and how many of them the store lacks (a cell with unknown dollars counts as lacking)."""
+    benches = sorted({a.cell_benchmark for a in asked if a is not None})
+    table = score_table(store, benchmarks=benches) if benches else None
+    found: dict[tuple[str, str, str], tuple[float, float]] = {}
+    if table is not None:
+        for i, key in enumerate(zip(table.benchmarks, table.item_ids, strict=True)):
+            for j, model in enumerate(table.models):
+                if not np.isnan(table.A[i, j]) and not np.isnan(table.C[i, j]):
+                    found[(model, *key)] = (float(table.A[i, j]), float(table.C[i, j]))
+    score = At[np.arange(len(asked)), d.chosen].astype(np.float64)
+    cost, calls = full_cost_calls(d, Ct)
+    missing = 0
+    for q, a in enumerate(asked):
+        if a is None:
+            continue
+        cell = found.get((a.aggregator, a.cell_benchmark, a.cell_item_id))
+        if cell is None:
+            missing += 1
+            continue
+        score[q] = cell[0]
+        cost[q] += cell[1]
+        calls[q] += 1
+    return (None if missing else (score, cost, calls)), missing
 
 
 def _embed(

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from avp_harness import __version__
 from avp_harness.errors import AvpError
@@ -28,13 +29,16 @@ COMMAND_MODULES = [
     "avp_harness.cli.sandbox_cmds",
     "avp_harness.cli.tui_cmds",
     "avp_harness.cli.router_cmds",
+    "avp_harness.cli.serve_cmds",
     "avp_harness.cli.compare_cmds",
+    "avp_harness.cli.aggregate_cmds",
 ]
 
 EPILOG = """\
 environment:
   AVP_CONFIG   path of the config file (default: ./avp.toml)
-  AVP_DB       store: a SQLite path or a SQLAlchemy URL (default: runs.db, or `db` in avp.toml)
+  AVP_DB       store: a SQLite path or a SQLAlchemy URL (default: `db` in avp.toml, else
+               ./runs.db; read commands open demo/runs.db when only it exists, and say so)
   AVP_BUDGET   dollars a run may spend (overrides `budget` in avp.toml; --budget overrides it)
   AVP_SHARED_DATA  folder used in place of ../shared/data in the benchmarks' default sources
   AVP_LEASE_S  seconds a collector's claim on cells lasts without renewal (default 60)
@@ -47,7 +51,7 @@ environment:
 quick start:
   avp demo                 simulated provider + default suite, prints the matrix
   avp init && avp run      evaluate the models in avp.toml
-  avp status               the model x benchmark matrix from runs.db
+  avp status               the model x benchmark matrix (after `avp demo`: of demo/runs.db)
 """
 
 
@@ -71,8 +75,28 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         default=None,
-        help="store: SQLite path or SQLAlchemy URL (default: $AVP_DB, `db` in avp.toml, runs.db)",
+        help="store: SQLite path or SQLAlchemy URL (default: $AVP_DB, `db` in avp.toml, "
+        "./runs.db; for reading, demo/runs.db when only it exists)",
     )
+
+
+class NamesAction(argparse.Action):
+    """`--models a,b`, `--models a b` and `--models a, b` alike: one list of names (a repeated
+    option adds to it)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        names = [n.strip() for value in values for n in str(value).split(",") if n.strip()]
+        if not names:
+            parser.error(f"{option_string}: no names given")
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *names])
+
+
+def add_names_option(parser: argparse.ArgumentParser, flag: str, what: str,
+                     default: str = "all") -> None:
+    """The one convention for a list of names: comma- or space-separated, or both."""
+    parser.add_argument(flag, nargs="+", action=NamesAction, default=None, metavar="NAME",
+                        help=f"{what}, comma- or space-separated (default: {default})")
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +105,17 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_db(arg: str | None, config_db: str | None = None) -> str:
+DEMO_DB = os.path.join("demo", "runs.db")  # where `avp demo` / `make demo` write by default
+
+
+def resolve_db(arg: str | None, config_db: str | None = None, *,
+               demo_fallback: bool = True, announce: bool = True) -> str:
     """The store every command opens, by one rule: `--db`, else `$AVP_DB`, else the config's
     `db` (`config_db` when the command read its config, else the `db` of $AVP_CONFIG or
-    ./avp.toml), else ./runs.db."""
+    ./avp.toml), else ./runs.db. When that is ./runs.db, there is none, and `avp demo` has
+    written ./demo/runs.db, commands open the demo store instead and say so on stderr, so the
+    command after `make demo` just works; commands that write cells (`avp run`, `avp import`,
+    `avp onboard`: `demo_fallback=False`) never do, so no real cell enters the demo store."""
     if arg:
         return arg
     if os.environ.get("AVP_DB"):
@@ -93,7 +124,14 @@ def resolve_db(arg: str | None, config_db: str | None = None) -> str:
         from avp_harness.config import config_db as read_config_db
 
         config_db = read_config_db()
-    return config_db or "runs.db"
+    if config_db:
+        return config_db
+    if demo_fallback and not os.path.exists("runs.db") and os.path.exists(DEMO_DB):
+        if announce:
+            print(f"avp: using the demo store {DEMO_DB} (SIMULATED models; there is no "
+                  f"./runs.db; --db or $AVP_DB choose another)", file=sys.stderr)
+        return DEMO_DB
+    return "runs.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

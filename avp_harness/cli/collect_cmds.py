@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import (
+    DEMO_DB,
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
 from avp_harness.errors import ConfigError
 from avp_harness.redact import redact_url
 
@@ -64,8 +70,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_db_argument(run)
     run.add_argument("--budget", type=dollars,
                      help="dollars this run may spend (default: config)")
-    run.add_argument("--models", help="comma-separated model ids to run (default: all)")
-    run.add_argument("--benchmarks", help="comma-separated benchmarks to run (default: all)")
+    add_names_option(run, "--models", "model ids to run")
+    add_names_option(run, "--benchmarks", "benchmarks to run")
     run.add_argument(
         "--progress",
         choices=["auto", "rich", "plain", "none"],
@@ -92,6 +98,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_db_argument(status)
     add_config_argument(status)
     status.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    status.add_argument("--long", action="store_true",
+                        help="one row per benchmark and model with every figure (unparsed, "
+                        "truncated, failed, dollars, $/cell, request latency)")
     status.set_defaults(func=cmd_status)
 
     demo = subparsers.add_parser(
@@ -141,18 +150,19 @@ def _reporter(kind: str) -> Any:
     return {"rich": RichReporter, "plain": PlainReporter, "none": NullReporter}[kind]()
 
 
-def _chosen(config: Any, option: str, text: str | None, known: list[str]) -> set[str] | None:
-    """The comma-separated names of `--models` / `--benchmarks`, each checked against `known`."""
-    if not text:
+def _chosen(config: Any, option: str, names: list[str] | None,
+            known: list[str]) -> set[str] | None:
+    """The names of `--models` / `--benchmarks`, each checked against `known`."""
+    if not names:
         return None
-    wanted = {name.strip() for name in text.split(",") if name.strip()}
+    wanted = set(names)
     for name in sorted(wanted - set(known)):
         raise ConfigError(config.file_label(), option,
                           f"{name!r} is not configured (configured: {', '.join(known)})")
     return wanted
 
 
-def _subset(config: Any, models: str | None, benches: str | None) -> Any:
+def _subset(config: Any, models: list[str] | None, benches: list[str] | None) -> Any:
     """The config restricted to some models / benchmarks."""
     from dataclasses import replace
 
@@ -167,9 +177,10 @@ def _subset(config: Any, models: str | None, benches: str | None) -> Any:
 
 def collect(
     config: Any, db: str, *, budget: float | None, progress: str,
-    fail_on_error: float | None = None,
+    fail_on_error: float | None = None, plan: Any = None,
 ) -> Any:
-    """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary."""
+    """Run the collector with graceful Ctrl-C / SIGTERM handling; returns the RunSummary.
+    `plan(collector, store)` builds the plan when given (default: the config's cells)."""
     import asyncio  # here, not at module level: `avp --help` starts faster
 
     from avp_harness.collect.runner import Collector
@@ -187,7 +198,7 @@ def collect(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, collector.request_stop)
             try:
-                return await collector.run()
+                return await collector.run(plan(collector, store) if plan else None)
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
@@ -277,7 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from avp_harness.config import load_config
 
     config = _subset(load_config(args.config), args.models, args.benchmarks)
-    db = resolve_db(args.db, config.db)
+    db = resolve_db(args.db, config.db, demo_fallback=False)  # real cells: never the demo's
     if args.tui:
         from avp_harness.cli.tui_cmds import collect_in_tui
 
@@ -293,47 +304,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(summary, args.fail_on_error)
 
 
-def print_matrix(db: str, as_json: bool = False, *, check: bool = False) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_matrix(db: str, as_json: bool = False, *, check: bool = False,
+                 long: bool = False) -> None:
+    """The model x benchmark matrix (`--long`: every figure per pair), fitted to the terminal's
+    width: columns that do not fit wrap into further blocks, the model column repeated."""
+    from avp_harness.cli.textgrid import details_lines, matrix_lines, terminal_width
+    from avp_harness.store.status_read import read_matrix
 
-    from avp_harness.store import Store
-
-    with Store.open(db, create=False, check=check) as store:
-        rows = store.matrix()
+    rows = read_matrix(db, check=check)
     if as_json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
-    table = Table(title=f"{redact_url(db)}: accuracy by model and benchmark",
-                  title_justify="left")
-    for column in ("benchmark", "model", "done", "accuracy", "unparsed", "truncated",
-                   "context exceeded", "failed", "dollars", "$/cell", "request latency"):
-        table.add_column(column, justify="left" if column in ("benchmark", "model") else "right")
-    for row in rows:
-        done = f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
-        accuracy = f"{row.accuracy:.1%}" if row.accuracy is not None else "-"
-        per_cell = f"{row.dollars / row.done:.5f}" if row.done else "-"
-        latency = f"{row.mean_latency_s:.2f}s" if row.mean_latency_s is not None else "-"
-        if row.mean_server_time_s is not None:  # the server's own timing, queueing excluded
-            latency += f" (server {row.mean_server_time_s:.2f}s)"
-        table.add_row(row.benchmark, row.model, done, accuracy, str(row.unparsed),
-                      str(row.truncated), str(row.context_exceeded), str(row.errors),
-                      f"{row.dollars:.4f}", per_cell, latency)
+    width = terminal_width()
     if not rows:
-        table.caption = "the store has no cells yet: run `avp run` or `avp demo`"
-    console = Console()
-    if not console.is_terminal:  # pipes and logs: do not squeeze the table into 80 columns
-        console = Console(width=200)
-    console.print(table)
+        print(f"{redact_url(db)}: the store has no cells yet: run `avp run` or `avp demo`")
+        return
+    title = "every figure per benchmark and model" if long else \
+        "accuracy and cells done/planned per model and benchmark"
+    print(f"{redact_url(db)}: {title}")
+    print("\n".join(details_lines(rows, width) if long else matrix_lines(rows, width)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     config_db = None
-    if args.config or Path("avp.toml").exists():
+    if args.config and not (args.db or os.environ.get("AVP_DB")):  # read only when it decides
         from avp_harness.config import load_config
 
         config_db = load_config(args.config).db
-    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True)
+    # without --config, resolve_db reads only `db` of $AVP_CONFIG or ./avp.toml
+    print_matrix(resolve_db(args.db, config_db), as_json=args.json, check=True, long=args.long)
     return 0
 
 
@@ -423,5 +422,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = collect(config, db, budget=args.budget, progress=args.progress)
     print_matrix(db)
     _print_summary(summary)
-    print(f"avp: inspect it again with `avp status --db {db}`", file=sys.stderr)
+    found = resolve_db(None, announce=False) == DEMO_DB and Path(db) == Path(DEMO_DB)
+    again = "avp status" if found else f"avp status --db {db}"  # what finds this store here
+    print(f"avp: inspect it again with `{again}`", file=sys.stderr)
     return _exit_code(summary)

@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
+from avp_harness.cli import (
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
 from avp_harness.errors import RouterError
 from avp_harness.names import COMPARE_METHODS as METHODS
 
@@ -24,7 +29,8 @@ EPILOG = """\
 systems: every single model, oracle, random (expected), cheapest, best model per benchmark,
 Avengers-Pro (faithful) at the Pareto points of its alpha curve, the Avengers (direct,
 Self-Consistency, Model-Switch and its ablation rule; these need stored samples), JiSi router-only
-(needs stored response texts). A system the store cannot support is listed with the reason.
+(needs stored response texts) and full JiSi (needs the aggregator cells `avp aggregate` makes).
+A system the store cannot support is listed with the reason.
 "frontier" (*) marks systems no other system beats on both cost and accuracy (oracle left out).
 
 examples:
@@ -44,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--benchmarks", nargs="+", default=None, help="default: all in the store")
-    p.add_argument("--models", nargs="+", default=None, help="default: all in the store")
+    add_names_option(p, "--benchmarks", "benchmarks to compare on", "all in the store")
+    add_names_option(p, "--models", "models to compare", "all in the store")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                    help="default: all")
     p.add_argument("--seed", type=int, default=42, help="first split seed (default 42)")

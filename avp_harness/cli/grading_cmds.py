@@ -165,6 +165,8 @@ def _grader(bench: Any) -> Any:
 def _selection_text(selection: Any) -> str:
     if selection is None:
         return "?"
+    if isinstance(selection, str):  # a setup a Selection cannot say (τ²-bench: per domain)
+        return selection
     if selection.sample is not None:
         return f"{selection.sample} sampled (seed {selection.seed})"
     if selection.limit is not None:
@@ -551,7 +553,7 @@ def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
             "dollars": entry.dollars,
             "judge_dollars": entry.judge_dollars,
             "judge_tokens": entry.judge_tokens,
-        } | metrics(grades)
+        } | ({"user_dollars": entry.user_dollars} if entry.user_dollars else {}) | metrics(grades)
     _add_coverage(store, benchmark, report)
     return report
 
@@ -619,7 +621,7 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-SPEND = ("n", "dollars", "judge_dollars", "judge_tokens", "planned", "truncated")
+SPEND = ("n", "dollars", "judge_dollars", "judge_tokens", "user_dollars", "planned", "truncated")
 
 
 def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
@@ -638,8 +640,9 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
         if k not in SPEND and not isinstance(v, bool) and (v is None or isinstance(v, int | float))
     ))
     table = Table(title=f"{benchmark}: metrics from stored grades", title_justify="left")
+    users = any("user_dollars" in row for row in report.values())  # τ²: the simulated user's
     columns = ["model", "n", *(labels.get(k, k.replace("_", " ")) for k in names),
-               "planned", "truncated", "dollars", "judge dollars"]
+               "planned", "truncated", "dollars", "judge dollars", *(["user dollars"] * users)]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for model, row in sorted(report.items()):
@@ -650,7 +653,8 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
                      for k in names]
         coverage = [str(row.get("planned", "-")), str(row.get("truncated", 0))]
         table.add_row(model, str(row["n"]), *cells, *coverage, f"{row['dollars']:.4f}",
-                      f"{row['judge_dollars']:.4f}")
+                      f"{row['judge_dollars']:.4f}",
+                      *([f"{row.get('user_dollars', 0.0):.4f}"] * users))
     captions = list(bench.metric_notes) if bench is not None else []
     captions += _coverage_lines(report)
     table.caption = "\n".join(captions) or None

@@ -18,8 +18,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.errors import DataError, RouterError, StoreWriteError
+from avp_harness.cli import (
+    add_config_argument,
+    add_db_argument,
+    add_names_option,
+    resolve_db,
+)
+from avp_harness.errors import DataError, RouterError, StoreError, StoreWriteError
 from avp_harness.names import BUILTIN_KINDS, DEFAULT_MISSING, MISSING
 
 if TYPE_CHECKING:  # numpy, routing (scikit-learn) and the store load when a command runs
@@ -50,6 +55,9 @@ ROUTE_EPILOG = """\
 examples:
   avp route main "Write a function that reverses a string" --alpha 0.4
   avp route main --file queries.jsonl --json          one {"query": "..."} object per line
+
+--json prints JSON Lines: one object per query (query, alpha, model, scores; models and their
+weights when the kind chooses several), one line each, also for a single query.
 """
 
 FORMATS = 'avengers-pro: JSONL of {"query", "dataset", "index", "records": {model: score},'
@@ -66,8 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("--name", required=True, help="name to store the router under")
-    fit.add_argument("--benchmarks", nargs="+", default=None, help="default: all in the store")
-    fit.add_argument("--models", nargs="+", default=None, help="default: all in the store")
+    add_names_option(fit, "--benchmarks", "benchmarks to fit on", "all in the store")
+    add_names_option(fit, "--models", "models to route between", "all in the store")
     # the built-in kinds, named without importing routing code; any registered kind is accepted
     fit.add_argument("--kind", metavar="{" + ",".join(BUILTIN_KINDS) + "}", default="faithful",
                      help="; ".join(f"{k}: {h}" for k, h in BUILTIN_KINDS.items()))
@@ -132,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--alpha", type=float, default=None,
                        help="trade-off in [0, 1]: 1 = accuracy only, 0 = cost only "
                        "(default: the fit's)")
-    route.add_argument("--json", action="store_true", help="print the decisions as JSON")
+    route.add_argument("--json", action="store_true",
+                       help="print the decisions as JSON Lines: one object per query and line")
     add_db_argument(route)
     route.set_defaults(func=cmd_route)
 
@@ -140,6 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = routers.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("list", help="the fitted routers in the store")
     add_db_argument(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per router, in a list")
     p.set_defaults(func=cmd_routers_list)
     p = sub.add_parser("show", help="a router's parameters, what it was fitted on, its metrics")
     p.add_argument("name", help="a fitted router")
@@ -150,9 +160,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dir", type=Path, help="folder to write")
     add_db_argument(p)
     p.set_defaults(func=cmd_routers_export)
-    p = sub.add_parser("import", help="read a router written by `avp routers export`")
+    p = sub.add_parser(
+        "import", help="read a router written by `avp routers export`",
+        description="Add a router written by `avp routers export` to an existing store. A path "
+        "that is not a store yet is refused unless --create; a router of the same name is kept "
+        "unless --force (replace it) or --as NEW_NAME.")
     p.add_argument("dir", type=Path, help="folder written by export")
     add_db_argument(p)
+    p.add_argument("--create", action="store_true", help="create the store if there is none")
+    p.add_argument("--force", action="store_true", help="replace a router of the same name")
+    p.add_argument("--as", dest="as_name", metavar="NEW_NAME", help="import under another name")
     p.set_defaults(func=cmd_routers_import)
 
     imp = subparsers.add_parser(
@@ -195,8 +212,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     exp.add_argument("format", choices=["avengers-pro"], help="record format")
     exp.add_argument("path", type=Path, help="JSONL file to write")
-    exp.add_argument("--benchmarks", nargs="+", default=None, help="default: all")
-    exp.add_argument("--models", nargs="+", default=None, help="default: all")
+    add_names_option(exp, "--benchmarks", "benchmarks to write")
+    add_names_option(exp, "--models", "models to write")
     add_db_argument(exp)
     exp.set_defaults(func=cmd_export)
 
@@ -220,7 +237,8 @@ def embedding_progress(command: Any) -> Any:
 def open_store(args: argparse.Namespace, create: bool = False) -> Store:
     from avp_harness.store import Store
 
-    return Store.open(resolve_db(args.db), create=create)
+    # a command that writes cells (import) never falls back to the demo store
+    return Store.open(resolve_db(args.db, demo_fallback=not create), create=create)
 
 
 # -- fit --------------------------------------------------------------------------------------
@@ -475,17 +493,25 @@ def read_queries(path: Path) -> list[str]:
 def cmd_routers_list(args: argparse.Namespace) -> int:
     from avp_harness.store.routing import list_routers
 
-    rows = list_routers(open_store(args))
+    rows = [{
+        "name": r.name, "kind": r.kind, "models": len(r.fitted_on.get("models", [])),
+        "items": r.fitted_on.get("n_items", 0), "embedding": r.fitted_on.get("embedding", "?"),
+        "best_router_accuracy": r.metrics.get("router_max_accuracy"),
+        "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+    } for r in list_routers(open_store(args))]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
     if not rows:
-        print("no routers yet: avp fit --name NAME")
-    for r in rows:
-        on, s = r.fitted_on, r.metrics
-        print(
-            f"{r.name:16} {r.kind:10} {len(on.get('models', [])):3} models "
-            f"{on.get('n_items', 0):6} items  {on.get('embedding', '?'):10} "
-            f"best-router-acc {s.get('router_max_accuracy', 0):.4f}  "
-            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}"
-        )
+        print("no routers yet: avp fit --name NAME", file=sys.stderr)
+        return 0
+    from avp_harness.cli.textgrid import terminal_width, wrap_columns
+
+    header = ["name", "kind", "models", "items", "embedding", "best accuracy", "created"]
+    table = [[r["name"], r["kind"], str(r["models"]), str(r["items"]), str(r["embedding"]),
+              "-" if r["best_router_accuracy"] is None else f"{r['best_router_accuracy']:.4f}",
+              str(r["created"])] for r in rows]
+    print("\n".join(wrap_columns(header, table, terminal_width(), left=2)))
     return 0
 
 
@@ -508,12 +534,25 @@ def cmd_routers_export(args: argparse.Namespace) -> int:
 
 
 def cmd_routers_import(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from avp_harness.app.routing import read_exported
-    from avp_harness.store.routing import save_router
+    from avp_harness.store import Store
+    from avp_harness.store.routing import list_routers, save_router
 
     stored = read_exported(args.dir)  # complete, before anything is written
-    save_router(open_store(args, create=True), stored)
-    print(f"imported router {stored.name!r}")
+    if args.as_name:
+        stored = replace(stored, name=args.as_name)
+    db = resolve_db(args.db)
+    if "://" not in db and not Path(db).exists() and not args.create:
+        raise StoreError(f"no store at {db}: `avp routers import` adds to an existing store "
+                         "(check --db, or --create to make a new one)")
+    store = Store.open(db, create=True)
+    if not args.force and stored.name in {r.name for r in list_routers(store)}:
+        raise RouterError(f"{store.display_url} already has a router named {stored.name!r}: "
+                          "--force replaces it, --as NEW_NAME imports it beside it")
+    save_router(store, stored)
+    print(f"imported router {stored.name!r} into {store.display_url}")
     return 0
 
 
@@ -573,8 +612,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 @embedding_progress
 def cmd_onboard(args: argparse.Namespace) -> int:
     from avp_harness.app.onboard import OnboardRequest, onboard
+    from avp_harness.store import Store
 
-    store = open_store(args)
+    store = Store.open(resolve_db(args.db, demo_fallback=False), create=False)  # real cells
     result = onboard(store, OnboardRequest(
         router=args.router, model=args.model, config_file=args.config, budget=args.budget,
         batch=args.batch, min_per_cluster=args.min_per_cluster, alpha=args.alpha,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 from avp_harness.cli import add_db_argument, resolve_db
@@ -35,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="all | ok | failed | wrong | right | an exact status (error, ...)")
     cells.add_argument("--disagreements", action="store_true",
                        help="only items on which the models' scores differ")
-    cells.add_argument("--limit", type=int, default=200)
+    cells.add_argument("--limit", type=_positive, default=200, metavar="N",
+                       help="cells to list (default 200; says how many more match)")
+    cells.add_argument("--all", action="store_true", help="list every matching cell")
     cells.add_argument("--json", action="store_true")
     cells.set_defaults(func=cmd_cells)
 
@@ -46,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.set_defaults(func=cmd_show_cell)
 
     clusters = subparsers.add_parser(
-        "clusters", help="a fitted router's clusters: size, samples, ranking at alpha")
+        "clusters",
+        help="a fitted router's clusters: size, distinguishing terms, samples, ranking at alpha")
     add_db_argument(clusters)
     clusters.add_argument("name")
     clusters.add_argument("--alpha", type=float, default=0.5)
@@ -99,20 +103,70 @@ def cmd_progress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def one_line(text: str | None, width: int) -> str:
+    """A preview on one line: line breaks shown as ⏎, runs of blanks as one, cut with …"""
+    flat = " ".join(" ⏎ ".join((text or "").strip().splitlines()).split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
 def cmd_cells(args: argparse.Namespace) -> int:
-    from avp_harness.store.cells import CellFilter, list_cells
+    from avp_harness.cli.textgrid import terminal_width
+    from avp_harness.errors import StoreError
+    from avp_harness.store.cells import CellFilter, cell_names, count_cells, list_cells
 
     flt = CellFilter(args.model, args.benchmark, args.status, args.disagreements)
+    limit = None if args.all else args.limit
     with _open(args) as store:
-        rows = list_cells(store, flt, limit=args.limit)
+        models, benches = cell_names(store)
+        for option, name, known in (("--model", args.model, models),
+                                    ("--benchmark", args.benchmark, benches)):
+            if name is not None and name not in known:
+                raise StoreError(f"{option} {name!r}: no cells of that name in "
+                                 f"{store.display_url} (it has: {', '.join(known) or 'none'})")
+        rows = list_cells(store, flt, limit=limit)
+        total = len(rows) if limit is None or len(rows) < limit else count_cells(store, flt)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
-        return 0
-    for r in rows:
-        score = "-" if r.score is None else f"{r.score:g}"
-        cost = "-" if r.cost is None else f"{r.cost:.5f}"
-        print(f"{r.id:>8} {r.model:28} {r.benchmark:12} {r.item_id:24} {r.status:12} "
-              f"{score:>5} {cost:>9} {(r.extracted or '')[:20]:20} {(r.error or '')[:40]}")
+    else:
+        width = terminal_width()
+        id_w = max([2] + [len(str(r.id)) for r in rows])
+        model_w = max([5] + [len(r.model) for r in rows])
+        bench_w = max([9] + [len(r.benchmark) for r in rows])
+        item_w = min(24, max([4] + [len(r.item_id) for r in rows]))
+        status_w = max([6] + [len(r.status) for r in rows])
+        fixed = id_w + model_w + bench_w + item_w + status_w + 5 + 9 + 7 * 2
+        rest = max(20, width - fixed)
+        answer_w = min(30, rest // 2) if any(r.error for r in rows) else rest
+
+        def line(cid: str, model: str, bench: str, item: str, status: str, score: str,
+                 cost: str, answer: str, error: str) -> str:
+            return (f"{cid:>{id_w}}  {model:{model_w}}  {bench:{bench_w}}  {item:{item_w}}  "
+                    f"{status:{status_w}}  {score:>5}  {cost:>9}  {answer:{answer_w}}  "
+                    f"{error}").rstrip()
+
+        print(line("id", "model", "benchmark", "item", "status", "score", "dollars",
+                   "answer", "error" if answer_w < rest else ""))
+        for r in rows:
+            score = "-" if r.score is None else f"{r.score:g}"
+            cost = "-" if r.cost is None else f"{r.cost:.5f}"
+            print(line(str(r.id), r.model, r.benchmark, one_line(r.item_id, item_w), r.status,
+                       score, cost, one_line(r.extracted, answer_w),
+                       one_line(r.error, max(10, rest - answer_w - 2))))
+    if len(rows) < total:
+        print(f"avp: showing {len(rows)} of {total} cells; --limit N for more, --all for every "
+              "one", file=sys.stderr)
+    elif not rows:
+        print("avp: no cells match", file=sys.stderr)
     return 0
 
 
@@ -145,7 +199,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         "router": view.name, "alpha": point.alpha, "accuracy": point.accuracy,
         "cost": point.cost, "usage": point.usage,
         "clusters": [
-            {"id": c.id, "size": c.size, "samples": list(c.samples),
+            {"id": c.id, "size": c.size, "terms": list(c.terms), "samples": list(c.samples),
              "ranking": [{"model": m, "score": _num(x), "accuracy": _num(a), "cost": _num(q)}
                          for m, x, a, q in view.ranking(c.id, args.alpha)]}
             for c in view.clusters
@@ -157,11 +211,18 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     print(f"router {view.name} at alpha {point.alpha:.2f}: held-out accuracy "
           f"{point.accuracy:.1%}, cost ${point.cost:.4f}")
     print("usage: " + ", ".join(f"{m} {u:.0%}" for m, u in point.usage.items() if u))
+    from avp_harness.cli.textgrid import terminal_width
+
+    width = terminal_width()
     for c in out["clusters"]:
         best = c["ranking"][0]
-        sample = c["samples"][0] if c["samples"] else ""
-        print(f"cluster {c['id']:>3} size {c['size']:>5} best {best['model']} "
-              f"(acc {best['accuracy']}, $ {best['cost']})  {sample}"[:200])
+        acc = "-" if best["accuracy"] is None else f"{best['accuracy']:.0%}"
+        cost = "-" if best["cost"] is None else f"${best['cost']:.5f}"
+        print(f"\ncluster {c['id']}: {c['size']} queries, best {best['model']} "
+              f"(accuracy {acc}, {cost} per query)")
+        print(one_line("terms: " + (", ".join(c["terms"]) or "none stand out"), width))
+        for sample in c["samples"]:
+            print(one_line(f"  - {sample}", width))
     return 0
 
 

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING
 
+from avp_harness import spend
 from avp_harness.errors import ProviderError
 from avp_harness.store.grades import get_judgement, put_judgement
 from avp_harness.types import Completion, CostSource, Judgement, Usage, canonical_json
@@ -45,11 +45,6 @@ if TYPE_CHECKING:
     from avp_harness.config import ModelConfig
     from avp_harness.gateway import Gateway
     from avp_harness.store import Store
-
-# The dollars of the judge calls made while grading one cell, wherever its grade ends (a verdict,
-# a judge failure, a crash): the collector sets a fresh list per cell and counts it against the
-# budget. Calls shared by concurrent asks are counted once, for the cell that made them.
-JUDGE_SPEND: ContextVar[list[float] | None] = ContextVar("avp_judge_spend", default=None)
 
 RAW_PROMPT_VERSION = "raw"  # a prompt that none of graders/judge.py's templates rendered
 
@@ -119,9 +114,7 @@ class StoreJudge:
             )
         self.calls += 1
         self.dollars += completion.cost or 0.0
-        spend = JUDGE_SPEND.get()
-        if spend is not None:
-            spend.append(completion.cost or 0.0)
+        spend.add(completion.cost)  # counted against the budget, whatever the verdict
         if completion.finish_reason != "length":  # a cut-off reply is a judge failure
             record = Judgement(
                 key=key,

@@ -9,14 +9,19 @@ and limits are deliberately left out: they do not change what the model is asked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import benchmarks
 from avp_harness.config import Config, ModelConfig, ProviderConfig
 from avp_harness.store import PlanEntry
 from avp_harness.types import CellKey, Item, canonical_json, sha256_hex
 from graders import Grader
+
+# An agentic benchmark's cell (τ²-bench): (item, model, sample index, caller with the gateway's
+# `complete`) -> the CallOutcome of the whole simulation, its answer being the trajectory.
+Simulate = Callable[[Item, ModelConfig, int, Any], Awaitable[Any]]
 
 
 def config_hash(
@@ -55,6 +60,7 @@ class BenchmarkPlan:
     samples: int
     grader: Grader
     temperature: float | None = None  # overrides every model's temperature on this benchmark
+    simulate: Simulate | None = None  # an agentic benchmark's simulation (benchmarks/tau2.py)
 
     def model(self, model: ModelConfig) -> ModelConfig:
         """`model` as called on this benchmark (its temperature replaced when one is set)."""
@@ -108,12 +114,14 @@ def build_plan(config: Config, *, judge: object | None = None) -> Plan:
     notes: list[str] = []
     for bench_cfg in config.benchmarks:
         bench = benchmarks.get(bench_cfg.name).with_options(bench_cfg.options)
+        if getattr(bench, "needs_user_simulator", False):  # τ²-bench: its user's model
+            bench = bench.with_user_simulator(config)  # type: ignore[attr-defined]
         items = list(bench.items(bench_cfg.selection()))
         notes += getattr(bench, "load_notes", list)()
         grader = bench.grader(judge)  # type: ignore[arg-type]
         bench_plans.append(
             BenchmarkPlan(bench.name, bench.version, items, bench_cfg.samples, grader,
-                          bench_cfg.temperature)
+                          bench_cfg.temperature, getattr(bench, "simulate", None))
         )
     entries: list[PlanEntry] = []
     hashes: dict[tuple[str, str], str] = {}

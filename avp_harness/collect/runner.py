@@ -26,8 +26,8 @@ from functools import partial
 from typing import Any
 
 from avp_harness.collect.budget import BudgetGuard
-from avp_harness.collect.judge import JUDGE_SPEND, StoreJudge
-from avp_harness.collect.plan import Plan, PlannedCell, build_plan
+from avp_harness.collect.judge import StoreJudge
+from avp_harness.collect.plan import Plan, PlannedCell, Simulate, build_plan
 from avp_harness.collect.reporter import NullReporter, Reporter
 from avp_harness.collect.summary import RunSummary
 from avp_harness.config import Config
@@ -41,6 +41,7 @@ from avp_harness.errors import (
 from avp_harness.gateway import CallPrevented, Gateway
 from avp_harness.gateway.limits import ProviderLimits
 from avp_harness.redact import redact
+from avp_harness.spend import CELL_SPEND
 from avp_harness.store import Store
 from avp_harness.store.grades import outdated_grades
 from avp_harness.types import (
@@ -223,6 +224,8 @@ class Collector:
         self._running.set()
         self._workers: list[asyncio.Task[None]] = []
         self._graders: dict[str, Grader] = {}
+        # agentic benchmarks (τ²-bench): a cell's answer is a whole simulation, not one call
+        self._simulators: dict[str, Simulate] = {}
         self._inflight: dict[CellKey, PlannedCell] = {}
         self._failed: list[PlannedCell] = []
         self._writer: _Writer | None = None
@@ -274,6 +277,7 @@ class Collector:
                      if self.config.judge else None)
             plan = await loop.run_in_executor(None, partial(build_plan, self.config, judge=judge))
         self._graders = {bench.name: bench.grader for bench in plan.benchmarks}
+        self._simulators = {b.name: b.simulate for b in plan.benchmarks if b.simulate}
         await loop.run_in_executor(None, self._prepare_store, plan)
         stale = self.store.mark_stale_runs(self.lease_s, owner_is_dead)
         if stale:
@@ -461,8 +465,8 @@ class Collector:
                     )
                 return
             self._inflight[cell.key] = cell
-            judge_spend: list[float] = []  # every judge dollar of this cell, verdict or not
-            JUDGE_SPEND.set(judge_spend)
+            judge_spend: list[float] = []  # judge (and given-up simulation) dollars
+            CELL_SPEND.set(judge_spend)
             try:
                 result = await self._process(cell, summary.run_id, writer)
             except _StoreBroken:
@@ -510,7 +514,11 @@ class Collector:
         if completion is None:
             messages = [m.as_dict() for m in cell.item.messages]
             seed = cell.key.sample if cell.key.sample > 0 else None
-            call = await self.gateway.complete(cell.model, messages, seed)
+            simulate = self._simulators.get(cell.key.benchmark)
+            if simulate is not None:  # every call of the simulation goes through the gateway
+                call = await simulate(cell.item, cell.model, cell.key.sample, self.gateway)
+            else:
+                call = await self.gateway.complete(cell.model, messages, seed)
             attempts, rate_limits, completion = call.attempts, call.rate_limits, call.completion
             if completion is None:
                 assert call.decision is not None
@@ -575,8 +583,10 @@ def _truncated(result: CellResult) -> bool:
 
 
 def _dollars(result: CellResult, judge: float | None) -> float | None:
-    """What a cell cost: the candidate's call plus its judge calls', when known."""
+    """What a cell cost: the candidate's call plus its judge calls' (and a τ² simulated user's),
+    when known."""
     cost = result.completion.cost if result.completion else None
-    if cost is None and judge is None:
+    user = result.completion.user_cost if result.completion else None
+    if cost is None and judge is None and user is None:
         return None
-    return (cost or 0.0) + (judge or 0.0)
+    return (cost or 0.0) + (judge or 0.0) + (user or 0.0)

@@ -45,6 +45,11 @@ class ModelClient:
             http_client=http_client,
         )
 
+    @property
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The provider's SDK client (the streaming forwarder opens its streams with it)."""
+        return self._client
+
     def connection_key(self) -> str:
         """The scope of this client's concurrency and rate limits."""
         return self.provider.connection_key()
@@ -122,7 +127,7 @@ class ModelClient:
         usage_data = data.get("usage")
         usage = parse_usage(usage_data)
         cost, source, version = None, CostSource.UNKNOWN, None
-        reported = _reported_cost(usage_data)
+        reported = reported_cost(usage_data)
         if reported is not None:
             cost, source = reported, CostSource.REPORTED
         elif model.price is not None:
@@ -197,7 +202,7 @@ def _count(value: Any) -> int:
         return 0
 
 
-def _reported_cost(usage: Any) -> float | None:
+def reported_cost(usage: Any) -> float | None:
     """OpenRouter's `usage.cost` (dollars), when the provider reported it."""
     cost = usage.get("cost") if isinstance(usage, dict) else None
     try:

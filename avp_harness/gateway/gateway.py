@@ -146,27 +146,12 @@ class Gateway:
         ...); the answer's full message is then in `completion.raw["message"]`."""
         client, limits = self.client_for(model)
         attempts = rate_limits = 0
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, CallFailed) and exc.decision.retry_after is not None:
-                return exc.decision.retry_after
-            return self._backoff(state)
-
-        provider = self.config.provider_for(model)
         completion: Completion | None = None
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(max_attempts or provider.max_attempts),
-                wait=wait,
-                retry=retry_if_exception_type(_Retryable),
-                reraise=True,
-            ):
+            async for attempt in self.retrying(model, max_attempts):
                 with attempt:
                     attempts += 1
-                    if limits.dead:
-                        raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
-                                                       f"not called: {limits.down_message()}"))
+                    self.check_alive(limits)
                     try:
                         completion = await self._attempt(client, limits, model, messages, seed,
                                                          attempts, request)
@@ -176,6 +161,46 @@ class Gateway:
         except CallFailed as failed:
             return CallOutcome(None, failed.decision, attempts, rate_limits)
         return CallOutcome(completion, None, attempts, rate_limits)
+
+    def retrying(self, model: ModelConfig, max_attempts: int | None = None) -> AsyncRetrying:
+        """The retry policy of every call: at most `max_attempts` (default: the provider's)
+        attempts; an attempt raising `_Retryable` (see `failed`) is tried again after the
+        upstream's Retry-After or the gateway's exponential back-off with jitter; `CallFailed`
+        ends it. The streaming forwarder opens its streams under the same policy."""
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, CallFailed) and exc.decision.retry_after is not None:
+                return exc.decision.retry_after
+            return float(self._backoff(state))
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(max_attempts or self.config.provider_for(model).max_attempts),
+            wait=wait,
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+
+    @staticmethod
+    def check_alive(limits: ProviderLimits) -> None:
+        """No attempt goes to a provider found down (connection failures in a row)."""
+        if limits.dead:
+            raise CallFailed(RetryDecision(False, "fatal", Status.ERROR, None,
+                                           f"not called: {limits.down_message()}"))
+
+    def failed(
+        self, exc: Exception, limits: ProviderLimits, sent: float, attempt: int
+    ) -> CallFailed:
+        """An attempt's exception, classified (`client.classify`) and told to the provider's
+        limits (rate limits, timeouts, a provider down): `_Retryable` when worth trying again."""
+        decision = classify(exc)
+        if decision.kind == "rate_limit":
+            limits.on_rate_limit(decision.retry_after)
+            self.events.rate_limited(limits)
+        note = limits.on_failure(decision, sent, attempt)
+        if note:
+            self.events.message(note)
+        return (_Retryable if decision.retry else CallFailed)(decision)
 
     async def _attempt(
         self,
@@ -196,14 +221,7 @@ class Gateway:
         except (asyncio.CancelledError, CallPrevented):
             raise
         except Exception as exc:
-            decision = classify(exc)
-            if decision.kind == "rate_limit":
-                limits.on_rate_limit(decision.retry_after)
-                self.events.rate_limited(limits)
-            note = limits.on_failure(decision, sent, attempt)  # timeouts, a provider down
-            if note:
-                self.events.message(note)
-            raise (_Retryable if decision.retry else CallFailed)(decision) from exc
+            raise self.failed(exc, limits, sent, attempt) from exc
         finally:
             await limits.release()
         limits.on_success(completion.latency_s)

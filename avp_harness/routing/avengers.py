@@ -30,7 +30,12 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 
 from avp_harness.errors import RouterError
-from avp_harness.routing.base import RouterBase, check_alphas
+from avp_harness.routing.base import (
+    RouterBase,
+    check_alphas,
+    distinct_rows,
+    one_blas_thread,
+)
 from avp_harness.routing.scoring import performance_efficiency, rank_table
 
 Array = NDArray[np.float64]
@@ -108,15 +113,16 @@ class AvengersProRouter(RouterBase):
             raise RouterError(f"n_clusters={self.n_clusters} needs 1..{len(X)} training queries")
         if not 1 <= self.top_k <= self.n_clusters:
             raise RouterError(f"top_k={self.top_k} must be in 1..n_clusters={self.n_clusters}")
-        distinct = len(np.unique(X.round(9), axis=0))
+        distinct = distinct_rows(X, self.n_clusters)
         if distinct < self.n_clusters:
             raise RouterError(
                 f"only {distinct} distinct query embeddings for {self.n_clusters} clusters: "
                 f"use --clusters {distinct} or fewer (or a richer embedding)"
             )
-        kmeans = KMeans(
-            n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
-        ).fit(X)
+        with one_blas_thread():
+            kmeans = KMeans(
+                n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
+            ).fit(X)
         self.centroids_ = kmeans.cluster_centers_.astype(np.float64)
         self.labels_ = kmeans.labels_.astype(np.intp)
         self._learn_stats(self.labels_, A, C)

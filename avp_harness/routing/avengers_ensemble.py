@@ -28,7 +28,12 @@ from numpy.typing import NDArray
 from sklearn.cluster import KMeans
 
 from avp_harness.errors import RouterError
-from avp_harness.routing.base import RouterBase, Selection
+from avp_harness.routing.base import (
+    RouterBase,
+    Selection,
+    distinct_rows,
+    one_blas_thread,
+)
 from avp_harness.routing.scoring import safe_mean
 
 Array = NDArray[np.float64]
@@ -84,14 +89,16 @@ class AvengersRouter(RouterBase):
         if not 1 <= self.top_n <= A.shape[1]:
             raise RouterError(f"top_n={self.top_n} must be in 1..{A.shape[1]} models")
         Xn = l2(X)
-        distinct = len(np.unique(Xn.round(9), axis=0))
+        distinct = distinct_rows(Xn, self.n_clusters)
         if distinct < self.n_clusters:
             raise RouterError(
                 f"only {distinct} distinct query embeddings for {self.n_clusters} clusters: "
                 f"use --clusters {distinct} or fewer"
             )
-        kmeans = KMeans(n_clusters=self.n_clusters, random_state=self.random_state,
-                        init="k-means++", n_init="auto", max_iter=1000, algorithm="elkan").fit(Xn)
+        with one_blas_thread():
+            kmeans = KMeans(n_clusters=self.n_clusters, random_state=self.random_state,
+                            init="k-means++", n_init="auto", max_iter=1000,
+                            algorithm="elkan").fit(Xn)
         self.centroids_ = kmeans.cluster_centers_.astype(np.float64)
         self.labels_ = kmeans.labels_.astype(np.intp)
         seen = ~np.isnan(A)

@@ -38,6 +38,36 @@ INPUTS = ("datasets", "responses", "response_vectors", "response_tokens")
 """Fit inputs a kind may need beyond X (embeddings), A (scores) and C (dollars)."""
 
 
+# -- clustering helpers ---------------------------------------------------------------------------
+
+
+def distinct_rows(X: Array, enough: int, decimals: int = 9) -> int:
+    """How many distinct rows X has rounded to `decimals` (as `np.unique(X.round(9), axis=0)`
+    counts them: -0.0 equals 0.0), stopping as soon as `enough` are found, which a KMeans fit's
+    "at least k distinct points" check needs (np.unique sorted every row: 0.4 s on 10k x 384)."""
+    seen: set[bytes] = set()
+    for start in range(0, len(X), 256):
+        block = np.ascontiguousarray(np.round(X[start : start + 256], decimals) + 0.0)
+        seen.update(row.tobytes() for row in block)
+        if len(seen) >= enough:
+            break
+    return len(seen)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread while KMeans runs. Its k-means++ seeding makes hundreds of small matrix
+    products, which OpenBLAS splits over threads that mostly wait on each other (on the shared
+    2-core machine, 6 of the 9 s of a 10k-query fit). OpenBLAS splits a product by output blocks,
+    never along the summed dimension, so the clusters are bit-identical (the reference-agreement
+    test and perf/methods.py check it); Lloyd's iterations already run one BLAS thread per
+    OpenMP worker."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # -- α ------------------------------------------------------------------------------------------
 
 

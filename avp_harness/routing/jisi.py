@@ -18,8 +18,9 @@ completion tokens c_ij, correctness v_j (the stored score; a missing cell counts
    (a term is 1 when that maximum is 0); s^flt = (ε·K·s + σ·s^res + δ·s^cost)[I];
    I^flt = the top max(1, ⌊β·|I|⌋) of s^flt (stable); g^f = v[:, I^flt]·s^flt[I^flt].
    The router-only answer is model argmax g^f.
-4. Adaptive set (reported; the aggregator call itself is the full method, not evaluated here):
-   A^f = {m : g^f_m ≥ f_K(g^f) and g^f_m / max g^f ≥ t} ({argmax g^f} when max g^f ≤ 0).
+4. Adaptive set: A^f = {m : g^f_m ≥ f_K(g^f) and g^f_m / max g^f ≥ t} ({argmax g^f} when
+   max g^f ≤ 0); `refined` holds g^f, which orders A^f's responses for the aggregator. The
+   aggregator call itself (|A^f| > 1) is a cell of its own: `collect/aggregate.py`.
 
 Ambiguities, resolved as written and documented: j runs over the K candidates in step 3 (over all
 models in step 2); token counts are squared; g^f may rank a model outside A, which costs one more
@@ -31,6 +32,7 @@ Hyper-parameters (the paper's): K 3, N_base 50, β 0.5, γ 0.95, ε 0.5, σ 0.3,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,23 @@ def l2_rows(X: Array) -> Array:
     return np.asarray(X / np.where(norm > 0, norm, 1.0), dtype=np.float64)
 
 
+def unit_responses(R: NDArray[Any], rows: int = 2048) -> Array:
+    """f1 of every response vector, a missing one (NaN) as zeros: a new float64 array.
+
+    Block by block (`rows` vectors at a time, cache-sized), the same element operations as
+    nan_to_num then `l2_rows` on the whole array (so the same bits), without the whole-array
+    temporaries: on 10k x 11 x 384 responses the one-shot version wrote 340 MB four times."""
+    flat = R.reshape(-1, R.shape[-1])
+    out = np.empty(flat.shape, dtype=np.float64)
+    for start in range(0, len(flat), rows):
+        block = np.asarray(flat[start : start + rows], dtype=np.float64)
+        if not np.isfinite(block).all():
+            block = np.nan_to_num(block)
+        norm = np.linalg.norm(block, axis=-1, keepdims=True)
+        np.divide(block, np.where(norm > 0, norm, 1.0), out=out[start : start + rows])
+    return out.reshape(R.shape)
+
+
 @dataclass(frozen=True)
 class JiSiDecision:
     """Per query: the router-only choice (argmax g^f), the K candidates called (best first),
@@ -58,6 +77,7 @@ class JiSiDecision:
     aggregator: NDArray[np.intp]
     adaptive: NDArray[np.bool_]
     support: NDArray[np.intp]  # |I| per query
+    refined: NDArray[np.float64] | None = None  # g^f per query and model (ranks A^f)
 
 
 class JiSiRouter(RouterBase):
@@ -92,7 +112,7 @@ class JiSiRouter(RouterBase):
         R, T = inputs.get("response_vectors"), inputs.get("response_tokens")
         if R is None or T is None:
             raise RouterError("jisi needs the stored responses (embedded) and token counts")
-        R = np.array(R, dtype=np.float64)  # a copy, normalised in place below
+        R = np.asarray(R)
         T = np.asarray(T, dtype=np.float64)
         n, m = A.shape
         if X.ndim != 2 or len(X) != n or n == 0 or m == 0:
@@ -105,16 +125,14 @@ class JiSiRouter(RouterBase):
             raise RouterError("n_base must be >= 1 and keep_ratio in (0, 1]")
         self.E_ = l2_rows(X)
         self.V_ = np.nan_to_num(A, nan=0.0)
-        np.nan_to_num(R, copy=False)
-        norm = np.linalg.norm(R, axis=-1, keepdims=True)
-        R /= np.where(norm > 0, norm, 1.0)
-        self.R_ = R
+        self.R_ = unit_responses(R)
         self.T_ = np.nan_to_num(T, nan=0.0)
         self._restored()
         return self
 
     def _restored(self) -> None:
         self.n_models_ = int(self.V_.shape[1])
+        self.E32_ = self.E_.astype(np.float32)  # for screening support sets (`_supports`)
 
     # -- step 2 -------------------------------------------------------------------------------
 
@@ -127,11 +145,15 @@ class JiSiRouter(RouterBase):
             )
         return Xn @ self.E_.T
 
-    def support_mask(self, S: Array) -> NDArray[np.bool_]:
-        """I per query as a mask over training rows: s_i ≥ γ·f_{N_base}(s)."""
+    def support_mask(self, S: Array, rows: int = 128) -> NDArray[np.bool_]:
+        """I per query as a mask over training rows: s_i ≥ γ·f_{N_base}(s).
+
+        f_{N_base} is found `rows` queries at a time: np.partition copies its input, and a
+        small copy is reused by the allocator where a whole chunk's was page-faulted anew."""
         N = S.shape[1]
         nb = min(self.n_base, N)
-        kth = np.partition(S, N - nb, axis=1)[:, N - nb]
+        kth = np.concatenate([np.partition(S[i : i + rows], N - nb, axis=1)[:, N - nb]
+                              for i in range(0, len(S), rows)])
         return np.asarray(self.gamma * kth[:, None] <= S, dtype=np.bool_)
 
     def support_scores(self, X: Array, chunk: int = 1024) -> Array:
@@ -168,28 +190,65 @@ class JiSiRouter(RouterBase):
                  for s in range(0, len(X), chunk)]
         return JiSiDecision(*(np.concatenate([getattr(p, f) for p in parts])
                               for f in ("chosen", "candidates", "aggregator", "adaptive",
-                                        "support")))
+                                        "support", "refined")))
+
+    def _supports(self, X: Array, rows: int = 1024) -> Iterator[tuple[NDArray[np.intp], Array]]:
+        """Per query, I and s[I] (float64), screened in float32 first.
+
+        s = E·x̂ over every training row is the largest cost of a decision (n x N x d). It is
+        computed in float32 (twice as fast), whose error on unit vectors is at most
+        m = (d + 2)·2^-24 per entry, here taken 4x larger. f_{N_base} then moves by at most m, so
+        every row of I and of the top N_base has s32 ≥ min(γ·f32 − (1 + |γ|)·m, f32 − 2m): only
+        those rows get s in float64, from which f_{N_base} and I are taken exactly as written.
+        Each s_i is summed row by row (not by a matrix product, whose kernels may round two equal
+        rows differently), so duplicated training queries tie exactly, as the formula says."""
+        Xn = l2_rows(np.atleast_2d(np.asarray(X, dtype=np.float64)))
+        if Xn.shape[1] != self.E_.shape[1]:
+            raise RouterError(
+                f"query embeddings have {Xn.shape[1]} dimensions, the router expects "
+                f"{self.E_.shape[1]} (was it fitted with another embedding?)"
+            )
+        N, d = self.E_.shape
+        nb = min(self.n_base, N)
+        margin = 4.0 * (d + 2) * 2.0**-24
+        for start in range(0, len(Xn), rows):
+            S32 = Xn[start : start + rows].astype(np.float32) @ self.E32_.T
+            f32 = np.concatenate([np.partition(S32[i : i + 128], N - nb, axis=1)[:, N - nb]
+                                  for i in range(0, len(S32), 128)]).astype(np.float64)
+            lower = np.minimum(self.gamma * f32 - (1 + abs(self.gamma)) * margin,
+                               f32 - 2 * margin)
+            for q in range(len(S32)):
+                x = Xn[start + q]
+                rows_q = np.flatnonzero(S32[q] >= lower[q])
+                if len(rows_q) < nb:  # cannot happen (the top N_base pass); all, to be sure
+                    rows_q = np.arange(N)
+                s = (self.E_[rows_q] * x).sum(axis=1)  # row by row: equal rows, equal s
+                f = np.partition(s, len(s) - nb)[len(s) - nb]
+                keep = self.gamma * f <= s
+                yield rows_q[keep], s[keep]
 
     def _decide(self, X: Array, R: Array, T: Array) -> JiSiDecision:
-        S = self.similarities(X)
-        mask = self.support_mask(S)
-        R = l2_rows(np.asarray(R, dtype=np.float64))
         T = np.asarray(T, dtype=np.float64)
         K, M = self.n_candidates, self.n_models_
-        n = len(S)
+        n = len(X)
         chosen = np.empty(n, dtype=np.intp)
         cands = np.empty((n, K), dtype=np.intp)
         agg = np.empty(n, dtype=np.intp)
         adaptive = np.zeros((n, M), dtype=bool)
         support = np.empty(n, dtype=np.intp)
-        for q in range(n):
-            sup = np.flatnonzero(mask[q])  # I
-            sI = S[q, sup]
+        refined = np.empty((n, M))
+        # One flat index into (rows x models) gathers r_ij and c_ij: numpy's two-array fancy
+        # indexing R_[I[:, None], A[None, :]] copies the same values 4x slower.
+        bank = self.R_.reshape(-1, self.R_.shape[-1])
+        tokens = self.T_.reshape(-1)
+        for q, (sup, sI) in enumerate(self._supports(X)):  # I and s[I]
             VI = self.V_[sup]
             g = sI @ VI
             A = np.argsort(-g, kind="stable")[:K]
-            s_res = np.einsum("ikd,kd->i", self.R_[sup[:, None], A[None, :]], R[q, A])
-            diff = np.abs(self.T_[sup[:, None], A[None, :]] ** 2 - T[q, A] ** 2)
+            r = l2_rows(np.asarray(R[q, A], dtype=np.float64))  # only the K called
+            cells = sup[:, None] * M + A[None, :]  # (i, j) for i in I, j in A, flattened
+            s_res = np.einsum("ikd,kd->i", bank[cells], r)
+            diff = np.abs(tokens[cells] ** 2 - T[q, A] ** 2)
             top = diff.max(axis=0)
             terms = np.where(top > 0, 1.0 - diff / np.where(top > 0, top, 1.0), 1.0)
             s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
@@ -197,13 +256,25 @@ class JiSiRouter(RouterBase):
             flt = np.argsort(-s_flt, kind="stable")[:keep]
             gf = s_flt[flt] @ VI[flt]
             best = int(np.argmax(gf))
-            chosen[q], cands[q], agg[q], support[q] = best, A, int(A[0]), len(sup)
+            chosen[q], cands[q], agg[q], support[q], refined[q] = best, A, int(A[0]), len(sup), gf
             if gf[best] > 0:
                 fk = np.sort(gf)[::-1][K - 1]
                 adaptive[q] = (gf >= fk) & (gf / gf[best] >= self.threshold)
             else:
                 adaptive[q, best] = True
-        return JiSiDecision(chosen, cands, agg, adaptive, support)
+        return JiSiDecision(chosen, cands, agg, adaptive, support, refined)
+
+
+def full_cost_calls(d: JiSiDecision, C: Array) -> tuple[Array, Array]:
+    """Dollars and calls of the full method per query before its aggregator call: the K
+    candidates' calls plus one for every model of A^f outside them (its response is read);
+    the aggregator's own call, a cell of its own, is added from the store."""
+    rows = np.arange(len(d.chosen))
+    called = np.zeros(d.adaptive.shape, dtype=bool)
+    called[rows[:, None], d.candidates] = True
+    called |= d.adaptive
+    cost = np.where(called, C, 0.0).sum(axis=1)
+    return np.asarray(cost, dtype=np.float64), called.sum(axis=1).astype(np.float64)
 
 
 def cost_calls(d: JiSiDecision, C: Array) -> tuple[Array, Array]:

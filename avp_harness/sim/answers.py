@@ -367,6 +367,54 @@ def answer_judge(prompt_text: str, model_id: str | None = None) -> str | None:
     return f"{ramble()}\n\n{verdict}" if style == "ramble" else verdict
 
 
+# --- The JiSi aggregator (avp_harness/aggregation.py's prompt) ----------------------------------
+
+_LAST_LETTER = re.compile(r"Answer:\s*\(?([A-J])\)?", re.I)
+_BOXED = re.compile(r"\\boxed\{(.*)\}")
+
+
+def response_right(benchmark: str, item: Item, text: str) -> bool | None:
+    """Whether a candidate response (as the simulated models write them) answers `item` right,
+    read the way the simulated aggregator reads it: the final letter, the boxed value, the
+    answer line, the grids or the code. None when it cannot tell (the aggregator then relies on
+    its own skill)."""
+    fn = ANSWERS.get(benchmark)
+    if fn is answer_letter:
+        letters = _LAST_LETTER.findall(text)
+        return bool(letters) and letters[-1].upper() == str(item.target).strip().upper()
+    if fn is answer_boxed:
+        boxed = _BOXED.findall(text)
+        return bool(boxed) and boxed[-1].strip() == str(item.target).strip()
+    if fn is answer_short:
+        return judge_simpleqa("", str(item.target), text) == "A"
+    if fn is answer_hle:
+        return judge_hle("", str(item.target), text).split("correct: ")[-1].startswith("yes")
+    if fn is answer_humaneval:
+        body = str(item.metadata.get("canonical_solution", ""))
+        return body.strip() in text and "_sim_adjust" not in text and "reduces to a" not in text
+    if fn is answer_arc:
+        grids = [list(map(list, g)) for g in item.target]
+        payload = json.dumps(grids[0] if len(grids) == 1 else grids)
+        return payload in text
+    return None
+
+
+# How the aggregator fares, by the share f of right responses it reads and its own skill s:
+# P(right) = f·(0.9 + 0.1·s) + (1 − f)·0.5·s. It mostly follows right responses (more surely the
+# more skilled), and without any it solves the item itself half as often as alone (misled).
+AGGREGATE_FOLLOW, AGGREGATE_ALONE = 0.9, 0.5
+
+
+def aggregate_p(shares: list[bool | None], skill: float) -> float:
+    """The probability that the aggregator's answer is right (see above)."""
+    known = [r for r in shares if r is not None]
+    if not known:
+        return skill
+    f = sum(known) / len(known)
+    follow = AGGREGATE_FOLLOW + (1 - AGGREGATE_FOLLOW) * skill
+    return f * follow + (1 - f) * AGGREGATE_ALONE * skill
+
+
 ANSWERS: dict[str, AnswerFn] = {
     "arc_agi": answer_arc,
     "arc_agi_2": answer_arc,

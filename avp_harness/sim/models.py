@@ -310,3 +310,32 @@ def p_correct(model: SimModel, benchmark: str, topic: str) -> float:
         if key in skills:
             return skills[key]
     return 0.5
+
+
+# -- Repeated samples: how an answer at temperature T relates to the greedy (T = 0) one ----------
+#
+# Each (model, item) has a latent u in [0, 1) (the nonce-0 draw `simulate_answer` always used):
+# the greedy answer is right when u < p (the model's skill there), so T = 0 keeps every earlier
+# figure. A sample at T > 0 repeats the greedy answer word for word with probability
+# 1 − drift(T), else it is drawn afresh: right with the item's own probability `item_p(p, u)`
+# (1 on items the model knows, u < p − SPREAD; 0 on items beyond it, u ≥ p + SPREAD; a ramp
+# between, so the mean over items stays p and the greedy answer is the likelier one), wrong in a
+# freshly drawn form. Wrong answers scatter while right ones agree, so a majority vote over
+# samples gains a few points on the items a model is unsure about, as Self-Consistency does.
+SAMPLE_SPREAD = 0.3
+FULL_DRIFT_T = 0.8  # at or above it every sample is drawn afresh (T = 0.7 -> 7 in 8)
+
+
+def drift(temperature: float) -> float:
+    """The probability that a sample at `temperature` is drawn afresh (0 at T = 0)."""
+    return min(1.0, max(0.0, temperature) / FULL_DRIFT_T)
+
+
+def item_p(p: float, u: float, spread: float = SAMPLE_SPREAD) -> float:
+    """The probability that a fresh sample is right on an item of latent `u` (skill `p`)."""
+    low, high = p - spread, p + spread
+    if u < low:
+        return 1.0
+    if u >= high:
+        return 0.0
+    return (high - u) / (high - low)

@@ -1,7 +1,8 @@
 """A simulated OpenAI-compatible provider: a real HTTP server on 127.0.0.1.
 
 It is the project's embedded default (`avp demo`) and the collector's test double. It speaks the
-chat-completions API (non-streaming), lists its models and serves hashed bag-of-words embeddings.
+chat-completions API (streaming too; offered `tools`, it calls one), lists its models and serves
+hashed bag-of-words embeddings.
 Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
     POST   /v1/chat/completions   answer in the benchmark's format, right or plausibly wrong
@@ -16,9 +17,14 @@ Every model it serves is SIMULATED (ids `sim/...`, see `sim_models.SIM_MODELS`).
 
 How it answers: at start-up a background thread builds every registered benchmark's items and
 indexes them by sha256 of the last user message. A recognised prompt is answered correctly when
-`hash(model, item, nonce) < p_correct(model, benchmark, topic)` (the nonce is the request's
-`seed`, else 0), in the format of `sim_answers.ANSWERS[benchmark]`. A prompt rendered from one of
-graders/judge.py's judge templates is answered by an honest simulated judge
+`hash(model, item) < p_correct(model, benchmark, topic)` at temperature 0; a sample (the nonce is
+the request's `seed`, else 0) at temperature T > 0 repeats that greedy answer or is drawn afresh
+(`sim_models.drift`, `item_p`: at T = 0.7 7 in 8 are, and a majority vote gains on the items a
+model is unsure about), in the format of `sim_answers.ANSWERS[benchmark]`. A JiSi aggregation
+prompt (`avp_harness/aggregation.py`) about a recognised question is answered by an aggregator
+that reads the responses it is given (`sim_answers.aggregate_p`: it follows right ones, more surely
+the more skilled it is). A prompt rendered from one of graders/judge.py's judge templates is
+answered by an honest simulated judge
 (`sim_answers.answer_judge`, logged with benchmark "judge"), or a broken one for a model id with a
 judge-style suffix (`sim/mid-pro@echo`, see `sim_models.JUDGE_STYLES`); any other prompt gets a
 generic answer that grades wrong.
@@ -75,12 +81,16 @@ from typing import Any
 
 from aiohttp import web
 
+from avp_harness.aggregation import aggregation_parts
 from avp_harness.errors import AvpError
+from avp_harness.sim import tau2 as sim_tau2
 from avp_harness.sim.answers import (
     ANSWERS,
+    aggregate_p,
     answer_judge,
     answer_unrecognised,
     preamble,
+    response_right,
 )
 from avp_harness.sim.models import (
     BENCHMARK_ALIASES,
@@ -88,6 +98,8 @@ from avp_harness.sim.models import (
     SIM_EMBEDDING_MODEL,
     SIM_MODELS,
     SimModel,
+    drift,
+    item_p,
     p_correct,
     sim_model,
     topic_of,
@@ -104,6 +116,7 @@ CACHED_SHARE = 0.5  # share of the prompt reported as cached when its prefix was
 CACHE_PREFIX_CHARS = 2048
 MAX_BODY_BYTES = 64 * 1024 * 1024
 ANSWER_CACHE_SIZE = 100_000
+STREAM_PIECE_CHARS = 16  # characters of text per streamed chunk
 
 
 class SimServerError(AvpError):
@@ -232,6 +245,8 @@ def build_index(
     for name, target in sorted(targets.items()):
         try:
             bench = _load_benchmark(name, target)
+            if getattr(bench, "simulate", None) is not None:
+                continue  # agentic (τ²-bench): answered by sim/tau2.py, not by its items
             items = list(bench.items(benchmarks.Selection()))
         except (DataError, ImportError, AttributeError) as exc:
             print(f"sim: benchmark {name} not indexed: {exc}", file=sys.stderr)
@@ -278,15 +293,22 @@ def simulate_answer(
     sha: str,
     nonce: int,
     judge_reply: str | None = None,
+    temperature: float = 1.0,
 ) -> Answer:
-    """The deterministic answer of `model` to one prompt (`sha`) and sample nonce.
+    """The deterministic answer of `model` to one prompt (`sha`), sample nonce and temperature
+    (1.0, the OpenAI default, when the request names none).
 
-    `judge_reply` (from `sim_answers.answer_judge`) is the answer to a judge prompt: every
-    simulated model judges the same honest way, without a preamble.
+    At temperature 0 every nonce gets the greedy answer (nonce 0's); above it a sample repeats
+    the greedy answer or is drawn afresh (`sim_models.drift`, `item_p`). `judge_reply` (from
+    `sim_answers.answer_judge`) is the answer to a judge prompt: every simulated model judges
+    the same honest way, without a preamble.
     """
     item_key = item.id if item is not None else sha
-    u = _unit(model.id, BENCHMARK_ALIASES.get(benchmark or "", benchmark), item_key, nonce)
-    rng = random.Random(f"{model.id}|{benchmark}|{item_key}|{nonce}")
+    key = (model.id, BENCHMARK_ALIASES.get(benchmark or "", benchmark), item_key)
+    u = _unit(*key, 0)  # the item's latent: the greedy answer is right when u < p
+    fresh = nonce != 0 and _unit("keep", *key, nonce) < drift(temperature)
+    draw = nonce if fresh else 0
+    rng = random.Random(f"{model.id}|{benchmark}|{item_key}|{draw}")
     answer_fn = ANSWERS.get(benchmark) if benchmark is not None else None
     correct: bool | None = None
     if judge_reply is not None:
@@ -294,7 +316,8 @@ def simulate_answer(
     elif item is None or answer_fn is None:
         text = answer_unrecognised(rng)
     else:
-        correct = u < p_correct(model, benchmark or "", topic_of(benchmark or "", item))
+        p = p_correct(model, benchmark or "", topic_of(benchmark or "", item))
+        correct = _unit("sample", *key, nonce) < item_p(p, u) if fresh else u < p
         text = answer_fn(item, correct, rng)
     if model.verbosity > 1 and judge_reply is None:
         text = preamble(rng, model.verbosity - 1) + "\n\n" + text
@@ -307,6 +330,23 @@ def simulate_answer(
     mu, sigma = model.lognormal_params()
     z = NormalDist().inv_cdf(min(max(_unit("latency", model.id, item_key, nonce), 1e-9), 1 - 1e-9))
     return Answer(text, correct, reasoning, math.exp(mu + sigma * z))
+
+
+def simulate_aggregation(
+    model: SimModel, benchmark: str, item: Item, sha: str, nonce: int, responses: list[str]
+) -> Answer:
+    """The deterministic answer of `model` as JiSi's aggregator of `responses` to `item`: right
+    with `aggregate_p` of the responses' correctness and its own skill; when wrong, it adopts
+    the first wrong response it read (or writes a wrong answer of its own)."""
+    rng = random.Random(f"aggregate|{model.id}|{sha}|{nonce}")
+    right = [response_right(benchmark, item, r) for r in responses]
+    skill = p_correct(model, benchmark, topic_of(benchmark, item))
+    correct = _unit("aggregate", model.id, sha, nonce) < aggregate_p(right, skill)
+    wrong = [r for r, ok in zip(responses, right, strict=True) if ok is False]
+    text = ANSWERS[benchmark](item, correct, rng) if correct or not wrong else wrong[0]
+    mu, sigma = model.lognormal_params()
+    z = NormalDist().inv_cdf(min(max(_unit("latency", model.id, sha, nonce), 1e-9), 1 - 1e-9))
+    return Answer(text, correct, 0, math.exp(mu + sigma * z))
 
 
 def embed_text(text: str, dim: int = SIM_EMBEDDING_DIM) -> list[float]:
@@ -382,7 +422,7 @@ class SimProvider:
             "generations": Counter(),  # generated; abandoned (the client left, generated anyway)
         }
         self.seen_prefixes: set[tuple[str, str]] = set()
-        self.answers: dict[tuple[str, str, int], Answer] = {}  # (model, prompt sha, nonce)
+        self.answers: dict[tuple[str, str, int, float], Answer] = {}  # model, sha, nonce, T
         self.log_fd = (
             os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if log_path else None
         )
@@ -547,9 +587,17 @@ class SimProvider:
         sha = prompt_sha(text) if text is not None else None
         index = await self.get_index()
         bench, item = index.get(sha, (None, None)) if sha else (None, None)
+        parts = aggregation_parts(text) if item is None and text is not None else None
+        aggregated: list[str] | None = None
+        if parts is not None and prompt_sha(parts[0]) in index:
+            bench, item = index[prompt_sha(parts[0])]
+            aggregated = parts[1] if bench in ANSWERS else None
         judge_reply = answer_judge(text, model_id) if item is None and text is not None else None
         seed = body.get("seed")
         nonce = seed if isinstance(seed, int) else 0
+        temperature = body.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            temperature = 1.0
         fault = self.pick_fault(request, model_id)
         model = sim_model(model_id)
         too_long = model is not None and text is not None and self.over_context(model, body)
@@ -557,7 +605,7 @@ class SimProvider:
             status = self.fault_status(fault)
         elif model is None:
             status = 404
-        elif text is None or body.get("stream") or too_long:
+        elif text is None or too_long:
             status = 400
         else:
             status = 200
@@ -587,25 +635,66 @@ class SimProvider:
                 "invalid_request_error",
                 None,
             )
-        if body.get("stream"):
-            return error_response(
-                400,
-                "stream=true is not supported by the simulated provider.",
-                "invalid_request_error",
-                "unsupported_parameter",
-            )
         if too_long:
             return self.context_error(model, body)
         assert sha is not None
-        answer = self.answer(model, bench, item, sha, nonce, judge_reply)
+        if aggregated is not None and bench is not None and item is not None:
+            answer = simulate_aggregation(model, bench, item, sha, nonce, aggregated)
+        else:
+            answer = self.answer(model, bench, item, sha, nonce, judge_reply, float(temperature))
+        tau2 = await sim_tau2.areply(model, body, nonce)  # None unless a τ² conversation
+        if tau2 is not None:
+            answer = Answer(tau2.text, tau2.correct, 0, answer.latency_s)
         seconds = self.modes.generation_s
         if seconds is None:
             seconds = answer.latency_s * self.latency_scale
-        generated = await self.generate(seconds)
         empty = fault is not None and fault.fault == "empty"
+        if body.get("stream"):
+            reply = self.completion_body(model, body, sha, answer, empty)
+            return await self.stream_reply(request, body, reply, seconds)
+        generated = await self.generate(seconds)
         reply = self.completion_body(model, body, sha, answer, empty)
+        if tau2 is not None and not empty:
+            reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
+
+    async def stream_reply(
+        self, request: web.Request, body: Mapping[str, Any], reply: dict[str, Any], seconds: float
+    ) -> web.StreamResponse:
+        """`reply` as server-sent chunks (OpenAI's `chat.completion.chunk`): the role at once,
+        then the text in pieces (and any tool calls) spread over `seconds`, the finish reason, the
+        usage when `stream_options.include_usage` asks, and `[DONE]`. Not queued by --serial."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        base = {k: reply[k] for k in ("id", "created", "model", "system_fingerprint")}
+        base["object"] = "chat.completion.chunk"
+        choice = reply["choices"][0]
+        message = choice["message"]
+        text = message.get("content") or ""
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": text[i : i + STREAM_PIECE_CHARS]}
+                   for i in range(0, len(text), STREAM_PIECE_CHARS)]
+        if message.get("tool_calls"):
+            deltas.append({"tool_calls": [{"index": i, **call}
+                                          for i, call in enumerate(message["tool_calls"])]})
+        chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                  for d in deltas]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": choice["finish_reason"]}]})
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": reply["usage"]})
+        for n, chunk in enumerate(chunks):
+            if n and seconds > 0:
+                await asyncio.sleep(seconds / (len(chunks) - 1))
+            await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        self.stats["generations"]["generated"] += 1
+        await response.write_eof()
+        return response
 
     async def generate(self, seconds: float) -> float:
         """Spend `seconds` generating (one at a time when --serial); returns the time it took.
@@ -662,15 +751,16 @@ class SimProvider:
         sha: str,
         nonce: int,
         judge_reply: str | None = None,
+        temperature: float = 1.0,
     ) -> Answer:
         """`simulate_answer`, cached (a bounded cache: cleared when full)."""
-        key = (model.id, sha, nonce)
+        key = (model.id, sha, nonce, temperature)
         cached = self.answers.get(key)
         if cached is None:
             if len(self.answers) >= ANSWER_CACHE_SIZE:
                 self.answers.clear()
             cached = self.answers[key] = simulate_answer(
-                model, bench, item, sha, nonce, judge_reply
+                model, bench, item, sha, nonce, judge_reply, temperature
             )
         return cached
 
@@ -686,6 +776,9 @@ class SimProvider:
 
         text = "" if empty else answer.text
         reasoning = 0 if empty else answer.reasoning_tokens
+        call = _tool_call(body, sha)
+        if call is not None:  # a function call instead of the answer
+            text, reasoning = "", 0
         completion_tokens = tokens_of(text) + reasoning
         finish = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -694,6 +787,10 @@ class SimProvider:
             reasoning = min(reasoning, limit)
             text = text[: (limit - reasoning) * 4]
             completion_tokens = limit
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if call is not None:
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            completion_tokens, finish = tokens_of(call["function"]["arguments"]) + 8, "tool_calls"
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -713,7 +810,7 @@ class SimProvider:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": message,
                     "finish_reason": finish,
                     "logprobs": None,
                 }
@@ -844,9 +941,32 @@ def _entry(
     }
 
 
+def _tool_call(body: Mapping[str, Any], sha: str) -> dict[str, Any] | None:
+    """The function call a simulated model makes when `tools` are offered (unless tool_choice is
+    "none" or the last message is already a tool's result): the named tool, else the first, with
+    each required parameter set to "sim"."""
+    tools, choice, messages = body.get("tools"), body.get("tool_choice"), body.get("messages")
+    if not isinstance(tools, list) or not tools or choice == "none":
+        return None
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
+            and messages[-1].get("role") == "tool":
+        return None
+    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    functions = [t["function"] for t in tools
+                 if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    function = next((f for f in functions if named is None or f.get("name") == named), None)
+    if function is None:
+        return None
+    parameters = function.get("parameters")
+    required = parameters.get("required") if isinstance(parameters, dict) else None
+    arguments = {str(name): "sim" for name in (required if isinstance(required, list) else [])}
+    return {"id": f"call_sim_{sha[:12]}", "type": "function",
+            "function": {"name": str(function.get("name")), "arguments": json.dumps(arguments)}}
+
+
 def _prompt_text(body: Mapping[str, Any]) -> str:
     messages = body.get("messages") or []
-    return "".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+    return "".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
 
 
 def _prompt_tokens(body: Mapping[str, Any]) -> int:

@@ -447,12 +447,26 @@ class CellRow:
 
 
 def list_cells(
-    store: Store, flt: CellFilter, *, limit: int = 500, offset: int = 0
+    store: Store, flt: CellFilter, *, limit: int | None = 500, offset: int = 0
 ) -> list[CellRow]:
-    """Cells matching the filter, in (benchmark, item, model) order."""
-    query = select(_C.id, _C.model, _C.benchmark, _C.item_id, _C.sample, _C.status, _C.score,
-                   _C.extracted, _C.cost, _C.latency_s, _C.attempts, _C.error)
-    query = _apply(query, flt)
+    """Cells matching the filter, in (benchmark, item, model) order (`limit=None`: all)."""
+    query = _listing(flt, _C.id, _C.model, _C.benchmark, _C.item_id, _C.sample, _C.status,
+                     _C.score, _C.extracted, _C.cost, _C.latency_s, _C.attempts, _C.error)
+    query = query.order_by(_C.benchmark, _C.item_id, _C.model, _C.sample)
+    query = query.limit(limit).offset(offset)
+    with store.engine.connect() as connection:
+        return [CellRow(*row) for row in connection.execute(query)]
+
+
+def count_cells(store: Store, flt: CellFilter) -> int:
+    """How many cells match the filter (what a limited listing leaves out)."""
+    query = select(func.count()).select_from(_listing(flt, _C.id).subquery())
+    with store.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def _listing(flt: CellFilter, *columns: Any) -> Any:
+    query = _apply(select(*columns), flt)
     if flt.disagreements:
         split = (
             select(_C.benchmark, _C.item_id)
@@ -465,10 +479,7 @@ def list_cells(
         pairs = split.subquery()
         query = query.join(pairs, (_C.benchmark == pairs.c.benchmark)
                            & (_C.item_id == pairs.c.item_id))
-    query = query.order_by(_C.benchmark, _C.item_id, _C.model, _C.sample)
-    query = query.limit(limit).offset(offset)
-    with store.engine.connect() as connection:
-        return [CellRow(*row) for row in connection.execute(query)]
+    return query
 
 
 def _apply(query: Any, flt: CellFilter) -> Any:

@@ -369,6 +369,7 @@ class ModelGrades:
     dollars: float  # the candidate's known dollars
     judge_dollars: float  # the judge's dollars, counted apart
     judge_tokens: int
+    user_dollars: float = 0.0  # τ²-bench's simulated user, counted apart
 
 
 def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
@@ -402,6 +403,7 @@ def benchmark_grades(store: Store, benchmark: str) -> list[ModelGrades]:
                 dollars=sum(c.cost or 0.0 for c in cells),
                 judge_dollars=sum(c.judge_cost or 0.0 for c in cells),
                 judge_tokens=sum(c.judge_prompt_tokens + c.judge_completion_tokens for c in cells),
+                user_dollars=sum(c.user_cost or 0.0 for c in cells),
             )
         )
     return result

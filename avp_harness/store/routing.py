@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from avp_harness.aggregation import AGGREGATE_SUFFIX
 from avp_harness.errors import StoreError, StoreWriteError
 from avp_harness.store.store import Store
 from avp_harness.store.tables import (
@@ -68,7 +69,8 @@ def score_table(
 ) -> ScoreTable:
     """Items that have at least one graded ok cell, by models (sorted). Samples are averaged.
 
-    A cell with a score but unknown dollars has cost NaN: it is missing, never free.
+    A cell with a score but unknown dollars has cost NaN: it is missing, never free. JiSi's
+    aggregator cells (benchmarks `<name>@jisi`) are left out unless `benchmarks` names them.
     """
     query = select(  # type: ignore[call-overload]
         CellRecord.model,
@@ -79,6 +81,8 @@ def score_table(
     ).where(CellRecord.status == Status.OK.value, CellRecord.score.is_not(None))  # type: ignore[union-attr]
     if benchmarks:
         query = query.where(CellRecord.benchmark.in_(list(benchmarks)))  # type: ignore[attr-defined]
+    else:
+        query = query.where(~CellRecord.benchmark.endswith(AGGREGATE_SUFFIX))
     if models:
         query = query.where(CellRecord.model.in_(list(models)))  # type: ignore[attr-defined]
     query = query.group_by(CellRecord.model, CellRecord.benchmark, CellRecord.item_id)

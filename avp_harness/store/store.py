@@ -14,7 +14,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    case,
     create_engine,
     delete,
     event,
@@ -38,6 +36,15 @@ from sqlmodel import Session, SQLModel, col
 
 from avp_harness.errors import SchemaVersionError, StoreError, StoreWriteError
 from avp_harness.redact import redact, redact_url
+from avp_harness.store.matrix import (
+    LATEST_PLANS_SQL,
+    MATRIX_SQL,
+    MatrixRow,
+    PlanEntry,
+    corrupt_store,
+    fold_matrix,
+    latest_plan_entries,
+)
 from avp_harness.store.tables import (
     SCHEMA_VERSION,
     CellRecord,
@@ -136,44 +143,6 @@ def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
 
-@dataclass(frozen=True)
-class PlanEntry:
-    """What a run intends to evaluate for one (model, benchmark) configuration."""
-
-    model: str
-    benchmark: str
-    config_hash: str
-    benchmark_version: str
-    planned: int
-
-
-@dataclass
-class MatrixRow:
-    """One (model, benchmark) cell of the summary matrix."""
-
-    model: str
-    benchmark: str
-    planned: int | None
-    done: int  # finished, never requested again: status ok, or context_exceeded (not graded)
-    graded: int  # ok cells with a score
-    accuracy: float | None  # mean score of graded ok cells
-    unparsed: int  # ok cells whose answer could not be extracted (scored 0)
-    errors: int  # cells whose last attempt failed (retried by the next run)
-    rate_limited: int  # 429 answers met (each was retried)
-    dollars: float  # known dollars of every attempt recorded
-    unknown_cost: int  # ok cells with no known cost
-    prompt_tokens: int
-    completion_tokens: int
-    mean_latency_s: float | None  # request latency: client wall time, server queueing included
-    by_status: dict[str, int] = field(default_factory=dict)
-    truncated: int = 0  # ok cells whose answer hit max_tokens (finish_reason "length"), graded
-    context_exceeded: int = 0  # prompts longer than the context window: done, left out of accuracy
-    mean_server_time_s: float | None = None  # the server's own timing, where responses had it
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
 class Store:
     """Typed methods over runs.db. Create with `Store.open(path_or_url)`."""
 
@@ -248,13 +217,7 @@ class Store:
         with self.engine.connect() as connection:
             found = [str(row[0]) for row in connection.execute(text("PRAGMA quick_check"))]
         if found != ["ok"]:
-            problems = [line.strip() for row in found for line in row.splitlines()
-                        if line.strip() and not line.startswith("*** in database")]
-            more = f" and {len(problems) - 1} more problems" if len(problems) > 1 else ""
-            raise StoreError(
-                f"store {self.display_url} is corrupt (PRAGMA quick_check: {problems[0]}{more}): "
-                f"restore a backup, or save what is readable with `sqlite3 FILE .recover`"
-            )
+            raise corrupt_store(found, self.display_url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -460,14 +423,19 @@ class Store:
                 query = select(
                     c.fingerprint, c.sample, c.response, c.prompt_tokens, c.completion_tokens,
                     c.reasoning_tokens, c.cached_tokens, c.cost, c.cost_source, c.latency_s,
-                    c.finish_reason, c.price_version,
+                    c.finish_reason, c.price_version, c.user_model, c.user_cost,
+                    c.user_prompt_tokens, c.user_completion_tokens,
                 ).where(c.status == Status.ANSWERED.value,
                         c.config_hash.in_(hashes[start : start + 500]))
                 for (fp, sample, response, ptok, ctok, rtok, cached, cost, source, latency,
-                     finish, price_version) in connection.execute(query):
+                     finish, price_version, user_model, user_cost, user_ptok,
+                     user_ctok) in connection.execute(query):
+                    user_usage = (Usage(user_ptok or 0, user_ctok or 0)
+                                  if user_model is not None else None)
                     found[(fp, sample)] = Completion(
                         response or "", Usage(ptok, ctok, rtok, cached), cost,
                         CostSource(source), latency or 0.0, finish, price_version,
+                        user_model=user_model, user_usage=user_usage, user_cost=user_cost,
                     )
         return found
 
@@ -678,90 +646,10 @@ class Store:
         its configuration (under any label), against its planned total. Without, it uses each
         pair's most recent plan; pairs that were only imported (no plan) count all their cells.
         """
-        if plans is None:
-            plans = [
-                PlanEntry(p.model, p.benchmark, p.config_hash, p.benchmark_version, p.planned)
-                for p in self.latest_plans()
-            ]
-        planned = {(p.model, p.benchmark): p for p in plans}
-        # A model is its configuration (provider route, model name, generation parameters), the
-        # config hash: its id is a label. Cells count for the configuration whatever label they
-        # were stored under, so a renamed model shows its finished cells under its new id.
-        by_hash = {p.config_hash: p for p in plans}
-        c = CellRecord.__table__.c  # type: ignore[attr-defined]
-        ok = c.status == Status.OK.value
-        query = select(
-            c.model,
-            c.benchmark,
-            c.config_hash,
-            c.status,
-            func.count(),
-            func.sum(case((ok & c.score.is_not(None), 1), else_=0)),
-            func.sum(case((ok, c.score), else_=None)),
-            func.sum(case((ok & (c.parsed == False), 1), else_=0)),  # noqa: E712
-            func.sum(c.cost),
-            func.sum(case((ok & c.cost.is_(None), 1), else_=0)),
-            func.sum(c.prompt_tokens),
-            func.sum(c.completion_tokens),
-            func.sum(c.latency_s),
-            func.count(c.latency_s),
-            func.sum(c.rate_limits),
-            func.sum(case((ok & (c.finish_reason == "length"), 1), else_=0)),
-            func.sum(c.server_time_s),
-            func.count(c.server_time_s),
-        ).group_by(c.model, c.benchmark, c.config_hash, c.status)
-        rows: dict[tuple[str, str], MatrixRow] = {}
-        latency: dict[tuple[str, str], tuple[float, int]] = {}
-        server: dict[tuple[str, str], tuple[float, int]] = {}
         with self.engine.connect() as connection:
-            for (model, bench, chash, status, n, graded, score_sum, unparsed, dollars,
-                 unknown, ptok, ctok, lat_sum, lat_n, rl, cut, srv_sum, srv_n
-                 ) in connection.execute(query):
-                plan = by_hash.get(chash)
-                if plans and plan is None:
-                    continue  # an older configuration, or a pair not planned
-                if plan is not None:  # the configuration's label now (a renamed model's new id)
-                    model = plan.model
-                row = rows.get((model, bench))
-                if row is None:
-                    row = rows[(model, bench)] = MatrixRow(
-                        model, bench, plan.planned if plan else None, 0, 0, None, 0, 0, 0,
-                        0.0, 0, 0, 0, None,
-                    )
-                row.by_status[status] = row.by_status.get(status, 0) + n
-                if status == Status.OK.value:
-                    row.done += n
-                    row.graded += int(graded or 0)
-                    if graded:
-                        total = (row.accuracy or 0.0) * (row.graded - graded) + float(score_sum)
-                        row.accuracy = total / row.graded
-                    row.unparsed += int(unparsed or 0)
-                    row.truncated += int(cut or 0)
-                    row.unknown_cost += int(unknown or 0)
-                elif status == Status.CONTEXT_EXCEEDED.value:
-                    row.done += n
-                    row.context_exceeded += n
-                elif status != Status.ANSWERED.value:  # answered: paid for, grade pending
-                    row.errors += n
-                row.rate_limited += int(rl or 0)
-                row.dollars += float(dollars or 0.0)
-                row.prompt_tokens += int(ptok or 0)
-                row.completion_tokens += int(ctok or 0)
-                s, k = latency.get((model, bench), (0.0, 0))
-                latency[(model, bench)] = (s + float(lat_sum or 0.0), k + int(lat_n or 0))
-                s, k = server.get((model, bench), (0.0, 0))
-                server[(model, bench)] = (s + float(srv_sum or 0.0), k + int(srv_n or 0))
-        for key, plan in planned.items():
-            if key not in rows:
-                rows[key] = MatrixRow(key[0], key[1], plan.planned, 0, 0, None, 0, 0, 0, 0.0, 0,
-                                      0, 0, None)
-        for key, (s, k) in latency.items():
-            if k:
-                rows[key].mean_latency_s = s / k
-        for key, (s, k) in server.items():
-            if k:
-                rows[key].mean_server_time_s = s / k
-        return sorted(rows.values(), key=lambda r: (r.benchmark, r.model))
+            if plans is None:
+                plans = latest_plan_entries(connection.execute(text(LATEST_PLANS_SQL)))
+            return fold_matrix(connection.execute(text(MATRIX_SQL)), plans)
 
     def cells(
         self,
@@ -886,5 +774,17 @@ def _cell_row(result: CellResult) -> dict[str, Any]:
         "judge_cost": grade.judge_cost if grade else None,
         "judge_prompt_tokens": judge_usage.prompt_tokens if judge_usage else 0,
         "judge_completion_tokens": judge_usage.completion_tokens if judge_usage else 0,
+        **_user_columns(completion),
+    }
+
+
+def _user_columns(completion: Completion | None) -> dict[str, Any]:
+    """τ²-bench's simulated user: its model, dollars and tokens, apart from the candidate's."""
+    usage = completion.user_usage if completion else None
+    return {
+        "user_model": completion.user_model if completion else None,
+        "user_cost": completion.user_cost if completion else None,
+        "user_prompt_tokens": usage.prompt_tokens if usage else None,
+        "user_completion_tokens": usage.completion_tokens if usage else None,
     }
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-# Bump when a table changes; `Store.open` refuses a store with a newer version and migrates an
-# older one (store.py `_migrate`). 2: runs.owner/heartbeat_at, the claims table, the `answered`
-# cell status, an index on cells (fingerprint, sample).
-SCHEMA_VERSION = 2
+from avp_harness.store.schema import SCHEMA_VERSION  # bump it there when a table changes
 
 
 class MetaRecord(SQLModel, table=True):
@@ -160,6 +157,12 @@ class CellRecord(SQLModel, table=True):
     judge_cost: float | None = None
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
+    # τ²-bench's simulated user, paid apart from the candidate (nullable: added in place to an
+    # older store)
+    user_model: str | None = None
+    user_cost: float | None = None
+    user_prompt_tokens: int | None = None
+    user_completion_tokens: int | None = None
 
 
 class GradeHistoryRecord(SQLModel, table=True):
@@ -222,6 +225,33 @@ class EmbeddingRecord(SQLModel, table=True):
     vector: bytes
 
 
+class ServedRecord(SQLModel, table=True):
+    """One request answered by `avp serve`: which router and α chose which model, what it cost.
+
+    `router` and `alpha` are None for a configured model asked for by name (pass-through);
+    `status` is "ok" or the failure's status, `http_status` what the client was answered."""
+
+    __tablename__ = "served"
+    __table_args__ = (Index("ix_served_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float  # when the request arrived (time.time())
+    router: str | None = None
+    alpha: float | None = None
+    requested: str  # the `model` the client asked for
+    model: str | None = None  # the configured model id it was sent to (None: not sent)
+    stream: bool = False
+    status: str = "ok"
+    http_status: int = 200
+    upstream_status: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cost_source: str = "unknown"
+    latency_s: float | None = None  # arrival to the last byte sent
+    error: str | None = None
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "CellRecord",
@@ -235,4 +265,5 @@ __all__ = [
     "PlanRecord",
     "RouterRecord",
     "RunRecord",
+    "ServedRecord",
 ]

@@ -19,17 +19,17 @@ Live        arrows move in the grid (the model column stays put; a
 Results     Enter opens the item: prompt, response, extracted answer,
             grade, judge, tokens, dollars, latency, status, error
             f status filter (all, failed, wrong, right, ok)
-            d disagreements   b benchmark   m model   x clear filters
-            Esc back (item)
+            d disagree  b benchmark  m model  x clear  Esc back (item)
 Router      left / right: alpha by 0.01; PgUp / PgDn by 0.1
-            o pick a router (one fitted since start too)
-            Enter on a cluster: its ranking at this alpha
+            o pick a router (one fitted since start too); Enter on a
+            cluster: its ranking at this alpha; m every method on the
+            same split (avp compare)
 Route       / type a query, Enter: the chosen model and every model's
             score at alpha; PgUp / PgDn move alpha; Esc leaves the
             query box, then the screen
 
 The CLI has the same: avp status / cells / show-cell / routers /
-sweep / route / clusters.
+sweep / route / clusters / compare.
 """
 
 

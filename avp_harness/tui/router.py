@@ -4,9 +4,10 @@ Inspector: pick a fitted router (`o`, which also reads the list again; it is als
 few seconds, so a router fitted since start appears), move alpha with left / right (0.01) and
 PgUp / PgDn (0.1) and see the held-out cost-accuracy curve with its Pareto frontier and every
 single model, the usage shares and held-out accuracy / cost at that alpha, and the clusters
-(Enter: a cluster's ranking at alpha). Route: `/` and type a query, see the chosen model and
-every model's score at alpha; Esc leaves.
-The same figures come from `avp sweep`, `avp clusters` and `avp route`.
+(Enter: a cluster's ranking at alpha); `m`: every collaboration method side by side (`avp
+compare`). Route: `/` and type a query, see the chosen model and every model's score at alpha;
+Esc leaves. The same figures come from `avp sweep`, `avp clusters`, `avp compare` and
+`avp route`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RouterScreen(Screen[None]):
         *ALPHA_KEYS,
         Binding("o", "pick", "Routers"),
         Binding("enter", "cluster", "Cluster"),
+        Binding("m", "methods", "Methods"),
     ]
     LIST_EVERY_S = 5.0  # how often the router list is read again
 
@@ -65,7 +67,7 @@ class RouterScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#router-usage", DataTable).add_columns("model", "use", "acc", "$")
         self.query_one("#router-clusters", DataTable).add_columns(
-            "cl", "size", "best at α", "acc", "$/q", "sample query")
+            "cl", "size", "best at α", "acc", "$/q", "terms (Enter: samples)")
         self.set_interval(self.LIST_EVERY_S, self.list_routers)
         self.reopen()
 
@@ -185,7 +187,8 @@ class RouterScreen(Screen[None]):
             clusters.add_row(str(c.id), str(c.size), model,
                              "-" if math.isnan(acc) else f"{acc:.0%}",
                              "-" if math.isnan(cost) else f"{cost:.5f}",
-                             c.samples[0] if c.samples else "", key=str(c.id))
+                             ", ".join(c.terms) or (c.samples[0] if c.samples else ""),
+                             key=str(c.id))
         if view.clusters:
             clusters.move_cursor(row=min(row, len(view.clusters) - 1))
 
@@ -241,6 +244,75 @@ class RouterScreen(Screen[None]):
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_cluster()
 
+    def action_methods(self) -> None:
+        app: Any = self.app
+        if app.store is None:
+            return
+        view: RouterView | None = app.router_view
+        self.app.push_screen(CompareScreen(compare_embedding(view)))
+
+
+def compare_embedding(view: RouterView | None) -> str | None:
+    """The embedding `avp compare` uses here: the inspected router's own kind of embedding
+    (TF-IDF refitted per split, or the local model), else avp.toml's."""
+    spec = view.loaded.embedding.spec if view is not None else None
+    return spec if spec in ("tfidf", "local") or str(spec).startswith("api:") else None
+
+
+class CompareScreen(Screen[None]):
+    """`avp compare` in the inspector: every method on the inspected router's held-out split
+    (seed 42, 70/30): single models, baselines, Avengers-Pro's Pareto points, the Avengers
+    (direct, Self-Consistency, Model-Switch), JiSi router-only and full; what the store cannot
+    support is listed below the table with the reason."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, embedding: str | None) -> None:
+        super().__init__()
+        self.embedding = embedding
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="compare-banner", classes="banner")
+        yield DataTable(id="compare-rows", cursor_type="row", zebra_stripes=True)
+        yield Static(id="compare-skipped")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-rows", DataTable).add_columns(
+            "system", "family", "accuracy", "95% interval", "$", "calls", "frontier")
+        self.query_one("#compare-banner", Static).update(Text(
+            f"comparing every method ({self.embedding or 'configured'} embedding)..."))
+        self.run_worker(self._compare, thread=True, exclusive=True, group="compare",
+                        name="compare")
+
+    def _compare(self) -> None:
+        from avp_harness.app.compare import CompareRequest, compare
+
+        app: Any = self.app
+        try:
+            result = compare(app.store, CompareRequest(embedding=self.embedding))
+        except AvpError as exc:
+            self.app.call_from_thread(self.query_one("#compare-banner", Static).update,
+                                      Text(str(exc), style="bold red"))
+            return
+        self.app.call_from_thread(self.show, result)
+
+    def show(self, result: Any) -> None:
+        self.query_one("#compare-banner", Static).update(Text(
+            f"{len(result.models)} models, {', '.join(result.benchmarks)}; "
+            f"{result.n_test} held-out queries (seed {result.seeds[0]}); "
+            f"embedding {result.embedding}", style="bold"))
+        table = self.query_one("#compare-rows", DataTable)
+        table.clear()
+        for row in result.rows:
+            table.add_row(row.name, row.family, f"{row.accuracy:.1%}",
+                          f"[{row.low:.1%}, {row.high:.1%}]", f"{row.cost:.4f}",
+                          f"{row.calls:.0f}", "*" if row.pareto else "", key=row.name)
+        lines = [f"not evaluated: {name}: {why}" for name, why in result.skipped.items()]
+        self.query_one("#compare-skipped", Static).update(Text("\n".join(lines),
+                                                               style="italic"))
+
 
 class RouterPicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
@@ -266,7 +338,9 @@ def cluster_text(view: RouterView, cluster: int, alpha: float) -> Text:
         fmt = (lambda v, f: "-" if not math.isfinite(v) else format(v, f))  # noqa: E731
         text.append(f"{rank:>4}  {model:<28} {fmt(x, '.3f'):>7} {fmt(acc, '.0%'):>6} "
                     f"{fmt(cost, '.6f'):>10}\n")
-    text.append("\nsample queries\n", style="bold underline")
+    text.append("\ndistinguishing terms: ", style="bold")
+    text.append((", ".join(c.terms) or "none stand out") + "\n")
+    text.append("\nsample queries (their most distinctive sentence)\n", style="bold underline")
     for sample in c.samples:
         text.append(f"- {sample}\n")
     return text

@@ -23,6 +23,7 @@ from avp_harness.app.routing import Decision, LoadedRouter, decide, evaluate, lo
 from avp_harness.errors import RouterError
 from avp_harness.routing import SweepResult
 from avp_harness.routing.base import ClusterRouter
+from avp_harness.routing.cluster_terms import summarise_clusters
 from avp_harness.store import Store
 from avp_harness.store.routing import list_routers
 
@@ -43,6 +44,7 @@ class Cluster:
     samples: tuple[str, ...]
     accuracy: tuple[float, ...]  # per model, NaN when unobserved
     cost: tuple[float, ...]  # mean dollars per query, per model
+    terms: tuple[str, ...] = ()  # what sets its queries apart (routing/cluster_terms.py)
 
 
 @dataclass(frozen=True)
@@ -115,18 +117,15 @@ def inspect_router(store: Store, name: str) -> RouterView:
         X = np.asarray(data.X)
         train = loaded.split(data).train
         labels = router.assign(X[train])
-        for k in range(len(router.centroids_)):
-            members = train[labels == k]
+        # samples show each cluster's distinguishing terms in context, not the prompts' start
+        summaries = summarise_clusters([data.texts[i] for i in train], labels,
+                                       len(router.centroids_), n_samples=SAMPLES_PER_CLUSTER)
+        for k, summary in enumerate(summaries):
             clusters.append(Cluster(
-                id=k, size=len(members),
-                samples=tuple(_one_line(data.texts[i]) for i in members[:SAMPLES_PER_CLUSTER]),
+                id=k, size=int((labels == k).sum()), samples=summary.samples,
                 accuracy=tuple(float(v) for v in router.p_[k]),
-                cost=tuple(float(v) for v in router.q_[k]),
+                cost=tuple(float(v) for v in router.q_[k]), terms=summary.terms,
             ))
     return RouterView(name, loaded.kind.name, data.models, router, sweep, clusters,
                       loaded.fitted_on, loaded)
 
-
-def _one_line(text: str, width: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -120,7 +120,8 @@ def test_a_kind_defined_in_the_tests_is_fitted_swept_routed_and_persisted(store,
         assert "global" in out
         run(capsys, "routers", "export", "g", str(tmp_path / "g"), "--db", store)
         other = str(tmp_path / "other.db")
-        code, _, err = run(capsys, "routers", "import", str(tmp_path / "g"), "--db", other)
+        code, _, err = run(capsys, "routers", "import", str(tmp_path / "g"), "--db", other,
+                           "--create")
         assert code == 0, err
         code, out, _ = run(capsys, "routers", "show", "g", "--db", other)
         assert json.loads(out)["kind"] == "global"
@@ -145,7 +146,8 @@ def test_a_kind_choosing_several_models_is_fitted_routed_and_persisted(store, ca
         assert code == 2 and "chooses several models" in err and len(err.splitlines()) == 1
         run(capsys, "routers", "export", "two", str(tmp_path / "two"), "--db", store)
         other = str(tmp_path / "other.db")
-        code, _, _ = run(capsys, "routers", "import", str(tmp_path / "two"), "--db", other)
+        code, _, _ = run(capsys, "routers", "import", str(tmp_path / "two"), "--db", other,
+                         "--create")
         assert code == 0
 
 

@@ -13,7 +13,7 @@ from avp_harness.store.cells import CellFilter, LiveAggregator, list_cells
 from avp_harness.tui.app import build_app
 from avp_harness.tui.live import LiveScreen
 from avp_harness.tui.results import ItemScreen, ResultsScreen
-from avp_harness.tui.router import ClusterScreen, RouterScreen, RouteScreen
+from avp_harness.tui.router import ClusterScreen, CompareScreen, RouterScreen, RouteScreen
 
 SIZE = (80, 24)
 
@@ -139,6 +139,35 @@ async def test_router_inspector_moves_alpha_and_shows_clusters(filled_db: str) -
         await pilot.pause()
         assert isinstance(app.screen, ClusterScreen)
         assert "ranking at α 0.38" in static_text(app, "#cluster-body")
+
+
+async def test_router_inspector_compares_every_method(filled_db: str) -> None:
+    """m: `avp compare` on the inspected router's split (TF-IDF, as it was fitted): the single
+    models, the baselines and JiSi router-only as rows; what 12 ARC tasks cannot support (64
+    clusters for the Avengers, aggregator cells for full JiSi) listed with the reason."""
+    from avp_harness.app.compare import CompareRequest, compare
+
+    app = build_app(filled_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CompareScreen) and app.screen.embedding == "tfidf"
+        table = app.screen.query_one("#compare-rows", DataTable)
+        shown = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
+        with Store.open(filled_db) as store:
+            expected = compare(store, CompareRequest(embedding="tfidf"))
+        assert list(shown) == [r.name for r in expected.rows]
+        for name in ("sim/atlas-xl", "oracle", "best_per_benchmark", "jisi (router-only)"):
+            row = next(r for r in expected.rows if r.name == name)
+            assert str(shown[name][2]) == f"{row.accuracy:.1%}"
+            assert str(shown[name][5]) == f"{row.calls:.0f}"
+        skipped = static_text(app, "#compare-skipped")
+        assert "jisi (full, with aggregator)" in skipped and "avp aggregate" in skipped
+        assert "avengers" in skipped
+        await pilot.press("escape")
+        assert isinstance(app.screen, RouterScreen)
 
 
 async def test_route_screen_scores_every_model(filled_db: str) -> None:

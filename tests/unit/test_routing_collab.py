@@ -130,6 +130,7 @@ def check_jisi(router, X, R, T, rows):
         assert d.candidates[k].tolist() == A, q
         assert int(d.aggregator[k]) == agg, q
         assert set(np.flatnonzero(d.adaptive[k]).tolist()) == af, q
+        assert int(np.argmax(d.refined[k])) == chosen, q  # g^f, which orders A^f
     return d
 
 
@@ -305,3 +306,23 @@ def test_jisi_kind_needs_stored_responses():
     again = kind.restore(router.get_params(), router.to_arrays())
     assert (again.decide(X[:20], R[:20], T[:20]).chosen
             == router.decide(X[:20], R[:20], T[:20]).chosen).all()
+
+
+@pytest.mark.parametrize("gamma,n_base", [(0.95, 50), (1.0, 5), (0.5, 400)])
+def test_jisi_float32_screening_keeps_the_exact_support_sets(gamma, n_base):
+    """The support sets `decide` uses (screened in float32, then exact in float64) are those of
+    the whole float64 similarity row, duplicated training queries (ties at f_{N_base}) included."""
+    X, A, C, R, T = synthetic(n=300, d=24, seed=3)
+    X = np.vstack([X, X[:40]])  # exact duplicates: tied similarities
+    A, C, R, T = (np.concatenate([v, v[:40]]) for v in (A, C, R, T))
+    router = JiSiRouter(gamma=gamma, n_base=n_base).fit(X, A, C, response_vectors=R,
+                                                        response_tokens=T)
+    queries = synthetic(n=120, d=24, seed=4)[0]
+    unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    for q, (sup, s) in enumerate(router._supports(queries)):
+        full = (router.E_ * unit[q]).sum(axis=1)  # every row, in float64
+        f = np.sort(full)[::-1][min(n_base, len(full)) - 1]
+        assert sup.tolist() == np.flatnonzero(full >= gamma * f).tolist(), q
+        assert s.tolist() == full[sup].tolist()
+        dup = set(sup.tolist())
+        assert all((i in dup) == (i + 300 in dup) for i in range(40))  # ties stay together

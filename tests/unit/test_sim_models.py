@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
+from statistics import mean
 
 import pytest
 
 import benchmarks
-from avp_harness.sim.models import SIM_MODELS, SimModel, p_correct, topic_of
+from avp_harness.sim.models import SIM_MODELS, SimModel, drift, item_p, p_correct, topic_of
 from avp_harness.sim.server import (
     FaultRule,
     SimServerError,
@@ -82,8 +85,49 @@ def test_answers_are_deterministic_and_the_seed_is_a_sample_nonce() -> None:
     assert simulate_answer(model, "humaneval", item, sha, 3) == simulate_answer(
         model, "humaneval", item, sha, 3
     )
-    outcomes = {simulate_answer(model, "humaneval", item, sha, n).correct for n in range(40)}
-    assert outcomes == {True, False}
+    # a sample (no temperature: the OpenAI default 1.0) is drawn afresh; an item the model is
+    # unsure about then gets both outcomes over the nonces (sure items, one: test_item_p_...)
+    items = list(benchmarks.get("humaneval").items(benchmarks.Selection(limit=20)))
+    outcomes = [
+        {simulate_answer(model, "humaneval", it, prompt_sha(it.prompt_text), n).correct
+         for n in range(40)}
+        for it in items
+    ]
+    assert {True, False} in outcomes
+
+
+def test_item_p_keeps_the_skill_on_average_and_the_greedy_answer_likelier() -> None:
+    grid = [(k + 0.5) / 1000 for k in range(1000)]
+    for p in (0.35, 0.5, 0.7):
+        assert mean(item_p(p, u) for u in grid) == pytest.approx(p, abs=1e-3)
+        assert all((item_p(p, u) > 0.5) == (u < p) for u in grid if abs(u - p) > 1e-9)
+    assert (drift(0.0), drift(0.4), drift(0.7), drift(2.0)) == pytest.approx((0, 0.5, 0.875, 1))
+
+
+def test_samples_vary_with_temperature_and_a_vote_gains_on_unsure_items() -> None:
+    """T = 0: every sample is the greedy answer. T = 0.7: samples differ on many items, the
+    mean sample stays at the model's skill, and a majority vote beats the greedy answer (the
+    Self-Consistency effect), deterministically."""
+    items = list(benchmarks.get("mmlu_pro").items(benchmarks.Selection(limit=200)))
+    model = SIM_MODELS["sim/mid-pro"]  # mmlu_pro skill 0.70
+    greedy, voted, sampled, varying = [], [], [], 0
+    for item in items:
+        sha = prompt_sha(item.prompt_text)
+        first = simulate_answer(model, "mmlu_pro", item, sha, 0, temperature=0.0)
+        again = [simulate_answer(model, "mmlu_pro", item, sha, n, temperature=0.0) for n in (1, 9)]
+        assert {a.text for a in again} == {first.text}
+        samples = [simulate_answer(model, "mmlu_pro", item, sha, n, temperature=0.7)
+                   for n in range(10)]
+        assert samples[3] == simulate_answer(model, "mmlu_pro", item, sha, 3, temperature=0.7)
+        letters = [re.findall(r"Answer: ([A-J])", a.text)[-1] for a in samples]
+        vote = Counter(letters).most_common(1)[0][0]
+        greedy.append(bool(first.correct))
+        voted.append(vote == str(item.target).strip().upper())
+        sampled.append(mean(bool(a.correct) for a in samples))
+        varying += len(set(letters)) > 1
+    assert 0.3 < varying / len(items) < 0.85
+    assert abs(mean(sampled) - 0.70) < 0.06 and abs(mean(greedy) - 0.70) < 0.1
+    assert mean(voted) > mean(greedy) + 0.02
 
 
 def test_embeddings_are_unit_norm_deterministic_and_topical() -> None:

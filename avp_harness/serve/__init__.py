@@ -1,0 +1,1 @@
+"""`avp serve`: a fitted router behind an OpenAI-compatible HTTP endpoint (server.py)."""
