@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests need (each issue that needs one adds it here). Installed only when
 # missing, and only as root (CI, fresh machines); otherwise the tests that need them say so.
 # postgresql: the tests start a throw-away server from its binaries (tests/integration/conftest.py).
-APT_PACKAGES := bubblewrap postgresql
+# chromium: the HTML report is opened in a real headless browser (tests/integration/test_html_report.py).
+APT_PACKAGES := bubblewrap postgresql chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,tau2]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,tau2,plot]'
 	touch $(STAMP)
 
 # Starts the simulated provider on a free 127.0.0.1 port, evaluates its models on the default

@@ -140,26 +140,6 @@ def print_table(r: CompareResult) -> None:
 
 
 def write_plot(r: CompareResult, path: Path) -> None:
-    from avp_harness.cli.plotting import figure
+    from avp_harness.app.figures import compare_figure, draw
 
-    colors = {"single": "tab:red", "baseline": "tab:gray", "avengers_pro": "tab:blue",
-              "avengers": "tab:orange", "jisi": "tab:green"}
-    with figure(path, "total cost on the held-out split ($)",
-                "accuracy (macro over benchmarks), 95% interval", size=(9, 6)) as ax:
-        done: set[str] = set()
-        pro = sorted((row for row in r.rows if row.family == "avengers_pro"),
-                     key=lambda x: x.cost)
-        if pro:
-            ax.plot([x.cost for x in pro], [x.accuracy for x in pro], "-", color="tab:blue",
-                    alpha=0.5)
-        for row in r.rows:
-            label = None if row.family in done else row.family.replace("_", "-")
-            done.add(row.family)
-            ax.errorbar(row.cost, row.accuracy, yerr=[[row.accuracy - row.low],
-                        [row.high - row.accuracy]], fmt="o", color=colors[row.family],
-                        label=label, markersize=4, capsize=2, alpha=0.8)
-            if row.family != "avengers_pro":
-                ax.annotate(row.name.rsplit("/", 1)[-1], (row.cost, row.accuracy), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
-        costs = [row.cost for row in r.rows if row.cost > 0]
-        ax.set_xscale("symlog", linthresh=max(1e-6, min(costs) if costs else 1e-3))
+    draw(compare_figure(r), path)

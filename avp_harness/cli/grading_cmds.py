@@ -118,6 +118,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_config_argument(report)
     report.add_argument("--benchmark", help="one benchmark (default: every graded one)")
     report.add_argument("--json", action="store_true", help="print JSON")
+    report.add_argument(
+        "--html", type=Path, metavar="OUT.html",
+        help="also write one HTML page: the matrix, these metrics, the cost-accuracy figure "
+        "(needs the plot extra) and a per-item drill-down",
+    )
+    report.add_argument("--router", metavar="NAME",
+                        help="with --html: the figure is this stored router's held-out sweep")
+    report.add_argument("--items", type=int, default=500, metavar="N",
+                        help="with --html: drill-down rows per benchmark (default 500)")
     report.set_defaults(func=cmd_report)
 
 
@@ -581,6 +590,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             _module(args.benchmark)
         names = [args.benchmark] if args.benchmark else graded_benchmarks(store)
         reports = {name: benchmark_report(store, name) for name in names}
+        if args.html:
+            _write_html(store, reports, args)
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
@@ -589,6 +600,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not any(reports.values()):
         print("avp: no graded cells in the store for that benchmark", file=sys.stderr)
     return 0
+
+
+def _write_html(store: Any, reports: dict[str, Any], args: argparse.Namespace) -> None:
+    from avp_harness.app.html_report import write_html
+
+    if args.items < 1:
+        raise DataError("--items must be at least 1")
+    sweep = None
+    if args.router:
+        from avp_harness.app.routing import sweep_router
+        from avp_harness.routing import alpha_grid
+
+        sweep = sweep_router(store, args.router, alpha_grid("0:1:0.01"))[0]
+    write_html(store, reports, args.html, sweep, args.router, args.items)
+    print(f"wrote {args.html}", file=sys.stderr)
 
 
 def _pct(value: float | None) -> str:

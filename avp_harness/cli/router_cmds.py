@@ -423,21 +423,9 @@ def print_sweep(r: SweepResult, ci: dict[str, tuple[float, float, float]]) -> No
 
 
 def write_plot(r: SweepResult, path: Path) -> None:
-    from avp_harness.cli.plotting import figure
+    from avp_harness.app.figures import draw, sweep_figure
 
-    with figure(path, "total cost on the held-out split ($)",
-                "accuracy (macro over datasets)") as ax:
-        hc, ha = r.hull()
-        ax.plot(r.cost, r.accuracy, ".", color="tab:blue", alpha=0.5,
-                label="router (each alpha)")
-        ax.plot(hc, ha, "-", color="tab:blue", label="router frontier (upper hull)")
-        for name, (acc, c) in r.single.items():
-            ax.plot(c, acc, "o", color="tab:red")
-            ax.annotate(short(name), (c, acc), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        ax.plot(*reversed(r.baselines["oracle"]), "*", color="tab:green", markersize=10,
-                label="oracle")
-        ax.set_xscale("symlog", linthresh=max(1e-6, float(min(r.cost.min(), 1e-3))))
+    draw(sweep_figure(r), path)
 
 
 # -- route ------------------------------------------------------------------------------------

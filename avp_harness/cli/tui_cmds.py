@@ -82,8 +82,14 @@ def cmd_progress(args: argparse.Namespace) -> int:
         return 0
     projected = "?" if snap.projected_to_finish is None else f"${snap.projected_to_finish:.4f}"
     eta = "-" if snap.eta_s is None else f"{snap.eta_s:.0f}s"
-    print(f"cells {snap.done}/{snap.planned}, failed {snap.errors}, spent ${snap.spent:.4f}, "
-          f"to finish {projected}, {snap.throughput:.1f} cells/s, ETA {eta}")
+    # as the TUI's banner: the latest run's own cells; throughput and ETA only while it runs
+    done, planned = ((snap.run_done, snap.run_planned) if snap.run_planned
+                     else (snap.done, snap.planned))
+    status = (snap.run or {}).get("status")
+    pace = (f"{snap.throughput:.1f} cells/s, ETA {eta}" if status in (None, "running")
+            else f"run {status}")
+    print(f"cells {done}/{planned}, failed {snap.errors}, spent ${snap.spent:.4f}, "
+          f"to finish {projected}, {pace}")
     for c in snap.cells:
         acc = "-" if c.accuracy is None else f"{c.accuracy:.1%}"
         print(f"{c.benchmark:14} {c.model:28} {c.done:>6}/{c.planned or '?':<6} {acc:>6} "

@@ -100,6 +100,8 @@ class SweepResult:
     frontier_cost: Array | None = None  # every router point (grid and decision α), for the hull
     frontier_accuracy: Array | None = None
     frontier_exact: bool = False  # True: the router's decision α were all evaluated
+    # the α from which each decision point holds (its decisions are those just above it)
+    frontier_alpha: Array | None = None
     test_rows: NDArray[np.intp] | None = None  # rows of the data routed, in the split's order
     choice: NDArray[np.intp] | None = None  # (len(alphas), len(test_rows)) chosen columns
     router: RouterBase | None = field(default=None, repr=False)
@@ -249,7 +251,7 @@ def run_sweep(
     points = {k: tuple(float(v) for v in metrics.evaluate(c, At, Ct, Dt)) for k, c in refs.items()}
     points["random"] = metrics.expected_random(At, Ct, Dt)
     exact = exact_curve(router, X[kept], At, Ct, Dt)
-    f_acc, f_cost = (None, None) if exact is None else exact
+    f_acc, f_cost, f_alpha = (None, None, None) if exact is None else exact
     return SweepResult(
         seed=seed,
         models=data.models,
@@ -271,6 +273,7 @@ def run_sweep(
         frontier_cost=f_cost,
         frontier_accuracy=f_acc,
         frontier_exact=exact is not None,
+        frontier_alpha=f_alpha,
         test_rows=kept,
         choice=choice,
         router=router,
@@ -279,9 +282,10 @@ def run_sweep(
 
 def exact_curve(
     router: RouterBase, X: Array, A: Array, C: Array, datasets: NDArray[np.object_]
-) -> tuple[Array, Array] | None:
-    """(accuracy, cost) of the router on every segment of α ∈ [0, 1] where its decisions are
-    constant, for a router that can list them (`decision_segments`); None otherwise.
+) -> tuple[Array, Array, Array] | None:
+    """(accuracy, cost, α) of the router on every segment of α ∈ [0, 1] where its decisions are
+    constant, for a router that can list them (`decision_segments`); None otherwise. α is the
+    segment's start: 0, then each α past which a decision changes.
 
     The curve starts from every group's first segment and moves through the α where a decision
     changes, adding each changed query's score and cost difference (one point per such α)."""
@@ -312,7 +316,8 @@ def exact_curve(
     costs = cost0 + np.cumsum(C[rows_, after] - C[rows_, before])
     last = np.flatnonzero(np.append(alphas[1:] != alphas[:-1], True))  # one point per α
     acc = np.concatenate([[acc0], acc_sums[last]]) / per_dataset
-    return acc.mean(axis=1), np.concatenate([[cost0], costs[last]])
+    return (acc.mean(axis=1), np.concatenate([[cost0], costs[last]]),
+            np.concatenate([[0.0], alphas[last]]))
 
 
 def run_seeds(

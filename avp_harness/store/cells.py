@@ -129,6 +129,9 @@ class LiveSnapshot:
     run: dict[str, Any] | None  # the latest run: id, status, started_at, budget
     total_cells: int
     taken_at: float = field(default_factory=time.time)
+    # the latest run's own pairs (None: no run): cells it planned and how many of them are done
+    run_planned: int | None = None
+    run_done: int = 0
 
     @property
     def models(self) -> list[str]:
@@ -185,7 +188,12 @@ class LiveAggregator:
                        col(RunRecord.budget))
                 .order_by(col(RunRecord.id).desc()).limit(1)
             ).first()
-        return self._snapshot(plans, providers, run, time.time() if now is None else now)
+            run_pairs = set() if run is None else {
+                (m, b) for m, b in connection.execute(
+                    select(col(PlanRecord.model), col(PlanRecord.benchmark))
+                    .where(col(PlanRecord.run_id) == run[0]))}
+        return self._snapshot(plans, providers, run, time.time() if now is None else now,
+                              run_pairs)
 
     def _load_all(self, connection: Connection, top: int) -> None:
         ok = _C.status == OK
@@ -279,7 +287,7 @@ class LiveAggregator:
     # -- combining ----------------------------------------------------------------------------
     def _snapshot(
         self, plans: dict[tuple[str, str], tuple[str, int]], providers: dict[str, str],
-        run: Any, now: float,
+        run: Any, now: float, run_pairs: set[tuple[str, str]] | None = None,
     ) -> LiveSnapshot:
         cells: dict[tuple[str, str], LiveCell] = {}
 
@@ -347,7 +355,9 @@ class LiveAggregator:
 
         ordered = sorted(cells.values(), key=lambda c: (c.benchmark, c.model))
         planned_total = sum(c.planned or 0 for c in ordered)
-        remaining = sum(c.remaining for c in ordered)
+        mine = [c for c in ordered if (c.model, c.benchmark) in (run_pairs or set())]
+        # the ETA is the latest run's: pairs planned only by earlier runs are not waited for
+        remaining = sum(c.remaining for c in (mine if run is not None else ordered))
         projected: float | None = 0.0
         for c in ordered:
             if c.remaining and projected is not None:
@@ -366,6 +376,8 @@ class LiveAggregator:
                                                   strict=True)),
             total_cells=self.total_cells,
             taken_at=now,
+            run_planned=None if run is None else sum(c.planned or 0 for c in mine),
+            run_done=sum(min(c.done, c.planned or c.done) for c in mine),
         )
 
 

@@ -5,9 +5,11 @@
     app.run()
 
 Screens are Textual modes, one key each: 1 live, 2 results, 3 router inspector, 4 route; `?` help.
-The store is opened once; every query runs in a thread worker. With a config, the collector runs
-as an async worker on the app's event loop; `p` pauses / resumes its scheduling and quitting asks
-it to stop and waits for its writer to flush before the app exits.
+The store is opened once; every query runs in a thread worker. A store that is missing at start
+is looked for again every `refresh_s` and on `o`, and the screens start showing it once it exists.
+With a config, the collector runs as an async worker on the app's event loop; `p` pauses /
+resumes its scheduling and quitting asks it to stop and waits for its writer to flush before the
+app exits.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class AvpApp(App[Any]):
         Binding("3", "switch_mode('router')", "Router"),
         Binding("4", "switch_mode('route')", "Route"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("o", "open_store", "Open/refresh"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -79,6 +82,7 @@ class AvpApp(App[Any]):
         self.alpha = 0.5
         self.router_name: str | None = None
         self.router_view: Any = None
+        self._store_timer: Any = None
         self.sub_title = redact_url(db)  # never a database password on screen
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -89,7 +93,40 @@ class AvpApp(App[Any]):
         except AvpError as exc:
             self.store_error = str(exc)
 
+    def try_open_store(self) -> bool:
+        """Open the store if it was missing (created since): True when it is open now."""
+        if self.store is not None:
+            return True
+        try:
+            self.store = Store.open(self.db, create=False)
+        except AvpError as exc:
+            self.store_error = str(exc)
+            return False
+        self.store_error = None
+        self.notify(f"opened {redact_url(self.db)}")
+        reopen = getattr(self.screen, "reopen", None)
+        if reopen is not None:
+            reopen()
+        return True
+
+    def _check_store(self) -> None:
+        if self.try_open_store() and self._store_timer is not None:
+            self._store_timer.stop()
+            self._store_timer = None
+
+    def action_open_store(self) -> None:
+        """`o`: open a store created since start, or refresh the current screen."""
+        if self.store is None:
+            if not self.try_open_store():
+                self.notify(self.store_error or "no store", severity="error")
+            return
+        reopen = getattr(self.screen, "reopen", None)
+        if reopen is not None:
+            reopen()
+
     def on_mount(self) -> None:
+        self._store_timer = (self.set_interval(self.refresh_s, self._check_store)
+                             if self.store is None else None)
         if self.config is not None and self.store is not None:
             from avp_harness.collect.runner import Collector
 

@@ -10,25 +10,26 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 HELP = """\
-avp TUI: watch a collection, browse results, inspect routers.
+Everywhere  1 live  2 results  3 router  4 route  ? help  q quit
+            o open a store created since start, or refresh
+            (q in an in-process run stops it: finished cells are kept)
+Live        arrows move in the grid (the model column stays put; a
+            hint says where hidden benchmarks are); Enter: its items
+            p pause / resume (avp run --tui only)   r refresh now
+Results     Enter opens the item: prompt, response, extracted answer,
+            grade, judge, tokens, dollars, latency, status, error
+            f status filter (all, failed, wrong, right, ok)
+            d disagree  b benchmark  m model  x clear  Esc back (item)
+Router      left / right: alpha by 0.01; PgUp / PgDn by 0.1
+            o pick a router (one fitted since start too); Enter on a
+            cluster: its ranking at this alpha; m every method on the
+            same split (avp compare)
+Route       / type a query, Enter: the chosen model and every model's
+            score at alpha; PgUp / PgDn move alpha; Esc leaves the
+            query box, then the screen
 
-Everywhere   1 live   2 results   3 router   4 route   ? help   q quit
-             (quitting an in-process run stops it gracefully: finished cells are kept)
-
-Live         arrows move in the model x benchmark grid; Enter lists that cell's items
-             p pause / resume scheduling (avp run --tui only)   r refresh now
-Results      Enter opens the item: prompt, response, extracted answer, grade, judge, tokens,
-             dollars, latency, status, error
-             f status filter (all, failed, wrong, right, ok)   d disagreements between models
-             b benchmark   m model   x clear filters   Esc back (item)
-Router       left / right move alpha by 0.01, PgUp / PgDn by 0.1; o pick a router;
-             Enter on a cluster shows its ranking at the current alpha
-             m every method on the same split (avp compare)
-Route        type a query, Enter: the chosen model and every model's score at alpha;
-             PgUp / PgDn move alpha
-
-Everything here is also in the CLI: avp status / cells / show-cell / routers / sweep / route /
-clusters / compare.
+The CLI has the same: avp status / cells / show-cell / routers /
+sweep / route / clusters / compare.
 """
 
 
@@ -41,4 +42,4 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(Text(HELP), id="help-text")
+            yield Static(Text(HELP.rstrip("\n")), id="help-text")

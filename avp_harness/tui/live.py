@@ -21,9 +21,6 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from avp_harness.store.cells import CellFilter, LiveAggregator, LiveCell, LiveSnapshot
 
-# room for `1234/1234 100% $12.345 e12 r12` without the grid jumping as figures grow
-CELL_WIDTH = 28
-
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
@@ -34,12 +31,26 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def money(dollars: float) -> str:
+    """Dollars in at most 7 characters, 2 significant figures or more from $0.001: $0,
+    $0.0022, $0.0216, $0.10, $12.35, $123, $12.3k."""
+    if dollars == 0:
+        return "$0"
+    if dollars < 0.1:
+        return f"${dollars:.4f}"
+    if dollars < 100:
+        return f"${dollars:.2f}"
+    if dollars < 10_000:
+        return f"${dollars:.0f}"
+    return f"${dollars / 1000:.1f}k"
+
+
 def cell_text(c: LiveCell) -> Text:
     """One grid cell: done/total, accuracy, dollars, then failed (e), truncated at max_tokens (t),
-    context exceeded (x) and rate-limited (r) counts."""
+    context exceeded (x) and rate-limited (r) counts, each in full (the column widens to fit)."""
     total = "?" if c.planned is None else str(c.planned)
     accuracy = f"{c.accuracy:.0%}" if c.accuracy is not None else "-"
-    text = Text(f"{c.done}/{total} {accuracy:>4} ${c.dollars:.3f}")
+    text = Text(f"{c.done}/{total} {accuracy:>4} {money(c.dollars)}")
     if c.errors:
         text.append(f" e{c.errors}", style="bold red")
     if c.truncated:
@@ -54,14 +65,20 @@ def cell_text(c: LiveCell) -> Text:
 
 
 def banner_text(snap: LiveSnapshot, paused: bool, collecting: bool) -> Text:
+    """The run's line: its own cells against what it planned; throughput and ETA only while it
+    runs (a finished, interrupted or stopped run has none)."""
     run = snap.run or {}
-    pct = f" ({snap.done / snap.planned:.0%})" if snap.planned else ""
+    done, planned = snap.done, snap.planned
+    if snap.run_planned:
+        done, planned = snap.run_done, snap.run_planned
+    pct = f" ({done / planned:.0%})" if planned else ""
     projected = "?" if snap.projected_to_finish is None else f"${snap.projected_to_finish:.4f}"
+    running = collecting or run.get("status") == "running"
     text = Text()
     if run:
         status = "collecting here" if collecting else run.get("status", "?")
         text.append(f"run {run.get('id')} {status}  ", style="bold")
-    text.append(f"cells {snap.done}/{snap.planned}{pct}  failed {snap.errors}  ")
+    text.append(f"cells {done}/{planned}{pct}  failed {snap.errors}  ")
     truncated = sum(c.truncated for c in snap.cells)
     if truncated:
         text.append(f"truncated {truncated}  ", style="magenta")
@@ -71,10 +88,35 @@ def banner_text(snap: LiveSnapshot, paused: bool, collecting: bool) -> Text:
     text.append(f"spent ${snap.spent:.4f}  to finish {projected}  ")
     if run.get("budget") is not None:
         text.append(f"budget ${run['budget']:.2f}  ")
-    text.append(f"{snap.throughput:.1f} cells/s  ETA {duration(snap.eta_s)}")
+    if running:
+        text.append(f"{snap.throughput:.1f} cells/s  ETA {duration(snap.eta_s)}")
     if paused:
         text.append("  PAUSED", style="bold reverse yellow")
     return text
+
+
+def concurrency_text(active: int, bound: int, most: int) -> str:
+    """In flight / the adaptive bound, of the configured maximum. After the bound is cut, calls
+    already in flight finish: shown apart, so the fraction never reads 3/2."""
+    if active <= bound:
+        return f"{active}/{bound} of {most}"
+    return f"{bound}/{bound} of {most} +{active - bound} finishing"
+
+
+def hidden_columns(widths: list[int], view: int, scroll_x: int, fixed: int = 1) -> tuple[int,
+                                                                                          int]:
+    """(columns left of the view, columns right of it) of a grid whose first `fixed` columns stay
+    put: `widths` are rendered widths (padding included), `view` the visible width."""
+    start = sum(widths[:fixed])
+    left = right = 0
+    x = start
+    for w in widths[fixed:]:
+        if x < start + scroll_x:
+            left += 1
+        elif x + w > scroll_x + view:
+            right += 1
+        x += w
+    return left, right
 
 
 class LiveScreen(Screen[None]):
@@ -91,28 +133,45 @@ class LiveScreen(Screen[None]):
         self._lock = threading.Lock()
         self._columns: list[str] = []
         self._rows: list[str] = []
+        self._widths: dict[str, int] = {}  # column key -> width: grows to fit, never shrinks
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="live-banner", classes="banner")
-        yield DataTable(id="live-grid", cursor_type="cell", zebra_stripes=True)
+        yield DataTable(id="live-grid", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        yield Static(id="live-hint", classes="hint")
         yield DataTable(id="live-providers", cursor_type="none")
         yield Footer()
 
     def on_mount(self) -> None:
         app: Any = self.app
         providers = self.query_one("#live-providers", DataTable)
-        providers.add_columns("provider", "concurrency", "req/min", "requests", "429s")
+        providers.add_columns("provider", "in flight/bound", "req/min", "requests", "429s")
+        grid = self.query_one("#live-grid", DataTable)
+        self.watch(grid, "scroll_x", lambda _x: self._hint(), init=False)
+        self.set_interval(app.refresh_s, self.request_refresh)
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Start reading the store (once it exists), or read it again now."""
+        app: Any = self.app
         if app.store is None:
             self.query_one("#live-banner", Static).update(
-                Text(f"{app.store_error}", style="bold red"))
+                Text(f"{app.store_error}\nit is looked for every {app.refresh_s:g}s (o: now)",
+                     style="bold red"))
             return
-        self.aggregator = LiveAggregator(app.store)
-        self.set_interval(app.refresh_s, self.request_refresh)
+        if self.aggregator is None:
+            self.aggregator = LiveAggregator(app.store)
         self.request_refresh()
+
+    def on_resize(self) -> None:
+        self._hint()
 
     # -- reading ------------------------------------------------------------------------------
     def request_refresh(self) -> None:
+        app: Any = self.app
+        if self.aggregator is None and app.store is not None:
+            self.aggregator = LiveAggregator(app.store)
         if self.aggregator is not None:
             self.run_worker(self._read, thread=True, group="live", name="live-refresh")
 
@@ -142,24 +201,47 @@ class LiveScreen(Screen[None]):
     def _draw_grid(self, snap: LiveSnapshot) -> None:
         grid = self.query_one("#live-grid", DataTable)
         models, benches = snap.models, snap.benchmarks
-        if models != self._rows or benches != self._columns:
+        rows = {m: [self._cell(snap, m, b) for b in benches] for m in models}
+        widths = {"model": max(map(len, ["model", *models]))}
+        for i, bench in enumerate(benches):
+            widths[bench] = max([len(bench), *(r[i].cell_len for r in rows.values())])
+        grown = any(w > self._widths.get(k, 0) for k, w in widths.items())
+        if models != self._rows or benches != self._columns or grown:
+            # explicit widths (auto-sized columns kept their label's width here), never narrower
+            # than before, so the grid does not jump as figures change
+            self._widths = {k: max(w, self._widths.get(k, 0)) for k, w in widths.items()}
             cursor = grid.cursor_coordinate
             grid.clear(columns=True)
-            rows = {m: [self._cell(snap, m, b) for b in benches] for m in models}
-            # explicit widths: auto-sized columns kept their label's width here
-            grid.add_column("model", key="model", width=max(map(len, ["model", *models])))
-            for i, bench in enumerate(benches):
-                widest = max([len(bench), CELL_WIDTH, *(r[i].cell_len for r in rows.values())])
-                grid.add_column(bench, key=bench, width=widest)
+            grid.add_column("model", key="model", width=self._widths["model"])
+            for bench in benches:
+                grid.add_column(bench, key=bench, width=self._widths[bench])
             for model in models:
                 grid.add_row(model, *rows[model], key=model)
             self._rows, self._columns = models, benches
             if models:
                 grid.cursor_coordinate = grid.validate_cursor_coordinate(cursor)
-            return
-        for model in models:
-            for bench in benches:
-                grid.update_cell(model, bench, self._cell(snap, model, bench))
+        else:
+            for model in models:
+                for i, bench in enumerate(benches):
+                    grid.update_cell(model, bench, rows[model][i])
+        self.call_after_refresh(self._hint)
+
+    def _hint(self) -> None:
+        """Say which way hidden benchmark columns are, when the grid is wider than the screen."""
+        grid = self.query_one("#live-grid", DataTable)
+        hint = self.query_one("#live-hint", Static)
+        pad = 2 * grid.cell_padding
+        widths = [self._widths.get(k, 0) + pad for k in ["model", *self._columns]]
+        left, right = hidden_columns(widths, grid.scrollable_content_region.width,
+                                     round(grid.scroll_x))
+        parts = []
+        if left:
+            parts.append(f"← {left} benchmark{'s' * (left > 1)}")
+        if right:
+            parts.append(f"{right} more benchmark{'s' * (right > 1)} →")
+        hint.update(Text("  ·  ".join(parts) + "  (←/→ to scroll)" if parts else "",
+                         style="italic"))
+        hint.display = bool(parts)
 
     @staticmethod
     def _cell(snap: LiveSnapshot, model: str, bench: str) -> Text:
@@ -177,9 +259,9 @@ class LiveScreen(Screen[None]):
             limits = live.get(name)
             rpm = f"{stored.requests_per_min:.0f}" if stored else "0"
             if limits is not None:
-                table.add_row(name, f"{limits.active}/{limits.concurrency} of "
-                              f"{limits.max_concurrency}", rpm, str(limits.requests),
-                              str(limits.rate_limit_hits))
+                table.add_row(name, concurrency_text(limits.active, limits.concurrency,
+                                                     limits.max_concurrency),
+                              rpm, str(limits.requests), str(limits.rate_limit_hits))
             else:
                 table.add_row(name, "-", rpm, "-", str(stored.rate_limited if stored else 0))
 

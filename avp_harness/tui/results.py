@@ -79,6 +79,9 @@ class ResultsScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.load()
 
+    def reopen(self) -> None:
+        self.load()
+
     @property
     def flt(self) -> CellFilter:
         app: Any = self.app

@@ -1,11 +1,13 @@
 """The router inspector and the route screen.
 
-Inspector: pick a fitted router (`o`), move alpha with left / right (0.01) and PgUp / PgDn (0.1)
-and see the held-out cost-accuracy curve with its Pareto frontier and every single model, the
-usage shares and held-out accuracy / cost at that alpha, and the clusters (Enter: a cluster's
-ranking at alpha); `m`: every collaboration method side by side (`avp compare`). Route: type a
-query, see the chosen model and every model's score at alpha. The same figures come from
-`avp sweep`, `avp clusters`, `avp compare` and `avp route`.
+Inspector: pick a fitted router (`o`, which also reads the list again; it is also checked every
+few seconds, so a router fitted since start appears), move alpha with left / right (0.01) and
+PgUp / PgDn (0.1) and see the held-out cost-accuracy curve with its Pareto frontier and every
+single model, the usage shares and held-out accuracy / cost at that alpha, and the clusters
+(Enter: a cluster's ranking at alpha); `m`: every collaboration method side by side (`avp
+compare`). Route: `/` and type a query, see the chosen model and every model's score at alpha;
+Esc leaves. The same figures come from `avp sweep`, `avp clusters`, `avp compare` and
+`avp route`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual_plotext import PlotextPlot
 
 from avp_harness.errors import AvpError
+from avp_harness.redact import redact
 from avp_harness.tui.router_model import RouterView, inspect_router, router_names
 
 ALPHA_KEYS = [
@@ -43,10 +46,14 @@ class RouterScreen(Screen[None]):
         Binding("enter", "cluster", "Cluster"),
         Binding("m", "methods", "Methods"),
     ]
+    LIST_EVERY_S = 5.0  # how often the router list is read again
 
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
+        self._pick_next = False  # `o` was pressed: open the picker once the list is read
+        self._listing = False  # a read of the list is under way
+        self._list_again = False  # read it again when that one ends
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,33 +68,74 @@ class RouterScreen(Screen[None]):
         self.query_one("#router-usage", DataTable).add_columns("model", "use", "acc", "$")
         self.query_one("#router-clusters", DataTable).add_columns(
             "cl", "size", "best at α", "acc", "$/q", "terms (Enter: samples)")
+        self.set_interval(self.LIST_EVERY_S, self.list_routers)
+        self.reopen()
+
+    def reopen(self) -> None:
         app: Any = self.app
         if app.store is None:
             self.banner(Text(app.store_error or "", style="bold red"))
             return
-        self.banner(Text("looking for fitted routers..."))
-        self.run_worker(self._list, thread=True, group="router", name="router-list")
+        if app.router_view is None:
+            self.banner(Text("looking for fitted routers..."))
+        self.list_routers()
 
     def banner(self, text: Text) -> None:
         self.query_one("#router-banner", Static).update(text)
 
     # -- loading ------------------------------------------------------------------------------
+    def list_routers(self) -> None:
+        """Read the router list in a thread; one read at a time (asked during one, once more
+        after it, so a read asked for by `o` always starts after the key)."""
+        app: Any = self.app
+        if app.store is None:
+            return
+        if self._listing:
+            self._list_again = True
+            return
+        self._listing = True
+        self.run_worker(self._list, thread=True, group="router-list", name="router-list")
+
     def _list(self) -> None:
         app: Any = self.app
-        names = router_names(app.store)
+        try:
+            names = router_names(app.store)
+        except Exception as exc:  # a store failure (locked, gone) is said, the next check retries
+            self.app.call_from_thread(self._list_failed, str(exc))
+            return
         self.app.call_from_thread(self._listed, names)
+
+    def _list_failed(self, error: str) -> None:
+        self._listing = self._pick_next = False
+        self.notify(f"cannot read the router list: {redact(error)}", severity="error")
 
     def _listed(self, names: list[str]) -> None:
         app: Any = self.app
-        self.names = names
+        self._listing = False
+        if self._list_again:
+            self._list_again = False
+            self.list_routers()
+            if self._pick_next:
+                return  # the picker opens with the list read after the key
+        new = [n for n in names if n not in self.names]
+        known, self.names = bool(self.names), names
+        if self._pick_next:
+            self._pick_next = False
+            self._open_picker()
         if not names:
             self.banner(Text(f"no fitted routers in {app.db}: fit one with "
                              "`avp fit --name NAME` (then o to pick it)", style="italic"))
             return
+        if known and new:
+            self.notify(f"new router{'s' * (len(new) > 1)}: {', '.join(new)} (o to pick)")
         if app.router_view is not None and app.router_view.name in names:
-            self.draw()
-        else:
+            if not known:
+                self.draw()
+        elif not self.workers_named("router-load"):
             self.load(app.router_name if app.router_name in names else names[0])
+
+    def workers_named(self, name: str) -> bool:
+        return any(w.name == name and w.is_running for w in self.workers)
 
     def load(self, name: str) -> None:
         self.banner(Text(f"loading router {name!r}: embedding items, sweeping alpha..."))
@@ -167,6 +215,15 @@ class RouterScreen(Screen[None]):
         self.draw()
 
     def action_pick(self) -> None:
+        """`o`: read the router list again (a router fitted since start), then pick one."""
+        app: Any = self.app
+        if app.store is None:
+            app.action_open_store()
+            return
+        self._pick_next = True
+        self.list_routers()
+
+    def _open_picker(self) -> None:
         if not self.names:
             self.notify("no fitted routers: avp fit --name NAME")
             return
@@ -304,10 +361,17 @@ class ClusterScreen(Screen[None]):
 
 
 class RouteScreen(Screen[None]):
+    """Type a query (`/` or `i` puts the cursor in the box; until then `?` and the digits are the
+    app's keys), Enter routes it and gives the keys back; Esc leaves for the live screen."""
+
     BINDINGS = [
-        Binding("pageup", "alpha(0.05)", "α+"),
-        Binding("pagedown", "alpha(-0.05)", "α-"),
+        Binding("slash", "edit", "Query", key_display="/"),
+        Binding("i", "edit", "Query", show=False),
+        Binding("pageup", "alpha(0.05)", "α+.05", key_display="PgUp", priority=True),
+        Binding("pagedown", "alpha(-0.05)", "α-.05", key_display="PgDn", priority=True),
+        Binding("escape", "leave", "Back"),
     ]
+    AUTO_FOCUS = "#route-scores"
 
     def __init__(self) -> None:
         super().__init__()
@@ -316,7 +380,7 @@ class RouteScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="route-banner", classes="banner")
-        yield Input(placeholder="type a query, Enter to route it", id="route-input")
+        yield Input(placeholder="/ then type a query, Enter to route it", id="route-input")
         yield DataTable(id="route-scores", cursor_type="none")
         yield Footer()
 
@@ -333,6 +397,17 @@ class RouteScreen(Screen[None]):
         router = f"router {view.name}" if view else "no router loaded yet (first one is used)"
         self.query_one("#route-banner", Static).update(Text(f"{router}  α {app.alpha:.2f}"))
 
+    def action_edit(self) -> None:
+        self.query_one("#route-input", Input).focus()
+
+    def action_leave(self) -> None:
+        """Esc: out of the query box first (keys work again), then back to the live screen."""
+        box = self.query_one("#route-input", Input)
+        if box.has_focus:
+            self.query_one("#route-scores", DataTable).focus()
+        else:
+            self.app.switch_mode("live")
+
     def action_alpha(self, step: float) -> None:
         app: Any = self.app
         app.alpha = clamp(app.alpha + step)
@@ -342,6 +417,7 @@ class RouteScreen(Screen[None]):
             self.route(query)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#route-scores", DataTable).focus()  # the keys are the app's again
         self.route(event.value)
 
     def route(self, query: str) -> None:

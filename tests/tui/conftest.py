@@ -4,7 +4,7 @@ with a TF-IDF router fitted on it by `avp fit` (so every screen has real data to
 from __future__ import annotations
 
 import asyncio
-import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,20 @@ def filled_db(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     return db
 
 
+def copy_store(source: str, target: Path) -> None:
+    """A consistent copy of a SQLite store: SQLite's backup, so what still sits in the source's
+    write-ahead log (a router just fitted) is copied too, which copying the file alone loses."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
 @pytest.fixture
 def db_copy(filled_db: str, tmp_path: Path) -> str:
     """A private copy of the filled store (tests that write must not disturb the others)."""
     target = tmp_path / "runs.db"
-    shutil.copy(filled_db, target)
+    copy_store(filled_db, target)
     return str(target)

@@ -176,6 +176,7 @@ async def test_route_screen_scores_every_model(filled_db: str) -> None:
         await pilot.press("4")
         await pilot.pause()
         assert isinstance(app.screen, RouteScreen)
+        await pilot.press("slash")  # the query box takes the keys only once asked to
         app.screen.query_one(Input).value = "Find the output grid for the test input"
         await pilot.press("enter")
         await settle(app, pilot)
