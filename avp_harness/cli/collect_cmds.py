@@ -345,7 +345,7 @@ DEMO_JUDGE = "sim/mid-pro"  # a SIMULATED judge: it compares answers with the re
 
 def full_suite(mmlu_pro: int) -> tuple[list[dict[str, Any]], list[str]]:
     """The full suite's extra benchmark entries whose data is present, and the names skipped."""
-    from avp_harness.cli.grading_cmds import data_present
+    from avp_harness.app.benchmarks import data_present
 
     entries: list[dict[str, Any]] = []
     skipped: list[str] = []

@@ -5,21 +5,16 @@ official metrics from the stored grades."""
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import inspect
 import json
 import os
 import re
 import sys
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from avp_harness.cli import add_config_argument, add_db_argument, resolve_db
-from avp_harness.errors import AvpError, DataError
-
-CHEAP_BYTES = 2_000_000  # local data files smaller than this are counted by `benchmarks list`
+from avp_harness.errors import DataError
 
 REGRADE_EPILOG = """\
 examples:
@@ -133,97 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # ------------------------------------------------------------------------------ benchmarks
 
 
-class _PlaceholderJudge:
-    """Lets a judged benchmark build its grader to be described (it is never asked)."""
-
-    model = "<judge from avp.toml>"
-
-    async def ask(self, prompt: str, *, fresh: bool = False) -> Any:  # pragma: no cover
-        raise AvpError("the placeholder judge cannot be asked")
-
-
-def _module(name: str) -> Any:
-    import benchmarks
-
-    target = benchmarks.REGISTRY.get(name)
-    if target is None:
-        raise DataError(f"unknown benchmark {name!r}; known: {', '.join(benchmarks.names())}")
-    return importlib.import_module(target.partition(":")[0])
-
-
-def data_present(name: str) -> bool:
-    """Whether a registered benchmark's default data is on this machine."""
-    import benchmarks
-
-    return benchmarks.get(name).data_status().present
-
-
-def _grader(bench: Any) -> Any:
-    return bench.grader(_PlaceholderJudge() if bench.needs_judge else None)
-
-
-def _selection_text(selection: Any) -> str:
-    if selection is None:
-        return "?"
-    if isinstance(selection, str):  # a setup a Selection cannot say (τ²-bench: per domain)
-        return selection
-    if selection.sample is not None:
-        return f"{selection.sample} sampled (seed {selection.seed})"
-    if selection.limit is not None:
-        return f"first {selection.limit}"
-    return "all"
-
-
-def _data_bytes(where: str) -> int | None:
-    """Size of a local data file or folder; None when the data is not a local path."""
-    path = Path(where)
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-    return None
-
-
-def _count(bench: Any, present: bool, where: str, force: bool) -> int | None:
-    """Items in the default selection: counted when asked, or when the data is small (a local
-    file or folder under CHEAP_BYTES, or data shipped in a package)."""
-    size = _data_bytes(where)
-    cheap = where.startswith("package ") or (size is not None and size < CHEAP_BYTES)
-    if not present or not (force or cheap):
-        return None
-    from benchmarks import Selection
-
-    try:
-        return sum(1 for _ in bench.items(Selection()))
-    except DataError:
-        return None
-
-
-def describe(name: str, *, count: bool = False) -> dict[str, Any]:
-    """What `avp benchmarks list` shows for one benchmark."""
-    import benchmarks
-
-    bench = benchmarks.get(name)
-    module = _module(name)
-    grader = _grader(bench)
-    present, where = astuple(bench.data_status())
-    return {
-        "name": name,
-        "version": bench.version,
-        "description": bench.description,
-        "source": bench.default_source,
-        "data_present": present,
-        "data": where,
-        "items": _count(bench, present, where, count),
-        "grader": grader.id,
-        "grader_version": grader.version,
-        "needs_judge": bench.needs_judge,
-        "paper_selection": _selection_text(getattr(module, "PAPER_SELECTION", None)),
-    }
-
-
 def cmd_benchmarks_list(args: argparse.Namespace) -> int:
     import benchmarks
+    from avp_harness.app.benchmarks import describe
 
     rows = [describe(name, count=args.count) for name in benchmarks.names()]
     if args.json:
@@ -275,10 +182,12 @@ def cmd_benchmarks_show(args: argparse.Namespace) -> int:
     import benchmarks
 
     bench = benchmarks.get(args.name)
-    module = _module(args.name)
+    from avp_harness.app.benchmarks import benchmark_module, describe, described_grader
+
+    module = benchmark_module(args.name)
     info = describe(args.name)
     summary, url, sources = _docstring_parts(module)
-    grader = _grader(bench)
+    grader = described_grader(bench)
     info |= {
         "summary": summary,
         "url": url,
@@ -437,6 +346,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     import asyncio  # here, not at module level: `avp --help` starts faster
 
     import benchmarks
+    from avp_harness.app.benchmarks import benchmark_module
     from avp_harness.collect.regrade import regrade
     from avp_harness.store import Store
     from avp_harness.store.grades import count_regradable, regradable_benchmarks
@@ -448,7 +358,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
         names = args.benchmark or regradable_benchmarks(store)
         if args.benchmark:
             for name in names:
-                _module(name)  # a named unknown benchmark fails before any work
+                benchmark_module(name)  # a named unknown benchmark fails before any work
         else:  # imported records under names avp does not know: nothing to grade them with
             unknown = [name for name in names if name not in benchmarks.REGISTRY]
             names = [name for name in names if name in benchmarks.REGISTRY]
@@ -530,54 +440,9 @@ def _print_regrade(summary: Any) -> None:
 # ------------------------------------------------------------------------------ report
 
 
-def metrics_of(benchmark: str) -> Any:
-    """The benchmark's `metrics(grades)`; for a name avp does not know (imported records), the
-    default accuracy figures."""
-    import benchmarks
-
-    if benchmark not in benchmarks.REGISTRY:
-        return benchmarks.accuracy_metrics
-    return benchmarks.get(benchmark).metrics
-
-
-def benchmark_report(store: Any, benchmark: str) -> dict[str, dict[str, Any]]:
-    """model -> the benchmark's official metrics from its stored grades."""
-    from avp_harness.store.grades import benchmark_grades
-
-    metrics = metrics_of(benchmark)
-    report: dict[str, dict[str, Any]] = {}
-    for entry in benchmark_grades(store, benchmark):
-        grades = entry.grades
-        report[entry.model] = {
-            "n": len(grades),
-            "dollars": entry.dollars,
-            "judge_dollars": entry.judge_dollars,
-            "judge_tokens": entry.judge_tokens,
-        } | ({"user_dollars": entry.user_dollars} if entry.user_dollars else {}) | metrics(grades)
-    _add_coverage(store, benchmark, report)
-    return report
-
-
-def _add_coverage(store: Any, benchmark: str, report: dict[str, dict[str, Any]]) -> None:
-    """Per model: planned items, truncated answers, and what the figures leave out and why."""
-    for m in store.matrix():
-        if m.benchmark != benchmark:
-            continue
-        row = report.setdefault(m.model, {"n": 0, "dollars": m.dollars, "judge_dollars": 0.0,
-                                          "judge_tokens": 0})
-        n = row["n"]
-        finished = m.done + m.errors
-        left_out = {
-            "context_exceeded": m.context_exceeded,
-            "failed": m.errors,
-            "ungraded": max(0, m.done - m.context_exceeded - n),
-            "not_yet_run": max(0, (m.planned or finished) - finished),
-        }
-        row |= {"planned": m.planned, "truncated": m.truncated,
-                "left_out": {k: v for k, v in left_out.items() if v}}
-
-
 def cmd_report(args: argparse.Namespace) -> int:
+    from avp_harness.app.benchmarks import benchmark_module
+    from avp_harness.app.report import benchmark_report
     from avp_harness.store import Store
     from avp_harness.store.grades import graded_benchmarks
 
@@ -587,7 +452,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     db = resolve_db(args.db, config_db)
     with Store.open(db, create=False) as store:
         if args.benchmark:
-            _module(args.benchmark)
+            benchmark_module(args.benchmark)
         names = [args.benchmark] if args.benchmark else graded_benchmarks(store)
         reports = {name: benchmark_report(store, name) for name in names}
         if args.html:
@@ -634,6 +499,8 @@ def _print_report(benchmark: str, report: dict[str, dict[str, Any]]) -> None:
 
     bench = benchmarks.get(benchmark) if benchmark in benchmarks.REGISTRY else None
     labels = dict(bench.metric_labels) if bench is not None else {}
+    from avp_harness.app.report import metrics_of
+
     rows = [metrics_of(benchmark)([])] + [row for row in report.values() if row["n"]]
     names = list(dict.fromkeys(  # the figures of no grades name the columns a table always has
         k for row in rows for k, v in row.items()

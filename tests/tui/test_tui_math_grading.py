@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from avp_harness.cli.grading_cmds import data_present
+from avp_harness.app.benchmarks import data_present
 
 SCRIPT = r"""
 import json, sys
