@@ -101,6 +101,6 @@ def aggregation_plan(
                 hashes[(model_id, name)] = config_hash(model, config.provider_for(model), name,
                                                        version)
         bench_plans.append(BenchmarkPlan(name, version, list(cell_items.values()), 1,
-                                         source.grader))
+                                         source.grader, more_calls=source.more_calls))
         entries += [PlanEntry(m, name, hashes[(m, name)], version, n) for m, n in counts.items()]
     return AggregationPlan(bench_plans, list(used.values()), entries, hashes, notes, pairs=pairs)

@@ -81,13 +81,6 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def _more_calls(benchmark: object) -> bool:
-    """A cell of this benchmark costs more than one candidate call: a judge's, or τ²-bench's
-    turns and simulated user."""
-    return bool(getattr(benchmark, "needs_judge", False)
-                or getattr(benchmark, "needs_user_simulator", False))
-
-
 def prompt_estimate(cell: PlannedCell) -> int:
     """Prompt tokens, about 4 characters a token (estimates, not bounds)."""
     return sum(len(m.content) for m in cell.item.messages) // 4 + 16
@@ -116,9 +109,7 @@ class BudgetGuard:
     def start(self, plan: Plan, observed: Mapping[str, Sequence[tuple[int, float | None]]]) -> str:
         """Seed from the store's earlier cells (per config hash) and say how reservations are
         made for this plan, in one line."""
-        import benchmarks
-
-        self.judged = {b.name for b in plan.benchmarks if _more_calls(benchmarks.get(b.name))}
+        self.judged = {b.name for b in plan.benchmarks if b.more_calls}
         for pair, chash in plan.hashes.items():
             rows = observed.get(chash, ())
             if rows:

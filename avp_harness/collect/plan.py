@@ -62,6 +62,7 @@ class BenchmarkPlan:
     grader: Grader
     temperature: float | None = None  # overrides every model's temperature on this benchmark
     simulate: Simulate | None = None  # an agentic benchmark's simulation (benchmarks/tau2.py)
+    more_calls: bool = False  # a cell costs more than its one call (a judge, a simulated user)
 
     def model(self, model: ModelConfig) -> ModelConfig:
         """`model` as called on this benchmark (its temperature replaced when one is set)."""
@@ -134,7 +135,9 @@ def build_plan(config: Config, *, judge: object | None = None) -> Plan:
         grader = bench.grader(judge)  # type: ignore[arg-type]
         bench_plans.append(
             BenchmarkPlan(bench.name, bench.version, items, bench_cfg.samples, grader,
-                          bench_cfg.temperature, getattr(bench, "simulate", None))
+                          bench_cfg.temperature, getattr(bench, "simulate", None),
+                          more_calls=bench.needs_judge
+                          or bool(getattr(bench, "needs_user_simulator", False)))
         )
     entries: list[PlanEntry] = []
     hashes: dict[tuple[str, str], str] = {}
