@@ -219,3 +219,20 @@ class Judgement:
     completion_tokens: int = 0
     cost: float | None = None
     cost_source: str = "unknown"
+
+
+def last_user_text(messages: Any) -> str | None:
+    """The last user message's text (its text parts joined) in OpenAI chat messages, or None
+    when there is none: what the routing server routes on and the simulator answers."""
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "".join(str(p.get("text", "")) for p in content
+                               if isinstance(p, dict) and p.get("type", "text") == "text")
+            return None
+    return None

@@ -23,24 +23,14 @@ import numpy as np
 
 from avp_harness.errors import RouterError
 from avp_harness.routing.sweep import SweepResult
+from avp_harness.types import last_user_text
 
 ROUTER_PREFIX = "avp/"
 
 
 def routing_text(messages: Any) -> str | None:
-    """The last user message's text (text parts joined), or None when there is none."""
-    if not isinstance(messages, list):
-        return None
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return "".join(str(p.get("text", "")) for p in content
-                               if isinstance(p, dict) and p.get("type", "text") == "text")
-            return None
-    return None
+    """What a served request is routed on: its last user message's text (see the module)."""
+    return last_user_text(messages)
 
 
 @dataclass(frozen=True)

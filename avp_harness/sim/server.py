@@ -108,7 +108,7 @@ from avp_harness.sim.models import (
 # the serve options live in a light module so `avp --help` does not load aiohttp; re-exported
 from avp_harness.sim.options import FAULT_KINDS as FAULT_KINDS
 from avp_harness.sim.options import add_serve_arguments as add_serve_arguments
-from avp_harness.types import Item
+from avp_harness.types import Item, last_user_text
 
 DEFAULT_RETRY_AFTER_S = 1.0
 DEFAULT_SLOW_DELAY_S = 30.0
@@ -583,7 +583,7 @@ class SimProvider:
             )
         model_id = body.get("model")
         model_id = model_id if isinstance(model_id, str) else None
-        text = _last_user_text(body.get("messages"))
+        text = last_user_text(body.get("messages"))
         sha = prompt_sha(text) if text is not None else None
         index = await self.get_index()
         bench, item = index.get(sha, (None, None)) if sha else (None, None)
@@ -986,21 +986,6 @@ def _timings(usage: Mapping[str, Any], seconds: float) -> dict[str, float]:
         "predicted_ms": predicted_ms,
         "predicted_per_second": predicted_n / (predicted_ms / 1000.0) if predicted_ms else 0.0,
     }
-
-
-def _last_user_text(messages: Any) -> str | None:
-    """The content of the last user message (text parts joined), or None if there is none."""
-    if not isinstance(messages, list):
-        return None
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return None
-    return None
 
 
 # --- Running it --------------------------------------------------------------------------------

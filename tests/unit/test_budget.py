@@ -115,7 +115,8 @@ def test_projections_come_from_observed_costs() -> None:
 def test_the_store_s_earlier_answers_seed_the_reservations_and_the_start_line() -> None:
     guard = BudgetGuard(5.0)
     plan = SimpleNamespace(
-        benchmarks=[SimpleNamespace(name="arc_agi", more_calls=False)], hashes={("m", "arc_agi"): "h"},
+        benchmarks=[SimpleNamespace(name="arc_agi", more_calls=False)],
+        hashes={("m", "arc_agi"): "h"},
         models=[SimpleNamespace(id="m", max_tokens=None, price=PRICE)])
     line = guard.start(plan, {"h": [(100, cost(100))] * 19 + [(300, None)]})  # type: ignore[arg-type]
     assert guard.reserve_for(cell(bench="arc_agi")) == pytest.approx(reserved(100))
