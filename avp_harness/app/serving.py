@@ -153,3 +153,12 @@ def served_report(buckets: Sequence[Any]) -> dict[str, Any]:
                      "routers": dict(sorted(b.routers.items()))})
     total["models"] = dict(sorted(total["models"].items()))
     return {"total": total, "buckets": rows}
+
+
+def model_mix(models: dict[str, int]) -> str:
+    """`{"a": 3, "b": 1}` -> "a 75%, b 25%" (most used first); "-" when there is none."""
+    n = sum(models.values())
+    if not n:
+        return "-"
+    ranked = sorted(models.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{m} {k / n:.0%}" for m, k in ranked)

@@ -164,7 +164,7 @@ def _with_models(config: Any, models: list[Any]) -> Any:
 
 
 def cmd_served(args: argparse.Namespace) -> int:
-    from avp_harness.app.serving import served_report
+    from avp_harness.app.serving import model_mix, served_report
     from avp_harness.store import Store
     from avp_harness.store.served import served_buckets
 
@@ -186,19 +186,11 @@ def cmd_served(args: argparse.Namespace) -> int:
     print(f"{total['requests']} requests served {span}, {total['failed']} failed; "
           f"${total['dollars']:.6f}{unpriced}; tokens {total['prompt_tokens']} in, "
           f"{total['completion_tokens']} out")
-    print(f"models: {_mix(total['models'])}")
+    print(f"models: {model_mix(total['models'])}")
     fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}[args.bucket]
     print(f"\n{args.bucket + ' (UTC)':17} {'requests':>8} {'failed':>6} {'dollars':>10}  models")
     for b in report["buckets"]:
         when = time.strftime(fmt, time.gmtime(b["start"]))
         print(f"{when:17} {b['requests']:8d} {b['failed']:6d} {b['dollars']:10.6f}  "
-              f"{_mix(b['models'])}")
+              f"{model_mix(b['models'])}")
     return 0
-
-
-def _mix(models: dict[str, int]) -> str:
-    n = sum(models.values())
-    if not n:
-        return "-"
-    ranked = sorted(models.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{m} {k / n:.0%}" for m, k in ranked)

@@ -4,7 +4,8 @@
     app = build_app("runs.db", config=config, budget=5.0)       # run the collector in-process
     app.run()
 
-Screens are Textual modes, one key each: 1 live, 2 results, 3 router inspector, 4 route; `?` help.
+Screens are Textual modes, one key each: 1 live, 2 results, 3 router inspector, 4 route, 5 what
+`avp serve` served; `?` help.
 The store is opened once; every query runs in a thread worker. A store that is missing at start
 is looked for again every `refresh_s` and on `o`, and the screens start showing it once it exists.
 With a config, the collector runs as an async worker on the app's event loop; `p` pauses /
@@ -30,6 +31,7 @@ from avp_harness.tui.live import LiveScreen
 from avp_harness.tui.reporter import Progress, TuiReporter
 from avp_harness.tui.results import ResultsScreen
 from avp_harness.tui.router import RouterScreen, RouteScreen
+from avp_harness.tui.served import ServedScreen
 
 
 class AvpApp(App[Any]):
@@ -42,6 +44,7 @@ class AvpApp(App[Any]):
         "results": ResultsScreen,
         "router": RouterScreen,
         "route": RouteScreen,
+        "served": ServedScreen,
     }
     DEFAULT_MODE = "live"
     BINDINGS = [
@@ -49,6 +52,7 @@ class AvpApp(App[Any]):
         Binding("2", "switch_mode('results')", "Results"),
         Binding("3", "switch_mode('router')", "Router"),
         Binding("4", "switch_mode('route')", "Route"),
+        Binding("5", "switch_mode('served')", "Served", show=False),  # footer full: in help
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("o", "open_store", "Open/refresh"),
         Binding("q", "quit", "Quit"),

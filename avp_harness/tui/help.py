@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 HELP = """\
-Everywhere  1 live  2 results  3 router  4 route  ? help  q quit
+Everywhere  1 live 2 results 3 router 4 route 5 served ? help q quit
             o open a store created since start, or refresh
             (q in an in-process run stops it: finished cells are kept)
 Live        arrows move in the grid (the model column stays put; a
@@ -27,9 +27,9 @@ Router      left / right: alpha by 0.01; PgUp / PgDn by 0.1
 Route       / type a query, Enter: the chosen model and every model's
             score at alpha; PgUp / PgDn move alpha; Esc leaves the
             query box, then the screen
-
+Served      avp serve's requests, dollars and model mix per hour
 The CLI has the same: avp status / cells / show-cell / routers /
-sweep / route / clusters / compare.
+sweep / route / clusters / compare / served.
 """
 
 
