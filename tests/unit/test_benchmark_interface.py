@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 import benchmarks
-from avp_harness.cli.grading_cmds import _print_report, metrics_of
+from avp_harness.app.report import metrics_of
+from avp_harness.cli.grading_cmds import _print_report
 from avp_harness.types import Grade
 
 
