@@ -105,17 +105,8 @@ class JiSiBefore(JiSiRouter):
             diff = np.abs(self.T_[sup[:, None], A[None, :]] ** 2 - T[q, A] ** 2)
             top = diff.max(axis=0)
             terms = np.where(top > 0, 1.0 - diff / np.where(top > 0, top, 1.0), 1.0)
-            s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
-            keep = max(1, math.floor(self.keep_ratio * len(sup)))
-            flt = np.argsort(-s_flt, kind="stable")[:keep]
-            gf = s_flt[flt] @ VI[flt]
-            best = int(np.argmax(gf))
+            gf, best, adaptive[q] = self.refine(sI, s_res, terms, VI)  # unchanged: shared
             chosen[q], cands[q], agg[q], support[q], refined[q] = best, A, int(A[0]), len(sup), gf
-            if gf[best] > 0:
-                fk = np.sort(gf)[::-1][K - 1]
-                adaptive[q] = (gf >= fk) & (gf / gf[best] >= self.threshold)
-            else:
-                adaptive[q, best] = True
         return JiSiDecision(chosen, cands, agg, adaptive, support, refined)
 
 

@@ -213,69 +213,13 @@ def real_texts() -> list[str]:
 
 
 def collab_figures(n: int = 10_000) -> None:
-    """Fit + a 101-α comparison per method on n train and n held-out queries (target < 5 s each).
-
-    Avengers-Pro: fit, route at 101 α, macro accuracy and cost per α, the Pareto points. The
-    Avengers: fit, top-2 per query, direct / Self-Consistency (10 samples) / Model-Switch (5 + 5)
-    from synthetic stored samples. JiSi router-only: fit the bank (responses 384-d), decide for
-    every held-out query from the candidates' responses. Each also gets the 1000-resample
-    percentile interval `avp compare` prints. α changes nothing for the Avengers and JiSi: one
-    evaluation serves every α.
-    """
-    from avp_harness.app.compare import N_BOOT
-    from avp_harness.routing import ensemble
-    from avp_harness.routing.avengers_ensemble import AvengersRouter
-    from avp_harness.routing.jisi import JiSiRouter, cost_calls
+    """Fit + a 101-α comparison per method on n train and n held-out queries (target < 5 s each),
+    the workloads of `perf/methods.py` (which also times them against the code before)."""
+    from methods import workloads
 
     print(f"\ncollaboration methods: {n:,} train + {n:,} held-out queries, {M} models, {D}-d")
-    X, A, C, _ = synthetic(n)
-    Xt, At, Ct, Dt = synthetic(n, seed=1)
-    alphas = np.linspace(0, 1, 101)
-    rng = np.random.default_rng(0)
-    names = sorted(set(Dt.tolist()))
-    boot = {d: rng.integers(0, (Dt == d).sum(), size=(N_BOOT, (Dt == d).sum())) for d in names}
-
-    def interval(score: np.ndarray) -> None:
-        per = [score[Dt == d][boot[d]].mean(axis=1) for d in names]
-        np.percentile(np.mean(per, axis=0), [2.5, 97.5])
-
-    def pro() -> None:
-        router = AvengersProRouter(n_clusters=25, random_state=42).fit(X, A, C)
-        choice = router.route_curve(Xt, alphas)
-        acc, cost = metrics.evaluate(choice, At, Ct, Dt)
-        rows = np.arange(n)
-        for i in np.flatnonzero(metrics.pareto_mask(cost, acc)):
-            interval(At[rows, choice[i]])
-
-    S = 10  # samples per (query, model): answers drawn from each model's skill
-    right = rng.uniform(size=(n, M, S)) < np.nan_to_num(At)[:, :, None] * 0.5 + 0.3
-    wrong = rng.choice(np.array(list("BCD"), dtype=object), size=(n, M, S))
-    answers = np.where(right, "A", wrong).astype(object)
-    scores = right.astype(float)
-    costs = np.repeat(Ct[:, :, None], S, axis=2)
-    code = np.zeros(n, dtype=bool)
-
-    def avengers() -> None:
-        router = AvengersRouter(n_clusters=64, top_k=3, beta=3.0, top_n=2).fit(X, A, C)
-        models = router.select(Xt).models[0]
-        for strategy in ("direct", "self_consistency", "model_switch", "model_switch_ablation"):
-            out = ensemble.run_strategy(strategy, models, answers, scores, costs, code)
-            interval(out.score)
-
-    R = X[:, None, :] + 0.5 * rng.normal(size=(n, M, D))
-    Rt = Xt[:, None, :] + 0.5 * rng.normal(size=(n, M, D))
-    T = rng.integers(20, 800, size=(n, M)).astype(float)
-    Tt = rng.integers(20, 800, size=(n, M)).astype(float)
-
-    def jisi() -> None:
-        router = JiSiRouter().fit(X, A, C, response_vectors=R, response_tokens=T)
-        d = router.decide(Xt, Rt, Tt)
-        cost_calls(d, Ct)
-        interval(At[np.arange(n), d.chosen])
-
-    for name, fn in (("Avengers-Pro (faithful)", pro), ("The Avengers (direct/SC/MS)", avengers),
-                     ("JiSi router-only", jisi)):
-        seconds = timed(fn)
+    for name, fn in workloads(n).items():
+        seconds = timed(lambda fn=fn: fn(False))
         print(f"{name:28} fit + 101-alpha compare: {seconds:6.2f} s (target < 5 s)")
 
 

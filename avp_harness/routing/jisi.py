@@ -251,18 +251,29 @@ class JiSiRouter(RouterBase):
             diff = np.abs(tokens[cells] ** 2 - T[q, A] ** 2)
             top = diff.max(axis=0)
             terms = np.where(top > 0, 1.0 - diff / np.where(top > 0, top, 1.0), 1.0)
-            s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
-            keep = max(1, math.floor(self.keep_ratio * len(sup)))
-            flt = np.argsort(-s_flt, kind="stable")[:keep]
-            gf = s_flt[flt] @ VI[flt]
-            best = int(np.argmax(gf))
+            gf, best, adaptive[q] = self.refine(sI, s_res, terms, VI)
             chosen[q], cands[q], agg[q], support[q], refined[q] = best, A, int(A[0]), len(sup), gf
-            if gf[best] > 0:
-                fk = np.sort(gf)[::-1][K - 1]
-                adaptive[q] = (gf >= fk) & (gf / gf[best] >= self.threshold)
-            else:
-                adaptive[q, best] = True
         return JiSiDecision(chosen, cands, agg, adaptive, support, refined)
+
+    def refine(
+        self, sI: Array, s_res: Array, terms: Array, VI: Array
+    ) -> tuple[Array, int, NDArray[np.bool_]]:
+        """One query's refinement from its support set I: the filter score of each i in I,
+        the kept top share, the refined model scores g^f, the best model and A^f (the models
+        within the threshold of the best among the top K; the best alone when none scores)."""
+        K = self.n_candidates
+        s_flt = self.epsilon * K * sI + self.sigma * s_res + self.delta * terms.sum(axis=1)
+        keep = max(1, math.floor(self.keep_ratio * len(sI)))
+        flt = np.argsort(-s_flt, kind="stable")[:keep]
+        gf = s_flt[flt] @ VI[flt]
+        best = int(np.argmax(gf))
+        adaptive = np.zeros(len(gf), dtype=bool)
+        if gf[best] > 0:
+            fk = np.sort(gf)[::-1][K - 1]
+            adaptive = (gf >= fk) & (gf / gf[best] >= self.threshold)
+        else:
+            adaptive[best] = True
+        return gf, best, adaptive
 
 
 def full_cost_calls(d: JiSiDecision, C: Array) -> tuple[Array, Array]:

@@ -28,6 +28,7 @@ from tests.integration.test_judge_regrade import (
     collect,
     config_data,
     question_of,
+    toml_text,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,16 +55,7 @@ def with_judge(data: dict[str, Any], judge: str, max_tokens: int | None = None) 
 
 
 def write_toml(path: Path, data: dict[str, Any]) -> Path:
-    provider = data["providers"]["sim"]
-    lines = [f'db = "{data["db"]}"', "", "[providers.sim]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in provider.items()]
-    for model in data["models"]:
-        lines += ["", "[[models]]", f'id = "{model["id"]}"', 'provider = "sim"']
-    for bench in data["benchmarks"]:
-        lines += ["", "[[benchmarks]]", f'name = "{bench["name"]}"',
-                  f'source = "{bench["source"]}"']
-    lines += ["", "[judge]"] + [f"{k} = {json.dumps(v)}" for k, v in data["judge"].items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(toml_text(data))
     return path
 
 

@@ -220,7 +220,7 @@ async def test_regrade_with_a_changed_grader_changes_verdicts_and_keeps_history(
 
     # back to the judge through the CLI (config + db): cached verdicts, history grows
     config_file = tmp_path / "avp.toml"
-    config_file.write_text(_toml(data))
+    config_file.write_text(toml_text(data))
     argv = ["regrade", "--config", str(config_file), "--db", db, "--benchmark", "simpleqa"]
     code = await asyncio.to_thread(avp_main, argv)  # the CLI runs its own event loop
     assert code == 0
@@ -265,7 +265,8 @@ async def test_hle_judged_and_reported_with_calibration(
     assert "accuracy given attempted" in text and "F-score" in text and ATLAS in text
 
 
-def _toml(data: dict[str, Any]) -> str:
+def toml_text(data: dict[str, Any]) -> str:
+    """`data` (config_data's shape, its [judge] included) as an avp.toml."""
     provider = data["providers"]["sim"]
     lines = [f'db = "{data["db"]}"', "", "[providers.sim]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in provider.items()]
@@ -274,5 +275,5 @@ def _toml(data: dict[str, Any]) -> str:
     for bench in data["benchmarks"]:
         lines += ["", "[[benchmarks]]", f'name = "{bench["name"]}"',
                   f'source = "{bench["source"]}"']
-    lines += ["", "[judge]", f'id = "{JUDGE}"', 'provider = "sim"']
+    lines += ["", "[judge]"] + [f"{k} = {json.dumps(v)}" for k, v in data["judge"].items()]
     return "\n".join(lines) + "\n"
