@@ -49,6 +49,7 @@ from avp_harness.app.routing import (
     fit_embedding,
     load_data,
 )
+from avp_harness.app.voting import is_code, same_for
 from avp_harness.errors import AvpError, RouterError
 from avp_harness.names import COMPARE_METHODS
 from avp_harness.routing import baselines, ensemble, metrics
@@ -62,7 +63,6 @@ from avp_harness.store.routing import SampleTable, max_samples, sample_table, sc
 
 Array = NDArray[np.float64]
 METHODS = COMPARE_METHODS  # named in avp_harness.names, so `avp --help` needs no routing code
-CODE_BENCHMARKS = {"humaneval", "livecodebench", "mbpp"}
 N_BOOT = 1000
 
 
@@ -144,24 +144,6 @@ class _Points:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _same_for(benchmark: str, grader: str) -> Callable[[str, str], bool]:
-    if grader == "math":
-        from graders.math import math_equal
-
-        def same(a: str, b: str) -> bool:
-            try:
-                return bool(math_equal(a, b))
-            except Exception:  # a parse failure or a timeout: not shown equal
-                return False
-
-        return same
-    return ensemble.string_equal
-
-
-def _is_code(benchmark: str, grader: str) -> bool:
-    return benchmark in CODE_BENCHMARKS or grader.endswith("_exec")
 
 
 # -- the comparison -----------------------------------------------------------------------------
@@ -362,8 +344,8 @@ def _avengers(
     models = router.select(X[kept]).models[0]
     bench = data.datasets[kept]
     graders = {b: table.graders.get(b, "") for b in set(bench.tolist())}
-    code = np.array([_is_code(b, graders[b]) for b in bench], dtype=bool)
-    same_by = {b: _same_for(b, g) for b, g in graders.items()}
+    code = np.array([is_code(b, graders[b]) for b in bench], dtype=bool)
+    same_by = {b: same_for(g) for b, g in graders.items()}
     same = [same_by[b] for b in bench]
     answers, scores, costs = (table.answers[kept], table.scores[kept], table.costs[kept])
     strategies = {

@@ -138,18 +138,19 @@ def describe_choice(choice: AlphaChoice, n_test: int) -> str:
 def served_report(buckets: Sequence[Any]) -> dict[str, Any]:
     """Totals and per-bucket spend and model mix, as JSON-ready data."""
     total: dict[str, Any] = {"requests": 0, "failed": 0, "dollars": 0.0, "unpriced": 0,
-                             "prompt_tokens": 0, "completion_tokens": 0, "models": {}}
+                             "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
+                             "models": {}}
     rows = []
     for b in buckets:
         for key in ("requests", "failed", "dollars", "unpriced", "prompt_tokens",
-                    "completion_tokens"):
+                    "completion_tokens", "calls"):
             total[key] += getattr(b, key)
         for m, n in b.models.items():
             total["models"][m] = total["models"].get(m, 0) + n
         rows.append({"start": b.start, "requests": b.requests, "failed": b.failed,
                      "dollars": b.dollars, "unpriced": b.unpriced,
                      "prompt_tokens": b.prompt_tokens, "completion_tokens": b.completion_tokens,
-                     "models": dict(sorted(b.models.items())),
+                     "calls": b.calls, "models": dict(sorted(b.models.items())),
                      "routers": dict(sorted(b.routers.items()))})
     total["models"] = dict(sorted(total["models"].items()))
     return {"total": total, "buckets": rows}

@@ -27,10 +27,18 @@ examples:
                                           held-out accuracy (printed with its figures)
   avp serve main --target-cost 0.5        the most accurate alpha at <= 50% of its dollars
   AVP_SERVE_KEY=secret avp serve main --api-key-env AVP_SERVE_KEY   clients must send the token
+  avp serve av --strategy model_switch    an Avengers router: 5 samples of its top 2 models
+  avp serve js                            a JiSi router: the full method (candidates, aggregator)
 
 model names: avp/<router> (the served alpha), avp/<router>@<alpha>, or any configured model id
 (sent to it as is). A routed request is embedded by its last user message, the way the router's
 training queries were. Every request is recorded in the store: see `avp served`.
+
+ensemble routers (kinds avengers and jisi) make several calls per request, all through the
+gateway; the reply is the chosen message, its `avp` field and x-avp-* headers the decision, the
+calls and the dollars of all of them. Their votes read answers the way a benchmark does when the
+request names one (extra_body={"avp": {"benchmark": "math500"}} or an x-avp-benchmark header),
+else by the generic rule (whitespace-normalised text). README: "avp serve".
 """
 
 
@@ -53,6 +61,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pick.add_argument("--target-cost", type=float, default=None, metavar="SHARE",
                       help="the most accurate alpha costing at most SHARE (e.g. 0.5) of the best "
                       "single model's held-out dollars")
+    ens = serve.add_argument_group("ensemble routers (avengers, jisi)")
+    ens.add_argument("--strategy", default="self_consistency",
+                     choices=["self_consistency", "model_switch", "model_switch_ablation",
+                              "direct"],
+                     help="the Avengers' strategy, named as avp compare names it (default "
+                     "self_consistency)")
+    ens.add_argument("--samples", type=int, default=None, metavar="N",
+                     help="Avengers samples per model (default 10 for self_consistency, 5 for "
+                     "model_switch)")
+    ens.add_argument("--temperature", type=float, default=None, metavar="T",
+                     help="sampling temperature of the Avengers' samples / JiSi's candidates "
+                     "(default: the named benchmark's in avp.toml, else 0.7 / 0.2)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
     serve.add_argument("--api-key-env", default=None, metavar="NAME",
@@ -90,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from avp_harness.gateway import Gateway
     from avp_harness.redact import register_secret
     from avp_harness.routing import check_alpha
+    from avp_harness.serve.ensemble import EnsembleOptions
     from avp_harness.serve.server import ServeApp, ServedLog, ServeError, run
     from avp_harness.store import Store
 
@@ -121,6 +142,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if needed:
         raise RouterError(f"router {args.router!r} needs {', '.join(needed)}, whose provider "
                           f"key is missing: {'; '.join(why.values())}")
+    several = loaded.kind.chooses != "one"
+    if several and (args.alpha is not None or args.target_accuracy is not None
+                    or args.target_cost is not None):
+        raise RouterError(f"router {args.router!r} is a {loaded.kind.name} ensemble: it has no "
+                          "alpha (--alpha, --target-accuracy and --target-cost do not apply)")
     if args.target_accuracy is not None or args.target_cost is not None:
         _, result = evaluate(store, loaded)
         choice = choose_alpha(result, target_accuracy=args.target_accuracy,
@@ -133,7 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def ready(port: int) -> None:
         names = ", ".join([f"avp/{loaded.name}", *(m.id for m in usable)])
-        print(f"serving router {loaded.name!r} ({loaded.kind.name}, alpha {alpha:g}) on "
+        how = app.ensemble.describe() if app.ensemble is not None else f"alpha {alpha:g}"
+        print(f"serving router {loaded.name!r} ({loaded.kind.name}, {how}) on "
               f"http://{args.host}:{port}/v1 (models: {names})", flush=True)
         if keyless:
             print(f"not served (provider key missing): {', '.join(keyless)}", flush=True)
@@ -145,12 +172,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             tmp.write_text(f"{port}\n")
             os.replace(tmp, args.ready_file)
 
+    options = EnsembleOptions(args.strategy, args.samples, args.temperature)
+    app = ServeApp(config, loaded, alpha, Gateway(config), ServedLog(store), token, options)
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        app = ServeApp(config, loaded, alpha, Gateway(config), ServedLog(store), token)
         await run(app, args.host, args.port, stop, ready)
 
     asyncio.run(main())

@@ -96,7 +96,9 @@ class ModelClient:
         request: Mapping[str, Any] | None = None,
     ) -> Completion:
         """One chat completion. Raises the SDK's exceptions or `EmptyResponse`. With `request`,
-        the answer's whole message (tool calls included) is kept in `raw["message"]`."""
+        the answer's whole message (tool calls included) is kept in `raw["message"]`, the
+        upstream's `id`, `created` and `system_fingerprint` beside it, and with n > 1 every
+        choice in `raw["choices"]`."""
         kwargs = self.request_body(model, messages, seed, request)
         body = {k: v for k, v in kwargs.items() if k != "extra_body"} | kwargs.get("extra_body", {})
         # The SDK's transport, headers and status errors, without its per-call walk of the body
@@ -122,8 +124,11 @@ class ModelClient:
         if not text and not tool_calls and finish_reason not in ("length", "content_filter"):
             raise EmptyResponse("response has empty content")
         raw = None
-        if request is not None:
-            raw = {"message": {k: v for k, v in message.items() if v is not None}}
+        if request is not None:  # served whole: every choice, the upstream's id and fingerprint
+            raw = {"message": {k: v for k, v in message.items() if v is not None},
+                   **{k: data[k] for k in ("id", "created", "system_fingerprint") if k in data}}
+            if len(choices) > 1:
+                raw["choices"] = [c for c in choices if isinstance(c, dict)]
         usage_data = data.get("usage")
         usage = parse_usage(usage_data)
         cost, source, version = None, CostSource.UNKNOWN, None

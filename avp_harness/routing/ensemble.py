@@ -84,6 +84,32 @@ def majority(answers: Sequence[str | None], same: Same = string_equal) -> tuple[
     return reps[best], votes[best]
 
 
+def choose(
+    strategy: str, answers: Sequence[Sequence[str | None]], same: Same = string_equal,
+    threshold: float = MS_THRESHOLD,
+) -> tuple[int, int, int]:
+    """The sample a voting strategy answers with, given each routed model's extracted answers
+    (model 1's first, k samples each): (the model's slot, 0 or 1; the sample's position in that
+    model's list; the votes of its group). `run_strategy` and `avp serve` both decide here."""
+    a1 = list(answers[0])
+    k = len(a1)
+    pos1, votes1 = majority(a1, same)
+    if strategy == "self_consistency":
+        return 0, pos1, votes1
+    a2 = list(answers[1])
+    if strategy == "model_switch":
+        if votes1 / k >= threshold:
+            return 0, pos1, votes1
+        pos, votes = majority(a1 + a2, same)
+        return (0, pos, votes) if pos < k else (1, pos - k, votes)
+    if strategy == "model_switch_ablation":
+        pos2, votes2 = majority(a2, same)
+        if votes1 / k < 1.0 and votes2 / k > votes1 / k:
+            return 1, pos2, votes2
+        return 0, pos1, votes1
+    raise RouterError(f"{strategy!r} does not vote: {', '.join(STRATEGIES[1:])} do")
+
+
 def needed(strategy: str, n: int = SC_SAMPLES, s: int = MS_SAMPLES) -> tuple[int, int]:
     """(models, samples per model) a strategy reads."""
     if strategy == "direct":
@@ -130,29 +156,13 @@ def run_strategy(
     out_score = np.empty(nq)
     out_cost = np.empty(nq)
     for q in range(nq):
-        m1 = int(models[q, 0])
         eq = string_equal if same is None else same[q]
         picks = [int(models[q, w]) for w in range(width)]
         out_cost[q] = sum(float(costs[q, m, i]) for m in picks for i in range(k))
         if strategy == "direct" or code[q]:
-            out_score[q] = scores[q, m1, 0]
+            out_score[q] = scores[q, picks[0], 0]
             continue
-        a1 = list(answers[q, m1, :k])
-        pos1, votes1 = majority(a1, eq)
-        if strategy == "self_consistency":
-            out_score[q] = scores[q, m1, pos1]
-            continue
-        m2 = picks[1]
-        a2 = list(answers[q, m2, :k])
-        if strategy == "model_switch":
-            if votes1 / k >= threshold:
-                out_score[q] = scores[q, m1, pos1]
-            else:
-                pos, _ = majority(a1 + a2, eq)
-                out_score[q] = scores[q, m1, pos] if pos < k else scores[q, m2, pos - k]
-        else:  # model_switch_ablation
-            pos2, votes2 = majority(a2, eq)
-            switch = votes1 / k < 1.0 and votes2 / k > votes1 / k
-            out_score[q] = scores[q, m2, pos2] if switch else scores[q, m1, pos1]
+        slot, pos, _ = choose(strategy, [list(answers[q, m, :k]) for m in picks], eq, threshold)
+        out_score[q] = scores[q, picks[slot], pos]
     calls = np.full(nq, float(width * k))
     return Outcome(out_score, out_cost, calls)

@@ -43,6 +43,18 @@ from avp_harness.gateway.forward import (
     upstream_status,
 )
 from avp_harness.redact import redact
+from avp_harness.serve.ensemble import (
+    Ensemble,
+    EnsembleAnswer,
+    EnsembleFailed,
+    EnsembleOptions,
+    EnsembleRequestError,
+    Tally,
+    decision_headers,
+    message_chunks,
+    message_of,
+    requested_benchmark,
+)
 from avp_harness.store import Store
 from avp_harness.store.served import ServedRequest, record_served
 
@@ -130,7 +142,7 @@ class Served:
 
     def row(self, status: str, http_status: int, *, usage: Any = None, cost: float | None = None,
             cost_source: str = "unknown", upstream: int | None = None,
-            error: str | None = None) -> ServedRequest:
+            error: str | None = None, calls: int = 1) -> ServedRequest:
         return ServedRequest(
             at=self.at, router=self.router, alpha=self.alpha, requested=self.requested,
             model=self.model, stream=self.stream, status=status, http_status=http_status,
@@ -138,7 +150,7 @@ class Served:
             prompt_tokens=usage.prompt_tokens if usage is not None else 0,
             completion_tokens=usage.completion_tokens if usage is not None else 0,
             cost=cost, cost_source=cost_source,
-            latency_s=time.perf_counter() - self.started, error=error,
+            latency_s=time.perf_counter() - self.started, error=error, calls=calls,
         )
 
 
@@ -152,7 +164,8 @@ class ServeApp:
     """The HTTP handlers around one loaded router, the config's models and a gateway."""
 
     def __init__(self, config: Config, loaded: LoadedRouter, alpha: float, gateway: Any,
-                 log: ServedLog, token: str | None = None) -> None:
+                 log: ServedLog, token: str | None = None,
+                 ensemble: EnsembleOptions | None = None) -> None:
         self.config = config
         self.loaded = loaded
         self.alpha = alpha
@@ -166,10 +179,8 @@ class ServeApp:
                 f"router {loaded.name!r} chooses among models not configured in "
                 f"{config.file_label()}: {', '.join(missing)} (add them under [[models]] so "
                 "requests can be sent to them)")
-        if loaded.kind.chooses != "one":
-            raise ServeError(
-                f"router {loaded.name!r} is a {loaded.kind.name} router, which chooses several "
-                "models per query; avp serve serves routers that choose one")
+        self.ensemble = (None if loaded.kind.chooses == "one" else  # serve/ensemble.py
+                         Ensemble(config, loaded, gateway, ensemble or EnsembleOptions()))
         self.embeds_inline = loaded.embedding.spec == "tfidf"  # fast: no thread hop
         self._pending: list[tuple[str, float, asyncio.Future[tuple[Decision, float]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -241,9 +252,6 @@ class ServeApp:
                              "invalid_request_error", None)
         if not isinstance(body.get("stream", False), bool):
             raise BadRequest(400, "`stream` must be true or false", "invalid_request_error", None)
-        if body.get("n", 1) != 1 and not body.get("stream"):  # the gateway returns one choice
-            raise BadRequest(400, "`n` other than 1 is served with stream=true only",
-                             "invalid_request_error", "unsupported_parameter")
         return body
 
     async def resolve(self, body: dict[str, Any],
@@ -340,12 +348,15 @@ class ServeApp:
             body = await self.read_body(request)
             served.requested = body["model"]
             served.stream = bool(body.get("stream"))
+            if self.ensemble is not None and body["model"].partition("@")[0] == (
+                    f"{ROUTER_PREFIX}{self.loaded.name}"):
+                return await self.ensemble_completion(request, body, served)
             model, decision, route_s = await self.resolve(body, served)
         except BadRequest as exc:
-            self.log.add(served.row("rejected", exc.status, error=str(exc)))
+            self.log.add(served.row("rejected", exc.status, error=str(exc), calls=0))
             return error_response(exc.status, str(exc), exc.err_type, exc.code)
         info, headers = self.avp_info(served, decision, route_s)
-        rest = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+        rest = {k: v for k, v in body.items() if k not in OWN_FIELDS and k != "avp"}
         if served.stream:
             if isinstance(body.get("stream_options"), dict):
                 rest["stream_options"] = body["stream_options"]
@@ -369,36 +380,46 @@ class ServeApp:
             self.log.add(served.row(decision.status.value if decision else "error", 502,
                                     upstream=status, error=message))
             return self.upstream_error(model, status, message, headers)
+        self.log.add(served.row("ok", 200, usage=completion.usage, cost=completion.cost,
+                                cost_source=str(completion.cost_source)))
+        return web.json_response(self.reply_body(served, model, completion,
+                                                 {**info, "cost": completion.cost}),
+                                 headers=headers)
+
+    @staticmethod
+    def reply_body(served: Served, model: ModelConfig, completion: Any,
+                   info: dict[str, Any]) -> dict[str, Any]:
+        """A chat.completion: the upstream's choices (all of them with n > 1), id, created and
+        system_fingerprint (made up only when the upstream sent none), `model` the chosen one."""
         raw = completion.raw or {}
-        message_out = dict(raw.get("message") or {"role": "assistant",
-                                                    "content": completion.text})
+        choices = raw.get("choices") or [
+            {"index": 0, "message": message_of(completion),
+             "finish_reason": completion.finish_reason, "logprobs": None}]
         usage = completion.usage
-        reply = {
-            "id": f"chatcmpl-avp-{int(served.at * 1e6):x}",
+        return {
+            "id": raw.get("id") or f"chatcmpl-avp-{int(served.at * 1e6):x}",
             "object": "chat.completion",
-            "created": int(served.at),
+            "created": raw.get("created") or int(served.at),
             "model": model.id,
-            "choices": [{"index": 0, "message": message_out,
-                         "finish_reason": completion.finish_reason, "logprobs": None}],
+            **({"system_fingerprint": raw["system_fingerprint"]}
+               if raw.get("system_fingerprint") else {}),
+            "choices": choices,
             "usage": {"prompt_tokens": usage.prompt_tokens,
                       "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens,
                       "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
                       "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}},
-            "avp": {**info, "cost": completion.cost},
+            "avp": info,
         }
-        self.log.add(served.row("ok", 200, usage=usage, cost=completion.cost,
-                                cost_source=str(completion.cost_source)))
-        return web.json_response(reply, headers=headers)
 
     def upstream_error(self, model: ModelConfig, status: int | None, message: str,
-                       headers: dict[str, str]) -> web.Response:
+                       headers: dict[str, str], **extra_body: Any) -> web.Response:
         extra = {**headers, "x-should-retry": "false"}
         if status is not None:
             extra["x-avp-upstream-status"] = str(status)
         return error_response(502, f"upstream {model.id} failed: {message}", "upstream_error",
                               f"upstream_{status}" if status else "upstream_unreachable",
-                              headers=extra, upstream_status=status)
+                              headers=extra, upstream_status=status, **extra_body)
 
     async def stream(self, request: web.Request, served: Served, model: ModelConfig,
                      messages: list[Any], rest: dict[str, Any], info: dict[str, Any],
@@ -438,6 +459,74 @@ class ServeApp:
         self.log.add(self._stream_row(served, outcome, "ok", None))
         await response.write_eof()
         return response
+
+    async def ensemble_completion(self, request: web.Request, body: dict[str, Any],
+                                  served: Served) -> web.StreamResponse:
+        """A request to an ensemble router (serve/ensemble.py): its several calls, the reply the
+        chosen message with `usage` summed over every call; streamed as that message's chunks
+        once decided. A call that failed: 502 with its upstream status and the `avp` field."""
+        assert self.ensemble is not None
+        served.router, tally = self.loaded.name, Tally()
+        try:
+            if "@" in body["model"]:
+                raise EnsembleRequestError(f"an ensemble router has no alpha: ask for "
+                                           f"{ROUTER_PREFIX}{self.loaded.name}")
+            if body.get("n", 1) != 1:
+                raise EnsembleRequestError("`n` other than 1 is not served by an ensemble router")
+            rest = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+            answer = await self.ensemble.answer(
+                body["messages"], rest, requested_benchmark(body, request.headers), tally)
+        except EnsembleRequestError as exc:
+            self.log.add(served.row("rejected", 400, error=str(exc), calls=0))
+            return error_response(400, str(exc), "invalid_request_error", None)
+        except EnsembleFailed as exc:
+            served.model = exc.model
+            self.log.add(self._ensemble_row(served, tally, exc.decision.status.value, 502,
+                                            exc.decision.message, exc.status))
+            return self.upstream_error(self.models[exc.model], exc.status, exc.decision.message,
+                                       decision_headers(exc.info), avp=exc.info)
+        except asyncio.CancelledError:
+            self.log.add(self._ensemble_row(served, tally, "cancelled", 499,
+                                            "the client went away"))
+            raise
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return await self.ensemble_reply(request, served, answer, include_usage)
+
+    async def ensemble_reply(self, request: web.Request, served: Served,
+                             answer: EnsembleAnswer, include_usage: bool) -> web.StreamResponse:
+        served.model = answer.model.id
+        info = {"model": answer.model.id, **answer.info}
+        reply = self.reply_body(served, answer.model, answer.completion, info)
+        usage = answer.tally.usage
+        reply["usage"] = {"prompt_tokens": usage.prompt_tokens,
+                          "completion_tokens": usage.completion_tokens,
+                          "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+        headers = decision_headers(info)
+        if not served.stream:
+            self.log.add(self._ensemble_row(served, answer.tally, "ok", 200))
+            return web.json_response(reply, headers=headers)
+        response = web.StreamResponse(headers={
+            **headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        try:
+            await response.prepare(request)
+            for chunk in message_chunks(reply, include_usage):
+                await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+        except (asyncio.CancelledError, ConnectionError):
+            self.log.add(self._ensemble_row(served, answer.tally, "cancelled", 499,
+                                            "the client went away"))
+            raise
+        self.log.add(self._ensemble_row(served, answer.tally, "ok", 200))
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    def _ensemble_row(served: Served, tally: Tally, status: str, http: int,
+                      error: str | None = None, upstream: int | None = None) -> ServedRequest:
+        return served.row(status, http, usage=tally.usage, cost=tally.cost,
+                          cost_source=tally.cost_source, upstream=upstream, error=error,
+                          calls=tally.calls)
 
     @staticmethod
     def _stream_row(served: Served, outcome: Any, status: str, error: str | None) -> ServedRequest:

@@ -654,10 +654,25 @@ class SimProvider:
             return await self.stream_reply(request, body, reply, seconds)
         generated = await self.generate(seconds)
         reply = self.completion_body(model, body, sha, answer, empty)
+        n = body.get("n", 1)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 1 and tau2 is None:
+            self.more_choices(reply, n, model, body, sha, empty,
+                              lambda k: self.answer(model, bench, item, sha, nonce + k,
+                                                    judge_reply, float(temperature)))
         if tau2 is not None and not empty:
             reply = sim_tau2.apply(reply, tau2, model)
         reply["timings"] = _timings(reply["usage"], generated)
         return web.json_response(reply)
+
+    def more_choices(self, reply: dict[str, Any], n: int, model: Any, body: Mapping[str, Any],
+                     sha: str, empty: bool, answer_of: Any) -> None:
+        """`n` choices (OpenAI's `n`): choice k is the sample of nonce seed + k; usage summed."""
+        for k in range(1, n):
+            more = self.completion_body(model, body, sha, answer_of(k), empty)
+            reply["choices"].append({**more["choices"][0], "index": k})
+            for key in ("completion_tokens", "total_tokens", "cost"):
+                if key in more["usage"]:
+                    reply["usage"][key] += more["usage"][key]
 
     async def stream_reply(
         self, request: web.Request, body: Mapping[str, Any], reply: dict[str, Any], seconds: float

@@ -35,6 +35,7 @@ class ServedRequest:
     cost_source: str = "unknown"
     latency_s: float | None = None
     error: str | None = None
+    calls: int = 1  # model calls made (an ensemble's samples, candidates, aggregator); 0: none
 
 
 def record_served(store: Store, rows: Sequence[ServedRequest]) -> None:
@@ -59,6 +60,7 @@ class ServedBucket:
     completion_tokens: int = 0
     models: dict[str, int] = field(default_factory=dict)  # answered requests per model
     routers: dict[str, int] = field(default_factory=dict)  # requests per router ("" = by name)
+    calls: int = 0  # model calls made (rows stored before the count existed: 1 if answered)
 
 
 def served_buckets(store: Store, since: float | None = None,
@@ -68,13 +70,15 @@ def served_buckets(store: Store, since: float | None = None,
     if not inspect(store.engine).has_table(ServedRecord.__tablename__):
         return []
     columns = (ServedRecord.at, ServedRecord.router, ServedRecord.model, ServedRecord.status,
-               ServedRecord.cost, ServedRecord.prompt_tokens, ServedRecord.completion_tokens)
+               ServedRecord.cost, ServedRecord.prompt_tokens, ServedRecord.completion_tokens,
+               ServedRecord.calls)
     query = select(*columns).order_by(ServedRecord.at)  # type: ignore[call-overload]
     if since is not None:
         query = query.where(ServedRecord.at >= since)
     out: dict[float, ServedBucket] = {}
     with store.engine.connect() as connection:
-        for at, router, model, status, cost, prompt, completion in connection.execute(query):
+        for at, router, model, status, cost, prompt, completion, calls in connection.execute(
+                query):
             start = math.floor(at / bucket_s) * bucket_s
             bucket = out.setdefault(start, ServedBucket(start))
             bucket.requests += 1
@@ -90,4 +94,5 @@ def served_buckets(store: Store, since: float | None = None,
                 bucket.unpriced += 1
             bucket.prompt_tokens += prompt
             bucket.completion_tokens += completion
+            bucket.calls += calls if calls is not None else int(status == "ok")
     return list(out.values())

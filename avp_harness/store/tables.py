@@ -250,6 +250,7 @@ class ServedRecord(SQLModel, table=True):
     cost_source: str = "unknown"
     latency_s: float | None = None  # arrival to the last byte sent
     error: str | None = None
+    calls: int | None = None  # model calls made for it (ensembles: several); None: older rows
 
 
 __all__ = [

@@ -254,7 +254,7 @@ def test_errors_are_openai_shaped(setup, client) -> None:
     one: Any = [{"role": "user", "content": "hi"}]
     for body in (b"{not json", b"[1, 2]", b'{"model": "avp/main"}',
                  b'{"model": "avp/main", "messages": [], "stream": "yes"}',
-                 json.dumps({"model": "avp/main", "messages": one, "n": 2}).encode()):
+                 json.dumps({"model": "avp/main", "messages": one, "stream": 1}).encode()):
         r = httpx.post(f"{url}/chat/completions", content=body, headers=auth, timeout=30)
         assert r.status_code == 400 and set(r.json()["error"]) >= {"message", "type", "code"}
     r = httpx.get(f"{url}/nowhere", headers=auth, timeout=30)

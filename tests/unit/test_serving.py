@@ -84,6 +84,6 @@ def test_served_report_totals_the_buckets() -> None:
                ServedBucket(3600.0, 2, 0, 0.25, 1, 5, 5, {"a": 2}, {"": 2})]
     report = served_report(buckets)
     assert report["total"] == {"requests": 5, "failed": 1, "dollars": 0.75, "unpriced": 1,
-                               "prompt_tokens": 15, "completion_tokens": 25,
+                               "prompt_tokens": 15, "completion_tokens": 25, "calls": 0,
                                "models": {"a": 3, "b": 1}}
     assert [b["start"] for b in report["buckets"]] == [0.0, 3600.0]
