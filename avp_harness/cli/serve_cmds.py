@@ -213,8 +213,8 @@ def cmd_served(args: argparse.Namespace) -> int:
         return 0
     unpriced = f" ({total['unpriced']} answers without a price)" if total["unpriced"] else ""
     print(f"{total['requests']} requests served {span}, {total['failed']} failed; "
-          f"${total['dollars']:.6f}{unpriced}; tokens {total['prompt_tokens']} in, "
-          f"{total['completion_tokens']} out")
+          f"${total['dollars']:.6f}{unpriced}; {total['calls']} model calls; tokens "
+          f"{total['prompt_tokens']} in, {total['completion_tokens']} out")
     print(f"models: {model_mix(total['models'])}")
     fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}[args.bucket]
     print(f"\n{args.bucket + ' (UTC)':17} {'requests':>8} {'failed':>6} {'dollars':>10}  models")

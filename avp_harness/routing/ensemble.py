@@ -91,6 +91,8 @@ def choose(
     """The sample a voting strategy answers with, given each routed model's extracted answers
     (model 1's first, k samples each): (the model's slot, 0 or 1; the sample's position in that
     model's list; the votes of its group). `run_strategy` and `avp serve` both decide here."""
+    if strategy not in STRATEGIES[1:]:
+        raise RouterError(f"{strategy!r} does not vote: {', '.join(STRATEGIES[1:])} do")
     a1 = list(answers[0])
     k = len(a1)
     pos1, votes1 = majority(a1, same)
@@ -106,8 +108,7 @@ def choose(
         pos2, votes2 = majority(a2, same)
         if votes1 / k < 1.0 and votes2 / k > votes1 / k:
             return 1, pos2, votes2
-        return 0, pos1, votes1
-    raise RouterError(f"{strategy!r} does not vote: {', '.join(STRATEGIES[1:])} do")
+    return 0, pos1, votes1
 
 
 def needed(strategy: str, n: int = SC_SAMPLES, s: int = MS_SAMPLES) -> tuple[int, int]:

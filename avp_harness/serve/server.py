@@ -14,6 +14,11 @@ streaming). Errors are OpenAI's JSON shape: 400 bad body, 401 missing token, 404
 502 upstream failure (its status in `error.upstream_status` and `x-avp-upstream-status`, with
 `x-should-retry: false`, the gateway having retried already), 503 when the store stopped taking
 records. Every request is recorded in the store (`served` table), in batches off the event loop.
+
+A router that chooses several models (kinds `avengers`, `jisi`) is served by `ensemble.py` (its
+several calls, the vote or JiSi's decision); here only `ensemble_completion` turns its answer
+into a reply. `n` > 1 is forwarded and every choice returned; a non-streamed reply keeps the
+upstream's `id`, `created` and `system_fingerprint`.
 """
 
 from __future__ import annotations

@@ -337,3 +337,20 @@ def test_plain_requests_keep_n_choices_and_the_upstream_id(env) -> None:
     assert reply.choices[0].message.content == upstream.choices[0].message.content
     assert reply.choices[1].message.content == ask_sim(
         env, "sim/mid-pro", messages, 0.7, 1).choices[0].message.content
+
+
+def test_bad_ensemble_options_are_one_line_errors(env, capsys) -> None:
+    config = str(env["config"])
+    for argv, said in ((["av", "--alpha", "0.3"], "no alpha"),
+                       (["js", "--target-accuracy", "0.9"], "no alpha"),
+                       (["av", "--samples", "0"], "--samples"),
+                       (["js", "--temperature", "3"], "--temperature")):
+        capsys.readouterr()
+        code = main(["serve", *argv, "--config", config, "--port", "0"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and said in err, (argv, err)
+    with client(env, "sc", 2) as c:
+        for name in ("avp/av@0.5", "avp/av"):
+            with pytest.raises(openai.BadRequestError):
+                c.chat.completions.create(model=name, n=2 if name == "avp/av" else 1,
+                                          messages=[{"role": "user", "content": "hi"}])
