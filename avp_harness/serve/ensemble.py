@@ -33,7 +33,8 @@ a benchmark, or for one whose grader extracts nothing without a judge or a sandb
 agentic), the **generic rule**: a sample's answer is its message text with every run of
 whitespace made one space and the ends stripped (case kept), a message with tool calls votes with
 its calls' names and arguments as JSON, and an empty text casts no vote. An unknown benchmark is a
-400. The reply is the winning sample's own message.
+400. The reply is the winning sample's own message. A math vote runs in a worker thread, where
+`math_equal` has no timeout (its signal-based timeout needs the main thread).
 
 **Full JiSi** (`jisi` routers): the K candidates of the query's support set (`decide` on the query
 alone gives them) are called at once at the method's temperature (0.2; `--temperature` overrides);
@@ -326,7 +327,8 @@ class Ensemble:
         router: Any = self.loaded.router
         names = self.loaded.models
         M, dim = len(names), int(router.R_.shape[-1])
-        first = router.decide(X, np.zeros((1, M, dim)), np.zeros((1, M)))
+        # decisions read every training row: off the event loop
+        first = await asyncio.to_thread(router.decide, X, np.zeros((1, M, dim)), np.zeros((1, M)))
         candidates = [int(j) for j in first.candidates[0]]
         temperature = self._temperature(benchmark, JISI_TEMPERATURE)
         info: dict[str, Any] = {"router": self.loaded.name, "method": "jisi",
@@ -343,7 +345,7 @@ class Ensemble:
             tokens[0, j] = c.usage.completion_tokens or approx_tokens(c.text)
         R = (await asyncio.to_thread(embed_responses, self.loaded.embedding.embed, texts)
              if any(c.text for c in got.values()) else np.zeros((1, M, dim)))
-        d = router.decide(X, R, tokens)
+        d = await asyncio.to_thread(router.decide, X, R, tokens)
         assert d.refined is not None
         members = np.flatnonzero(d.adaptive[0])
         order = [int(j) for j in members[np.argsort(-d.refined[0, members], kind="stable")]]
