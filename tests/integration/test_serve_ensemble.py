@@ -157,8 +157,7 @@ def served_totals(env: dict[str, Any], capsys: Any) -> dict[str, Any]:
 def test_self_consistency_votes_like_the_offline_rule(env, capsys) -> None:
     sim: SimServer = env["sim"]
     before = served_totals(env, capsys)
-    asked = 0
-    tested_split = False
+    asked, spent = 0, 0.0
     for question in env["questions"]["math500"][:8]:
         messages: Any = [{"role": "user", "content": question}]
         requests_before = sim.stats()["requests"]
@@ -183,12 +182,12 @@ def test_self_consistency_votes_like_the_offline_rule(env, capsys) -> None:
         assert made == info["calls"] == 5 == int(raw.headers["x-avp-calls"])
         expected = sum(dollars(top, s.usage) for s in samples)
         assert info["cost"] == pytest.approx(expected, rel=1e-9)
+        spent += expected
         assert reply.usage is not None
         assert reply.usage.completion_tokens == sum(s.usage.completion_tokens for s in samples)
-        tested_split = tested_split or len({a for a in answers if a is not None}) > 1
     after = served_totals(env, capsys)
     assert after["calls"] - before["calls"] == 5 * asked
-    assert after["dollars"] - before["dollars"] > 0
+    assert after["dollars"] - before["dollars"] == pytest.approx(spent, rel=1e-9)
 
 
 def test_the_generic_rule_votes_on_whitespace_normalised_text(env) -> None:
@@ -252,7 +251,7 @@ def offline_jisi(env: dict[str, Any], question: str) -> tuple[Any, dict[str, Any
 def test_jisi_decides_as_the_offline_method_and_aggregates_with_its_prompt(env, capsys) -> None:
     sim: SimServer = env["sim"]
     before = served_totals(env, capsys)
-    kinds = set()
+    kinds, spent, calls = set(), 0.0, 0
     questions = env["questions"]["math500"][:6] + env["questions"]["mmlu_pro"][:6]
     for question in questions:
         messages: Any = [{"role": "user", "content": question}]
@@ -283,10 +282,12 @@ def test_jisi_decides_as_the_offline_method_and_aggregates_with_its_prompt(env, 
             assert made == info["calls"] == len(called) + 1
             cost += dollars(info["aggregator"], agg.usage)
         assert info["cost"] == pytest.approx(cost, rel=1e-9)
+        spent, calls = spent + cost, calls + made
         kinds.add(bool(info["aggregated"]))
     assert kinds == {True, False}, "both branches of the adaptive switch are exercised"
     after = served_totals(env, capsys)
-    assert after["calls"] - before["calls"] > len(questions)
+    assert after["calls"] - before["calls"] == calls > len(questions)
+    assert after["dollars"] - before["dollars"] == pytest.approx(spent, rel=1e-9)
 
 
 SIM_DEFAULT_T = 0.0  # a model's own temperature in avp.toml (none set: 0)
