@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import httpx2
 import openai
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from avp_harness.errors import ProviderError
 from avp_harness.types import Completion, CostSource, RetryDecision, Status, Usage
@@ -57,6 +59,8 @@ class HttpPost:
         self._headers: dict[str, str] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
 
     def headers(self) -> dict[str, str]:
         """The SDK's headers for a first attempt (`_build_headers` with no per-call options)."""
@@ -85,8 +89,14 @@ class HttpPost:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=5.0, ssl=context),
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read),
-                trust_env=True, auto_decompress=True, skip_auto_headers=("User-Agent",))
+                auto_decompress=True, skip_auto_headers=("User-Agent",))
             self._loop = loop
+            # The proxy environment (HTTP(S)_PROXY, NO_PROXY) read once, as httpx does; aiohttp's
+            # trust_env would read it, and ~/.netrc, in a thread on every request.
+            try:
+                self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(str(self.url)))
+            except LookupError:
+                self._proxy = self._proxy_auth = None
         return self._session
 
     async def post(self, body: Mapping[str, Any]) -> Any:
@@ -95,7 +105,9 @@ class HttpPost:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"),
                              allow_nan=False).encode()
         try:
-            async with self.session().post(url, data=payload, headers=self.headers()) as response:
+            session = self.session()
+            async with session.post(url, data=payload, headers=self.headers(),
+                                    proxy=self._proxy, proxy_auth=self._proxy_auth) as response:
                 content = await response.read()
                 status, headers = response.status, response.headers
         except TimeoutError as exc:  # aiohttp's connect and read timeouts (before OSError)
