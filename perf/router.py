@@ -8,11 +8,12 @@
 - routing latency per query, p50/p99, without embedding (target < 1 ms) and with the local
   all-MiniLM-L6-v2 embedding
 - local embedding throughput on real MMLU-Pro prompts (../shared/data/benchmarks/mmlu_pro):
-  the default (128-token tail, batches of 16 by token count, no spinning threads) against the old
-  setting (256 tokens, batches of 32), their ratio, and what the budget costs in quality: cosine
-  to the 256-token vectors, 10-nearest-neighbour overlap, and the agreement (ARI) of 25-cluster
-  KMeans on both, beside the ARI of two KMeans seeds on the same 256-token vectors (the noise
-  floor a clustering has anyway). Target >= 100 questions/s on 2 cores.
+  the default (int8 matrix products, 128-token tail, one text per run on every core) against the
+  shipped weights at the same budget (float products, batches of 16) and the old setting
+  (256 tokens, batches of 32), their ratios, and what each costs in quality: cosine to the
+  256-token vectors, 10-nearest-neighbour overlap, and the agreement (ARI) of 25-cluster KMeans,
+  beside the ARI of two KMeans seeds on the same 256-token vectors (the noise floor a clustering
+  has anyway). Target >= 100 questions/s on 2 cores.
 
     .venv/bin/python perf/router.py --embedding-only [--embed-n 1000]
 """
@@ -147,37 +148,55 @@ def embedding_throughput(n: int) -> None:
     from avp_harness.embed.local import LocalEmbedder
 
     texts = mmlu_pro_prompts(n)
-    new = LocalEmbedder()
-    old = LocalEmbedder(max_tokens=256, batch_size=32)
+    new = LocalEmbedder()  # dynamic int8, 128-token tail, one text per run over every core
+    shipped = LocalEmbedder(weights="shipped")  # the previous default: same budget, float products
+    old = LocalEmbedder(max_tokens=256, batch_size=32, weights="shipped")
     tokens = [len(old.token_ids(t)) for t in texts]
     print(f"{len(texts)} MMLU-Pro prompts: {np.mean(tokens):.0f} tokens on average "
           f"(capped at 256), {np.mean(np.array(tokens) >= 256):.0%} reach 256")
-    new.embed(texts[:32])  # warm up
-    t = time.perf_counter()
-    X_new = new.embed(texts)
-    rate_new = len(texts) / (time.perf_counter() - t)
+    for e in (new, shipped):
+        e.embed(texts[:32])  # warm up
+    rates: dict[str, list[float]] = {"new": [], "shipped": []}
+    vectors = {}
+    for _ in range(2):  # alternated, so both see the same load
+        for key, e in (("new", new), ("shipped", shipped)):
+            t = time.perf_counter()
+            vectors[key] = e.embed(texts)
+            rates[key].append(len(texts) / (time.perf_counter() - t))
+    rate_new, rate_shipped = max(rates["new"]), max(rates["shipped"])
     sample = texts[: max(100, len(texts) // 3)]  # the old setting is slow: a third of them
     t = time.perf_counter()
     X_old = old.embed(sample)
     rate_old = len(sample) / (time.perf_counter() - t)
-    print(f"local embedding, default ({new.max_tokens}-token tail, batch {new.batch_size}): "
+    print(f"local embedding, default ({new.model}, {new.threads} threads): "
           f"{rate_new:.1f} questions/s (target >= 100); 12,000 in {12000 / rate_new / 60:.1f} min")
+    print(f"local embedding, shipped weights, same budget (batch {shipped.batch_size}): "
+          f"{rate_shipped:.1f} questions/s; default / shipped {rate_new / rate_shipped:.2f}x")
     print(f"local embedding, old (256 tokens, batch 32): {rate_old:.1f} questions/s; "
-          f"12,000 in {12000 / rate_old / 60:.1f} min")
-    print(f"speed-up: {rate_new / rate_old:.2f}x (same run, same machine)")
-    A = X_new[: len(sample)]
-    cos = (A * X_old).sum(axis=1)
+          f"default / old {rate_new / rate_old:.2f}x (same run, same machine)")
     nn = lambda X: np.argsort(-(X @ X.T - 2 * np.eye(len(X))), axis=1)[:, :10]  # noqa: E731
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(nn(A), nn(X_old), strict=True)])
     k = min(25, len(sample) // 4)
-    labels = [KMeans(k, n_init=10, random_state=s).fit(X).labels_
-              for X, s in ((A, 0), (X_old, 0), (X_old, 1))]
-    budget_ari = adjusted_rand_score(labels[0], labels[1])
-    seed_ari = adjusted_rand_score(labels[1], labels[2])
-    print(f"quality vs 256 tokens on {len(sample)} prompts: cosine mean {cos.mean():.3f} "
-          f"(10th percentile {np.percentile(cos, 10):.3f}), 10-NN overlap {overlap:.2f}, "
-          f"{k}-cluster ARI {budget_ari:.2f} (two KMeans seeds on the 256-token vectors: "
-          f"{seed_ari:.2f})")
+    A, B = vectors["new"], vectors["shipped"]
+    cos = (A * B).sum(axis=1)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(nn(A), nn(B), strict=True)])
+    ari = adjusted_rand_score(*[KMeans(k, n_init=10, random_state=0).fit(X).labels_
+                                for X in (A, B)])
+    print(f"int8 products vs float, same budget, {len(texts)} prompts: cosine mean "
+          f"{cos.mean():.4f} (1st percentile {np.percentile(cos, 1):.4f}), 10-NN overlap "
+          f"{overlap:.2f}, {k}-cluster ARI {ari:.2f}")
+    seed_labels = [KMeans(k, n_init=10, random_state=s).fit(X_old).labels_ for s in (0, 1)]
+    seed_ari = adjusted_rand_score(*seed_labels)
+    for key in ("new", "shipped"):
+        A = vectors[key][: len(sample)]
+        cos = (A * X_old).sum(axis=1)
+        overlap = np.mean([len(set(a) & set(b)) / 10
+                           for a, b in zip(nn(A), nn(X_old), strict=True)])
+        ari = adjusted_rand_score(KMeans(k, n_init=10, random_state=0).fit(A).labels_,
+                                  seed_labels[0])
+        print(f"quality of {key} vs 256-token float on {len(sample)} prompts: cosine mean "
+              f"{cos.mean():.3f} (10th percentile {np.percentile(cos, 10):.3f}), 10-NN overlap "
+              f"{overlap:.2f}, {k}-cluster ARI {ari:.2f} (two KMeans seeds on the 256-token "
+              f"vectors: {seed_ari:.2f})")
 
 
 def real_texts() -> list[str]:

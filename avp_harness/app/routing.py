@@ -164,16 +164,18 @@ def configured_embedding(config_file: str | None = None) -> EmbeddingChoice:
     return EmbeddingChoice(str(emb.backend), emb.max_chars)
 
 
-def _embedder(spec: str, config_file: str | None, max_tokens: int | None = None) -> Any:
+def _embedder(spec: str, config_file: str | None, max_tokens: int | None = None,
+              model: str | None = None) -> Any:
     """The backend for a cacheable spec; `api:MODEL` uses the config's embedding provider when the
     config names that model, else the environment (`AVP_EMBEDDING_BASE_URL`, ...). `local` runs
-    with `max_tokens` (a stored router's budget) or its default."""
+    a stored router's weights (`model`, its recorded id) and budget (`max_tokens`), or the
+    defaults."""
     from avp_harness.embed import get_embedder
 
     if spec == "local" and max_tokens is not None:
         from avp_harness.embed.local import LocalEmbedder
 
-        return LocalEmbedder(max_tokens=max_tokens)
+        return LocalEmbedder.for_model(model, max_tokens)
     if spec.startswith("api:"):
         config = _config(config_file)
         emb = config.embedding if config is not None else None
@@ -230,8 +232,10 @@ def stored_embedding(
     config_file: str | None = None,
     max_chars: int | None = None,
     max_tokens: int | None = None,
+    model: str | None = None,
 ) -> Embedding:
-    """The embedding a stored router was fitted with (TF-IDF rebuilt from its arrays)."""
+    """The embedding a stored router was fitted with (TF-IDF rebuilt from its arrays; `local`
+    with its recorded model id and token budget)."""
     if spec == "tfidf":
         from avp_harness.embed.tfidf import TfidfEmbedder
 
@@ -240,7 +244,7 @@ def stored_embedding(
         tfidf = TfidfEmbedder.from_state(arrays)
         state = {k: v for k, v in arrays.items() if k.startswith("tfidf_")}
         return Embedding(spec, tfidf.model, state, tfidf.embed, max_chars)
-    return _cached(spec, _embedder(spec, config_file, max_tokens), store, max_chars)
+    return _cached(spec, _embedder(spec, config_file, max_tokens, model), store, max_chars)
 
 
 def _cached(spec: str, embedder: Any, store: Store, max_chars: int | None) -> Embedding:
@@ -319,7 +323,8 @@ def load_router(store: Store, name: str, config_file: str | None = None) -> Load
         params=stored.params,
         fitted_on=stored.fitted_on,
         metrics=stored.metrics,
-        embedding=stored_embedding(spec, arrays, store, config_file, cut, tokens),
+        embedding=stored_embedding(spec, arrays, store, config_file, cut, tokens,
+                                   stored.fitted_on.get("embedding_model")),
     )
 
 

