@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from avp_harness.config import config_from_dict
-from avp_harness.gateway.client import ModelClient, classify
+from avp_harness.gateway.client import HttpPost, ModelClient, classify
 from avp_harness.sim.server import SimServer
 
 ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
@@ -130,3 +130,12 @@ def test_each_failure_is_raised_and_classified_as_the_sdk_would(sim: SimServer,
         assert mine.message == sdk.message
     else:
         assert mine.message.split(":")[0] == sdk.message.split(":")[0]
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1/",
+                                      "https://openrouter.ai/api/v1", "http://host:1",
+                                      "https://h/openai/deployments/d?api-version=1"])
+def test_the_url_is_the_sdks(base_url: str) -> None:
+    sdk = openai.AsyncOpenAI(base_url=base_url, api_key="k")
+    assert str(HttpPost(sdk, "/chat/completions").url) == \
+        str(sdk._prepare_url("/chat/completions"))
