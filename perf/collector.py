@@ -4,8 +4,9 @@
 
 1. Ceiling: the bare `openai.AsyncOpenAI` client sends the same requests to the same server with
    the same concurrency and does nothing else.
-   A second ceiling sends them the way the gateway does (`post` of the plain JSON body, answer
-   read as JSON, no SDK TypedDict walk or response models) and does nothing else.
+   A second ceiling sends them the way the gateway does (`HttpPost`: the plain JSON body on
+   aiohttp, the answer read as JSON, no SDK TypedDict walk, response models or httpx) and does
+   nothing else.
 2. No latency: the full collector (limits, retries, ARC grading, SQLite commits) on the same cells.
    Target: >= 90% of the SDK ceiling; the ratio to the lean ceiling is the collector's own cost.
 3. Rate limit: the collector under an RPM limit. Target: >= 95% of the theoretical maximum, which
@@ -45,6 +46,7 @@ import openai
 from avp_harness.collect.plan import Plan, build_plan
 from avp_harness.collect.runner import Collector
 from avp_harness.config import config_from_dict
+from avp_harness.gateway.client import HttpPost
 from avp_harness.sim.models import SIM_MODELS
 from avp_harness.sim.server import SimServer
 from avp_harness.store import Store
@@ -72,6 +74,7 @@ async def bare_client(base_url: str, plan: Plan, concurrency: int, lean: bool = 
     `chat.completions.create` (what a user's own loop does), or with `lean` the way the gateway
     sends (`post` of the plain JSON body, the answer read as JSON) and nothing else."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=30)
+    post = HttpPost(client, "/chat/completions")  # the gateway's transport
     cells = list(plan.cells())
     queue = iter(cells)
 
@@ -80,13 +83,14 @@ async def bare_client(base_url: str, plan: Plan, concurrency: int, lean: bool = 
             body = {"model": cell.model.model, "temperature": 0.0,
                     "messages": [m.as_dict() for m in cell.item.messages]}
             if lean:
-                await client.post("/chat/completions", body=body, cast_to=object)
+                await post.post(body)
             else:
                 await client.chat.completions.create(**body)  # type: ignore[call-overload]
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    await post.close()
     await client.close()
     return elapsed
 

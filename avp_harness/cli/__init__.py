@@ -46,6 +46,8 @@ environment:
   AVP_SANDBOX_WORKERS  sandboxed code runs at once (default 2)
   AVP_SANDBOX_ISOLATION=rlimits-only  forces the weak sandbox fallback (perf comparisons only)
   AVP_EMBEDDING_BASE_URL, AVP_EMBEDDING_API_KEY  the `api` embedding backend's endpoint and key
+  AVP_CACHE_DIR  where the local embedding's int8 model is built once (default:
+               $XDG_CACHE_HOME/avp-harness, else ~/.cache/avp-harness)
   OPENROUTER_API_KEY  key for the default provider (read at call time, never stored)
 
 quick start:

@@ -182,7 +182,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(app, args.host, args.port, stop, ready)
 
-    asyncio.run(main())
+    try:  # libuv's event loop: ~20% less CPU a request than asyncio's (perf/serve.py)
+        import uvloop
+    except ImportError:  # not on Windows
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
     return 0
 
 

@@ -3,6 +3,12 @@
 Fitted on the corpus being embedded (deterministic: fixed `random_state`), then able to embed new
 queries with the same vocabulary and projection; its state is plain arrays, stored with a router.
 Texts are head-truncated to their last `max_words` words before vectorising.
+
+`embed` computes the fitted vectorizer's TF-IDF rows itself (`tfidf_rows`: the vectorizer's own
+analyzer, vocabulary and idf, sklearn's own row normalisation) instead of calling its
+`transform`, whose per-call validation cost more than the arithmetic for the few queries a
+served batch holds (`avp serve` embeds every routed request); the vectors are bit-identical
+(tests/unit/test_tfidf_lean.py checks it over thousands of texts).
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from avp_harness.embed.text import keep_tail_words
 from avp_harness.errors import RouterError
@@ -23,6 +31,34 @@ Array = NDArray[np.float64]
 def l2_normalise(X: Array) -> Array:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.where(norms > 0, norms, 1.0)
+
+
+def tfidf_rows(vec: TfidfVectorizer, docs: Sequence[str]) -> sp.csr_array:
+    """`vec.transform(docs)` for this module's vectorizers (word analyzer, sublinear tf, idf, l2
+    norm), step by step as sklearn computes it (`CountVectorizer._count_vocab` then
+    `TfidfTransformer.transform`), without its validation: the same floats."""
+    analyze = vec.build_analyzer()
+    vocabulary = vec.vocabulary_
+    indices: list[int] = []
+    counts: list[int] = []
+    indptr = [0]
+    for doc in docs:
+        counter: dict[int, int] = {}
+        for feature in analyze(doc):
+            j = vocabulary.get(feature)
+            if j is not None:
+                counter[j] = counter.get(j, 0) + 1
+        indices.extend(counter)
+        counts.extend(counter.values())
+        indptr.append(len(indices))
+    X = sp.csr_array((np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32),
+                      np.asarray(indptr, dtype=np.int32)), shape=(len(docs), len(vocabulary)))
+    X.sort_indices()
+    np.log(X.data, X.data)  # sublinear tf: 1 + log(count)
+    X.data += 1.0
+    X.data *= vec.idf_[X.indices]
+    inplace_csr_row_normalize_l2(X)
+    return X
 
 
 class TfidfEmbedder:
@@ -55,7 +91,7 @@ class TfidfEmbedder:
         if self._vectorizer is None or self._components is None:
             raise RouterError("the TF-IDF embedder is not fitted")
         docs = [keep_tail_words(t, self.max_words) for t in texts]
-        tf = self._vectorizer.transform(docs)
+        tf = tfidf_rows(self._vectorizer, docs)
         return l2_normalise(np.asarray(tf @ self._components.T, dtype=np.float64))
 
     def fit_embed(self, corpus: Sequence[str]) -> Array:

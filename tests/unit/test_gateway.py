@@ -16,6 +16,7 @@ import pytest
 
 from avp_harness.config import config_from_dict
 from avp_harness.gateway import CallPrevented, Gateway
+from avp_harness.gateway.gateway import CallFailed
 from avp_harness.types import Status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +129,28 @@ def test_no_module_but_the_gateway_retries_or_builds_a_model_client() -> None:
                        for n in names):
                     offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_the_wait_between_attempts_is_retry_after_or_the_exponential_back_off() -> None:
+    """`complete`'s loop and the streams' tenacity policy wait the same (`backoff_s`)."""
+    from tenacity import RetryCallState
+
+    from avp_harness.types import RetryDecision
+
+    config = config_from_dict({
+        "providers": {"p": {"base_url": "http://127.0.0.1:9/v1", "max_attempts": 8}},
+        "models": [{"id": "m", "provider": "p"}],
+        "benchmarks": [{"name": "arc_agi", "limit": 1}],
+    }, None)
+    gateway = Gateway(config, backoff_initial_s=1.0, backoff_max_s=10.0)
+    transient = RetryDecision(True, "transient", Status.ERROR, None, "500")
+    limited = RetryDecision(True, "rate_limit", Status.RATE_LIMITED, 7.5, "429")
+    for attempt in range(1, 8):
+        assert gateway.backoff_s(limited, attempt) == 7.5
+        wait = gateway.backoff_s(transient, attempt)
+        assert min(2.0 ** (attempt - 1), 10.0) <= wait <= min(2.0 ** (attempt - 1) + 1.0, 10.0)
+    policy = gateway.retrying(config.models[0])
+    state = RetryCallState(policy, None, (), {})
+    state.attempt_number = 3
+    state.set_exception((CallFailed, CallFailed(limited), None))
+    assert policy.wait(state) == 7.5
