@@ -13,7 +13,7 @@ id; the decision is in `x-avp-*` headers and an `avp` field of the body (of the 
 streaming). Errors are OpenAI's JSON shape: 400 bad body, 401 missing token, 404 unknown model,
 502 upstream failure (its status in `error.upstream_status` and `x-avp-upstream-status`, with
 `x-should-retry: false`, the gateway having retried already), 503 when the store stopped taking
-records. Every request is recorded in the store (`served` table), in batches off the event loop.
+records. Every request is recorded in the store (`served` table) off the event loop (`ServedLog`).
 
 A router that chooses several models (kinds `avengers`, `jisi`) is served by `ensemble.py` (its
 several calls, the vote or JiSi's decision); here only `ensemble_completion` turns its answer
@@ -65,7 +65,6 @@ from avp_harness.store import Store
 from avp_harness.store.served import ServedRequest, record_served
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-FLUSH_EVERY_S = 0.5
 
 
 class ServeError(AvpError):
@@ -85,9 +84,12 @@ def error_response(status: int, message: str, err_type: str, code: str | None = 
 
 
 class ServedLog:
-    """Served requests written to the store in batches by a background task (a write never blocks
-    the event loop). A failed write sets `failure`: new requests are refused from then on, since
-    what they cost could not be kept."""
+    """Served requests written to the store by a background task, in a thread (a write never
+    blocks the event loop). A write starts as soon as the previous one is done, with every row
+    that arrived meanwhile (a group commit): under load the rows share transactions, and a crash
+    loses only the requests answered during the one write in progress, not a timer's worth of
+    paid calls. A failed write sets `failure`: new requests are refused from then on, since what
+    they cost could not be kept."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -109,7 +111,6 @@ class ServedLog:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
-            await asyncio.sleep(FLUSH_EVERY_S)
 
     async def flush(self) -> None:
         rows, self.pending = self.pending, []
