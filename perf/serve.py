@@ -75,11 +75,11 @@ def config(base_url: str, db: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_serve(tmp: Path, toml: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(tmp: Path, toml: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
     ready = tmp / "port"
     proc = subprocess.Popen(
         [sys.executable, "-m", "avp_harness.cli", "serve", "main", "--config", str(toml),
-         "--port", "0", "--ready-file", str(ready)],
+         *options, "--port", "0", "--ready-file", str(ready)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(tmp / "serve.err").open("wb"))
     deadline = time.monotonic() + 120
     while not ready.exists():

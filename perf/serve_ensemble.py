@@ -18,7 +18,6 @@ import asyncio
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,22 +36,8 @@ from avp_harness.sim.server import SimServer  # noqa: E402
 _spec = importlib.util.spec_from_file_location("perf_serve", ROOT / "perf" / "serve.py")
 assert _spec is not None and _spec.loader is not None
 serve_perf: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(serve_perf)  # records(), config(), cpu_seconds(), WORDS, MODELS
+_spec.loader.exec_module(serve_perf)  # records(), config(), start_serve(), WORDS, MODELS, ...
 ROUNDS = 3
-
-
-def start(tmp: Path, toml: Path, samples: int) -> tuple[subprocess.Popen[bytes], str]:
-    ready = tmp / "port"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "avp_harness.cli", "serve", "main", "--config", str(toml),
-         "--samples", str(samples), "--port", "0", "--ready-file", str(ready)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(tmp / "serve.err").open("wb"))
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"avp serve did not start: {(tmp / 'serve.err').read_text()}")
-        time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{int(ready.read_text())}/v1"
 
 
 async def rate(url: str, served: bool, queries: list[str], total: int, concurrency: int,
@@ -115,7 +100,7 @@ def main() -> None:
         with SimServer(latency_scale=0, index_only=[]) as sim:
             toml = tmp / "avp.toml"
             toml.write_text(serve_perf.config(sim.base_url, db))
-            proc, url = start(tmp, toml, samples)
+            proc, url = serve_perf.start_serve(tmp, toml, "--samples", str(samples))
             try:
                 top = asyncio.run(top_models(url, queries))
                 bares, throughs, cpu = [], [], 0.0
