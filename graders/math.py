@@ -30,9 +30,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import resource_tracker
+from typing import Any, TypeVar
 
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
@@ -41,6 +42,7 @@ from avp_harness.types import Completion, Grade, Item
 
 MATH_GRADER_VERSION = "2"  # 2: \\fbox only when there is no \\boxed, as last_boxed_only_string
 TIMEOUT_S = 5  # per parse / comparison, main thread only (signal-based)
+T = TypeVar("T")
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 
@@ -140,6 +142,12 @@ class MathGrader:
             return self.grade_text(completion.text, item.target)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_pool(), _grade_in_worker, completion.text, item.target)
+
+
+async def in_pool(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in the math process pool: a worker's main thread, where math-verify's timeouts
+    hold (`fn` must be picklable: a module-level function)."""
+    return await asyncio.get_running_loop().run_in_executor(_pool(), fn, *args)
 
 
 _POOL: ProcessPoolExecutor | None = None

@@ -30,6 +30,13 @@ def same_for(grader: str) -> Callable[[str, str], bool]:
     return ensemble.string_equal
 
 
+def choose_math(strategy: str, answers: list[list[str | None]]) -> tuple[int, int, int]:
+    """`ensemble.choose` over math answers grouped by `math_equal`. Module-level so that the math
+    process pool can run it (`graders.math.in_pool`): in a worker's main thread math-verify's
+    timeouts hold, so a pathological answer cannot stall a vote for good."""
+    return ensemble.choose(strategy, answers, same_for("math"))
+
+
 def is_code(benchmark: str, grader: str) -> bool:
     return benchmark in CODE_BENCHMARKS or grader.endswith("_exec")
 

@@ -33,8 +33,9 @@ a benchmark, or for one whose grader extracts nothing without a judge or a sandb
 agentic), the **generic rule**: a sample's answer is its message text with every run of
 whitespace made one space and the ends stripped (case kept), a message with tool calls votes with
 its calls' names and arguments as JSON, and an empty text casts no vote. An unknown benchmark is a
-400. The reply is the winning sample's own message. A math vote runs in a worker thread, where
-`math_equal` has no timeout (its signal-based timeout needs the main thread).
+400. The reply is the winning sample's own message. A math vote runs in the math grader's
+process pool (`graders.math.in_pool`), off the event loop and with math-verify's timeouts, which
+need a main thread: a comparison that times out counts as not equal.
 
 **Full JiSi** (`jisi` routers): the K candidates of the query's support set (`decide` on the query
 alone gives them) are called at once at the method's temperature (0.2; `--temperature` overrides);
@@ -67,13 +68,14 @@ from avp_harness.aggregation import aggregation_prompt, kept_responses
 from avp_harness.app.responses import approx_tokens, embed_responses
 from avp_harness.app.routing import LoadedRouter
 from avp_harness.app.serving import routing_text
-from avp_harness.app.voting import answer_reader, is_code, same_for
+from avp_harness.app.voting import answer_reader, choose_math, is_code, same_for
 from avp_harness.config import Config, ModelConfig
 from avp_harness.errors import AvpError
 from avp_harness.gateway.forward import upstream_status
 from avp_harness.routing import ensemble
 from avp_harness.routing.ensemble import MS_SAMPLES, SC_SAMPLES
 from avp_harness.types import Completion, CostSource, RetryDecision, Usage
+from graders.math import in_pool
 
 AVENGERS_TEMPERATURE = 0.7  # the paper's sampling temperature
 JISI_TEMPERATURE = 0.2  # the paper's response temperature
@@ -309,9 +311,8 @@ class Ensemble:
             same = same_for(grader) if read is not None else ensemble.string_equal
             if strategy == "direct":
                 slot, pos, votes = 0, 0, None
-            elif grader == "math":  # math_equal may take a while: off the event loop
-                slot, pos, votes = await asyncio.to_thread(ensemble.choose, strategy, answers,
-                                                           same)
+            elif grader == "math":  # math_equal may take a while, and needs its timeouts
+                slot, pos, votes = await in_pool(choose_math, strategy, answers)
             else:
                 slot, pos, votes = ensemble.choose(strategy, answers, same)
         info.update(extraction=rule, answers=answers, votes=votes,

@@ -93,3 +93,18 @@ def test_a_requests_dollars_are_every_calls() -> None:
     tally.done.append(done(None, CostSource.UNKNOWN, 1))
     assert tally.cost == 0.75 and tally.cost_source == "unknown"  # a lower bound, said so
     assert Tally().cost is None
+
+
+def test_a_math_vote_runs_in_the_math_pool_grouped_by_equivalence() -> None:
+    """Served math votes run in the grader's process pool (math-verify's timeouts need a main
+    thread): the same choice as grouping by `math_equal` here, which string equality misses."""
+    import asyncio
+
+    from avp_harness.app.voting import choose_math, same_for
+    from graders.math import in_pool
+
+    answers = [["0.5", "2", "\\frac{1}{2}", "\\dfrac{1}{2}", "2"]]
+    expected = ensemble.choose("self_consistency", answers, same_for("math"))
+    assert expected == (0, 0, 3)  # 0.5 = 1/2 three times
+    assert ensemble.choose("self_consistency", answers)[2] == 2  # as strings: "2" twice
+    assert asyncio.run(in_pool(choose_math, "self_consistency", answers)) == expected
