@@ -3,6 +3,7 @@ of `avp sim serve` (a subprocess), both real servers on 127.0.0.1, with a real S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -315,7 +316,11 @@ def test_served_requests_are_in_the_store(setup, client, capsys) -> None:
     assert code == 0 and "requests served in the last 24 hours" in out and "models:" in out
 
 
-def test_killing_the_upstream_mid_stream_gives_the_client_a_clean_error(setup, capsys) -> None:
+@contextlib.contextmanager
+def slow_stream(setup: dict[str, Any], model: str,
+                query: str) -> Iterator[tuple[SimServer, Serve, Iterator[Any]]]:
+    """`avp serve main` in front of a simulator whose answers take 600 s, and a stream started
+    through it whose first chunk is in (the upstream has started answering)."""
     tmp: Path = setup["tmp"]
     with SimServer(latency_scale=0, index_only=[], modes=ServerModes(generation_s=600)) as slow:
         config = write_config(tmp / "slow.toml", slow.base_url, setup["db"])
@@ -323,21 +328,24 @@ def test_killing_the_upstream_mid_stream_gives_the_client_a_clean_error(setup, c
         try:
             with openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0,
                                timeout=60) as c:
-                stream = c.chat.completions.create(
-                    model="avp/main@1", stream=True,
-                    messages=[{"role": "user", "content": QUERIES[1]}])
-                chunks = iter(stream)
-                first = next(chunks)  # the upstream has started
-                assert first.model in SIM_IDS
-                assert slow.pid is not None
-                os.kill(slow.pid, signal.SIGKILL)
-                with pytest.raises(openai.APIError) as broken:
-                    for _ in chunks:
-                        pass
-                assert "upstream" in str(broken.value.message)
+                chunks = iter(c.chat.completions.create(
+                    model=model, stream=True, messages=[{"role": "user", "content": query}]))
+                assert next(chunks).model in SIM_IDS
+                yield slow, server, chunks
         finally:
-            assert server.stop() == 0
+            server.stop()
             assert "Traceback" not in server.stderr()
+
+
+def test_killing_the_upstream_mid_stream_gives_the_client_a_clean_error(setup, capsys) -> None:
+    with slow_stream(setup, "avp/main@1", QUERIES[1]) as (slow, server, chunks):
+        assert slow.pid is not None
+        os.kill(slow.pid, signal.SIGKILL)
+        with pytest.raises(openai.APIError) as broken:
+            for _ in chunks:
+                pass
+        assert "upstream" in str(broken.value.message)
+    assert server.proc.returncode == 0
     deadline = time.monotonic() + 60
     rows: list[Any] = []
     while time.monotonic() < deadline:
@@ -415,3 +423,23 @@ def test_a_store_that_stops_taking_records_stops_the_serving(setup, tmp_path) ->
     finally:
         assert server.stop() == 0
     assert "new requests are refused" in server.stderr() and "Traceback" not in server.stderr()
+
+
+def test_killing_avp_serve_mid_stream_ends_the_clients_read_with_an_error(setup) -> None:
+    """SIGKILL of `avp serve` mid-stream: the client's read ends with an error at once, not at
+    its own timeout (no half-open connection left behind); a restart on the same store serves."""
+    with slow_stream(setup, "avp/main", QUERIES[0]) as (_, server, chunks):
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=60)
+        # The upstream would go on for 600 s: the read must end because the server died.
+        with pytest.raises((openai.APIError, httpx.HTTPError)) as ended:
+            for _ in chunks:
+                pass
+        assert not isinstance(ended.value, (openai.APITimeoutError, httpx.TimeoutException))
+    again = Serve("main", "--config", str(setup["config"]))
+    try:
+        with openai.OpenAI(base_url=again.base_url, api_key="none", max_retries=0,
+                           timeout=60) as c:
+            assert "avp/main" in [m.id for m in c.models.list()]
+    finally:
+        assert again.stop() == 0
